@@ -1,0 +1,32 @@
+"""Database: declarative base, engine/session factories and the tables."""
+
+from alp.db.base import Base, make_engine, make_sessionmaker, utcnow
+from alp.db.tables import (
+    Annotation,
+    ApiKey,
+    Cycle,
+    Image,
+    Job,
+    LabelStudioConnection,
+    Pool,
+    ScoreShard,
+    Selection,
+    WorkerHeartbeat,
+)
+
+__all__ = [
+    "Annotation",
+    "ApiKey",
+    "Base",
+    "Cycle",
+    "Image",
+    "Job",
+    "LabelStudioConnection",
+    "Pool",
+    "ScoreShard",
+    "Selection",
+    "WorkerHeartbeat",
+    "make_engine",
+    "make_sessionmaker",
+    "utcnow",
+]

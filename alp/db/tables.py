@@ -1,0 +1,222 @@
+"""SQLAlchemy 2.0 typed tables for every entity of DESIGN §3.
+
+Deleting a pool cascades to its images, annotations, cycles, selections, jobs and Label
+Studio connection (database-level ``ON DELETE CASCADE`` plus ORM ``passive_deletes``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from alp.db.base import Base, utcnow
+
+IMAGE_STATES = ("unlabeled", "queued", "labeled", "skipped")
+SPLITS = ("train", "val")
+CYCLE_STATES = (
+    "pending",
+    "training",
+    "evaluating",
+    "scoring",
+    "selecting",
+    "labeling",
+    "done",
+    "failed",
+    "cancelled",
+)
+ACTIVE_CYCLE_STATES = ("pending", "training", "evaluating", "scoring", "selecting", "labeling")
+JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+ANNOTATION_SOURCES = ("api", "labelstudio", "import", "simulated")
+
+PK = BigInteger().with_variant(Integer, "sqlite")
+
+
+class Pool(Base):
+    __tablename__ = "pools"
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    classes: Mapped[list[Any]]
+    settings: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    images: Mapped[list[Image]] = relationship(back_populates="pool", passive_deletes=True)
+    cycles: Mapped[list[Cycle]] = relationship(back_populates="pool", passive_deletes=True)
+
+
+class LabelStudioConnection(Base):
+    __tablename__ = "labelstudio_connections"
+
+    pool_id: Mapped[int] = mapped_column(
+        ForeignKey("pools.id", ondelete="CASCADE"), primary_key=True
+    )
+    url: Mapped[str] = mapped_column(String(500))
+    token: Mapped[str] = mapped_column(Text)  # never returned by the API nor logged
+    project_id: Mapped[int]
+    webhook_id: Mapped[int | None]
+    state: Mapped[str] = mapped_column(String(20), default="connected")
+    last_sync_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Image(Base):
+    __tablename__ = "images"
+    __table_args__ = (
+        UniqueConstraint("pool_id", "sha256", name="uq_images_pool_sha256"),
+        Index("ix_images_pool_state_id", "pool_id", "state", "id"),
+        Index("ix_images_pool_filename", "pool_id", "filename"),
+    )
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    pool_id: Mapped[int] = mapped_column(ForeignKey("pools.id", ondelete="CASCADE"))
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage_key: Mapped[str] = mapped_column(String(300))
+    filename: Mapped[str] = mapped_column(String(500))
+    content_type: Mapped[str] = mapped_column(String(50))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    width: Mapped[int]
+    height: Mapped[int]
+    state: Mapped[str] = mapped_column(String(20), default="unlabeled")
+    split: Mapped[str] = mapped_column(String(10), default="train")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    pool: Mapped[Pool] = relationship(back_populates="images")
+    annotations: Mapped[list[Annotation]] = relationship(
+        back_populates="image", passive_deletes=True
+    )
+
+
+class Annotation(Base):
+    """Boxes ``[{"x1","y1","x2","y2","label"}]`` in pixels; ``label`` is a class name."""
+
+    __tablename__ = "annotations"
+    __table_args__ = (
+        UniqueConstraint("image_id", "source", "external_id", name="uq_annotations_external"),
+    )
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), index=True)
+    boxes: Mapped[list[Any]]
+    source: Mapped[str] = mapped_column(String(20))
+    external_id: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    image: Mapped[Image] = relationship(back_populates="annotations")
+
+
+class Cycle(Base):
+    __tablename__ = "cycles"
+    __table_args__ = (UniqueConstraint("pool_id", "index", name="uq_cycles_pool_index"),)
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    pool_id: Mapped[int] = mapped_column(ForeignKey("pools.id", ondelete="CASCADE"), index=True)
+    index: Mapped[int]
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    failed_stage: Mapped[str | None] = mapped_column(String(20))
+    error: Mapped[str | None] = mapped_column(Text)
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)  # pool settings snapshot
+    checkpoint_key: Mapped[str | None] = mapped_column(String(300))
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    labeled_count: Mapped[int] = mapped_column(default=0)
+    timings: Mapped[dict[str, Any]] = mapped_column(default=dict)  # stage -> seconds
+    issues: Mapped[list[Any]] = mapped_column(default=list)  # non-fatal problems (e.g. sync)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    pool: Mapped[Pool] = relationship(back_populates="cycles")
+
+
+class Selection(Base):
+    __tablename__ = "selections"
+    __table_args__ = (
+        UniqueConstraint("cycle_id", "image_id", name="uq_selections_cycle_image"),
+        Index("ix_selections_cycle_rank", "cycle_id", "rank"),
+    )
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id", ondelete="CASCADE"))
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), index=True)
+    rank: Mapped[int]
+    score: Mapped[float] = mapped_column(Float)
+    components: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prediction: Mapped[dict[str, Any]] = mapped_column(default=dict)  # boxes/labels/scores
+    ls_task_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ScoreShard(Base):
+    """One shard of a cycle's pool scoring; ``records`` holds its per-image records."""
+
+    __tablename__ = "score_shards"
+    __table_args__ = (UniqueConstraint("cycle_id", "index", name="uq_score_shards_cycle_index"),)
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id", ondelete="CASCADE"))
+    index: Mapped[int]
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    image_ids: Mapped[list[Any]]
+    records: Mapped[list[Any] | None] = mapped_column(default=None)
+    attempts: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_cycle_kind", "cycle_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    pool_id: Mapped[int | None] = mapped_column(ForeignKey("pools.id", ondelete="CASCADE"))
+    cycle_id: Mapped[int | None] = mapped_column(ForeignKey("cycles.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(20), default="queued", index=True)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    message: Mapped[str] = mapped_column(Text, default="")
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(default=0)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    heartbeat_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class WorkerHeartbeat(Base):
+    """Written by the ``alp.ping`` task; ``/healthz`` reads it to prove a worker is alive."""
+
+    __tablename__ = "worker_heartbeats"
+
+    hostname: Mapped[str] = mapped_column(String(200), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(64))
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow)

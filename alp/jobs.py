@@ -1,0 +1,66 @@
+"""The Celery application and the task names shared by the API (which enqueues by NAME)
+and the worker (which implements them). Importing this never imports torch."""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Queue
+
+from alp.config import Settings, get_settings
+
+PING = "alp.ping"
+# Cycle pipeline (worker/tasks.py implements them).
+CYCLE_START = "alp.cycle.start"
+CYCLE_TRAIN = "alp.cycle.train"
+CYCLE_EVALUATE = "alp.cycle.evaluate"
+CYCLE_SCORE_SHARD = "alp.cycle.score_shard"
+CYCLE_SELECT = "alp.cycle.select"
+WATCHDOG = "alp.watchdog"
+# Label Studio (io queue).
+LS_PUSH = "alp.labelstudio.push"
+LS_SYNC = "alp.labelstudio.sync"
+LS_RECONCILE = "alp.labelstudio.reconcile"
+IMPORT_ZIP = "alp.import.zip"
+
+GPU_TASKS = (CYCLE_TRAIN, CYCLE_EVALUATE, CYCLE_SCORE_SHARD)
+QUEUES = ("gpu", "io")
+
+
+def route_for(name: str) -> str:
+    return "gpu" if name in GPU_TASKS else "io"
+
+
+def make_celery(settings: Settings | None = None) -> Celery:
+    s = settings or get_settings()
+    s.ensure_dirs()
+    app = Celery("alp", broker=s.broker_url)
+    app.conf.update(
+        task_default_queue="io",
+        task_queues=[Queue(q) for q in QUEUES],
+        task_routes={name: {"queue": route_for(name)} for name in (*GPU_TASKS,)},
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": 6 * 3600},
+        worker_hijack_root_logger=False,
+        beat_schedule={
+            "watchdog": {"task": WATCHDOG, "schedule": 30.0, "options": {"queue": "io"}},
+            "labelstudio-reconcile": {
+                "task": LS_RECONCILE,
+                "schedule": 60.0,
+                "options": {"queue": "io"},
+            },
+        },
+    )
+    if s.embedded_broker:
+        app.conf.broker_transport_options.update({"polling_interval": 0.2})
+    return app
+
+
+def send(app: Celery, name: str, *args: object, **kwargs: object) -> None:
+    """Enqueue task ``name`` by name on its queue (call AFTER committing the rows it reads)."""
+    app.send_task(name, args=list(args), kwargs=kwargs, queue=route_for(name))

@@ -1,0 +1,144 @@
+"""Pydantic request/response schemas shared by the API, the worker and the CLI."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# Kept in sync with acquisition.registry by tests/unit/test_schemas_sync.py (api can't import
+# torch, so the names live here too).
+STRATEGY_NAMES = (
+    "random",
+    "entropy",
+    "least_confidence",
+    "hua",
+    "cald",
+    "ppal",
+    "coreset",
+    "mix",
+    "two_stage",
+)
+TRAIN_PRESETS = ("vanilla", "huale", "libra", "pisa", "aploss")
+
+
+class PoolSettings(BaseModel):
+    """Per-pool active-learning settings (stored as JSON on the pool)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    strategy: str = Field("hua", description="Acquisition strategy name.")
+    strategy_params: dict[str, Any] = Field(default_factory=dict)
+    batch_size: int = Field(20, ge=1, le=100_000, description="Images selected per cycle.")
+    train_preset: str = Field("huale", description="Training preset (losses/samplers).")
+    train_overrides: dict[str, Any] = Field(
+        default_factory=dict, description="TrainConfig overrides, e.g. iterations, backbone."
+    )
+    auto_advance: bool = Field(True, description="Start the next cycle when labeling is done.")
+    val_fraction: float = Field(0.2, ge=0.0, lt=1.0, description="Labeled share held out.")
+    warm_start: bool = Field(False, description="Start training from the previous checkpoint.")
+    seed: int = Field(0, ge=0)
+    score_subset: int | None = Field(None, ge=1, description="Score a random subset only.")
+
+    @field_validator("strategy")
+    @classmethod
+    def _strategy(cls, v: str) -> str:
+        if v not in STRATEGY_NAMES:
+            raise ValueError(f"unknown strategy {v!r}; choose one of {', '.join(STRATEGY_NAMES)}")
+        return v
+
+    @field_validator("train_preset")
+    @classmethod
+    def _preset(cls, v: str) -> str:
+        if v not in TRAIN_PRESETS:
+            raise ValueError(
+                f"unknown train preset {v!r}; choose one of {', '.join(TRAIN_PRESETS)}"
+            )
+        return v
+
+
+def _check_classes(v: list[str]) -> list[str]:
+    names = [c.strip() for c in v]
+    if not names:
+        raise ValueError("classes must not be empty")
+    if any(not c for c in names):
+        raise ValueError("class names must not be blank")
+    dupes = sorted({c for c in names if names.count(c) > 1})
+    if dupes:
+        raise ValueError(f"duplicate class names: {', '.join(dupes)}")
+    return names
+
+
+class PoolCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    classes: list[str] = Field(description="Ordered, unique, non-empty class names.")
+    settings: PoolSettings = Field(default_factory=PoolSettings)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        v = v.strip()
+        if not v:
+            raise ValueError("name must not be blank")
+        return v
+
+    _classes = field_validator("classes")(classmethod(lambda cls, v: _check_classes(v)))
+
+
+class PoolPatch(BaseModel):
+    """Partial update. ``classes`` may only be extended (appended) once images are labeled."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    classes: list[str] | None = None
+    settings: dict[str, Any] | None = Field(
+        None, description="Partial settings; merged into the current ones and re-validated."
+    )
+
+    @field_validator("classes")
+    @classmethod
+    def _classes(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else _check_classes(v)
+
+
+class PoolOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    classes: list[str]
+    settings: PoolSettings
+    created_at: datetime
+    updated_at: datetime
+    counts: dict[str, int] = Field(default_factory=dict)
+
+
+class Box(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    label: str
+    score: float | None = None
+
+
+class ImageOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    pool_id: int
+    sha256: str
+    filename: str
+    content_type: str
+    size_bytes: int
+    width: int
+    height: int
+    state: Literal["unlabeled", "queued", "labeled", "skipped"]
+    split: Literal["train", "val"]
+    created_at: datetime

@@ -1,0 +1,52 @@
+"""FastAPI application factory. ``uvicorn api.main:app`` or ``create_app(settings)``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+
+from alp import __version__
+from alp.config import Settings, get_settings
+from alp.db import make_engine, make_sessionmaker
+from alp.jobs import make_celery
+from alp.storage import LocalStorage
+from api import errors
+from api.deps import AppState
+from api.routes import health, pools
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    s = settings or get_settings()
+    s.ensure_dirs()
+    s.resolved_secret_key()
+    engine = make_engine(s.database_url)
+    assert s.storage_dir is not None
+    app = FastAPI(
+        title="alp",
+        version=__version__,
+        description="Active-learning annotation pipeline for object detection.",
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.alp = AppState(
+        settings=s,
+        sessions=make_sessionmaker(engine),
+        storage=LocalStorage(s.storage_dir),
+        celery=make_celery(s),
+    )
+    errors.install(app)
+    api = APIRouter(prefix=API_PREFIX)
+    for module in (pools,):
+        api.include_router(module.router)
+    app.include_router(api)
+    app.include_router(health.router)
+    app.include_router(health.router, prefix=API_PREFIX, include_in_schema=False)
+    return app
+
+
+def __getattr__(name: str) -> FastAPI:
+    # ``uvicorn api.main:app`` builds the app lazily from the environment.
+    if name == "app":
+        return create_app()
+    raise AttributeError(name)

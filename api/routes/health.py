@@ -1,0 +1,34 @@
+"""``/healthz`` (no auth) and Prometheus ``/metrics``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.concurrency import run_in_threadpool
+
+from alp.services import health, metrics
+from api.deps import DB, State
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz(
+    st: State, wait: float = Query(2.0, ge=0, le=30, description="Seconds to await a worker.")
+) -> JSONResponse:
+    with st.sessions() as db:
+        database = await run_in_threadpool(health.database_status, db)
+    worker = await run_in_threadpool(health.worker_status, st.sessions, st.celery, wait)
+    ok = database == "ok"
+    body = {
+        "status": "ok" if ok and worker["status"] == "ok" else ("degraded" if ok else "down"),
+        "database": database,
+        "worker": worker,
+    }
+    return JSONResponse(body, 200 if ok else 503)
+
+
+@router.get("/metrics", include_in_schema=False)
+def prometheus(db: DB) -> Response:
+    return Response(metrics.render(db), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,38 @@
+"""Pools: create, list, get, patch."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from alp.schemas import PoolCreate, PoolOut, PoolPatch
+from alp.services import pools
+from api.deps import DB, Key
+
+router = APIRouter(tags=["pools"])
+
+
+@router.post("/pools", status_code=201, response_model=PoolOut)
+def create_pool(body: PoolCreate, db: DB, _: Key) -> PoolOut:
+    pool = pools.create_pool(db, body)
+    db.commit()
+    return pools.to_out(pool, pools.image_counts(db, [pool.id])[pool.id])
+
+
+@router.get("/pools", response_model=list[PoolOut])
+def list_pools(db: DB, _: Key) -> list[PoolOut]:
+    rows = pools.list_pools(db)
+    counts = pools.image_counts(db, [p.id for p in rows])
+    return [pools.to_out(p, counts[p.id]) for p in rows]
+
+
+@router.get("/pools/{pool_id}", response_model=PoolOut)
+def get_pool(pool_id: int, db: DB, _: Key) -> PoolOut:
+    pool = pools.get_pool(db, pool_id)
+    return pools.to_out(pool, pools.image_counts(db, [pool.id])[pool.id])
+
+
+@router.patch("/pools/{pool_id}", response_model=PoolOut)
+def patch_pool(pool_id: int, body: PoolPatch, db: DB, _: Key) -> PoolOut:
+    pool = pools.patch_pool(db, pools.get_pool(db, pool_id), body)
+    db.commit()
+    return pools.to_out(pool, pools.image_counts(db, [pool.id])[pool.id])

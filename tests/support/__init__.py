@@ -1,0 +1,1 @@
+"""Shared test helpers (fixtures live in tests/conftest.py)."""

@@ -1,0 +1,62 @@
+"""Per-session throw-away databases: SQLite files and a private PostgreSQL database.
+
+PostgreSQL: a database ``alp_t_<random>`` is created on the server of
+``ALP_TEST_POSTGRES_URL`` for the session, migrated once, truncated between tests and
+dropped at the end, so concurrent test runs never share state.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from alp.db import Base, make_engine
+
+PG_ENV = "ALP_TEST_POSTGRES_URL"
+REDIS_ENV = "ALP_TEST_REDIS_URL"
+
+
+def postgres_base_url() -> str | None:
+    return os.environ.get(PG_ENV) or None
+
+
+def redis_base_url() -> str | None:
+    return os.environ.get(REDIS_ENV) or None
+
+
+@contextmanager
+def private_postgres_database() -> Iterator[str]:
+    base = postgres_base_url()
+    assert base, f"{PG_ENV} is not set"
+    url = make_url(base)
+    name = f"alp_t_{secrets.token_hex(4)}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :n AND pid <> pg_backend_pid()"
+                ),
+                {"n": name},
+            )
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+def truncate_all(url: str) -> None:
+    """Empty every table (fast isolation between tests on PostgreSQL)."""
+    engine = make_engine(url)
+    names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    engine.dispose()
