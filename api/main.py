@@ -29,11 +29,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url="/docs",
         openapi_url="/openapi.json",
     )
+    celery = make_celery(s)
     app.state.alp = AppState(
         settings=s,
-        sessions=make_sessionmaker(engine),
+        sessions=make_sessionmaker(engine, celery),
         storage=LocalStorage(s.storage_dir),
-        celery=make_celery(s),
+        celery=celery,
     )
     errors.install(app)
     api = APIRouter(prefix=API_PREFIX)

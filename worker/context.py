@@ -16,7 +16,9 @@ from alp.storage import LocalStorage
 
 @lru_cache
 def _sessions(pid: int, url: str) -> sessionmaker:
-    return make_sessionmaker(make_engine(url))
+    from worker.app import celery_app
+
+    return make_sessionmaker(make_engine(url), celery_app)
 
 
 def settings() -> Settings:

@@ -54,5 +54,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker:
-    return sessionmaker(bind=engine, expire_on_commit=False)
+def make_sessionmaker(engine: Engine, celery: Any = None) -> sessionmaker:
+    """Sessions for ``engine``; ``celery`` lets ``alp.outbox`` send tasks after commit."""
+    import alp.outbox  # noqa: F401  (registers the after-commit listener)
+
+    return sessionmaker(bind=engine, expire_on_commit=False, info={"celery": celery})
