@@ -1,0 +1,137 @@
+"""The ``Strategy`` base class: phase 1 per image, phase 2 global selection."""
+
+from __future__ import annotations
+
+import itertools
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import torch
+
+from acquisition.params import Param, validate_params
+from acquisition.records import ImageRecord, ScoringContext, Selected, id_sort_key
+from acquisition.types import ImagePrediction, Requirements
+
+Rng = int | torch.Generator | None
+Chosen = list[tuple[ImageRecord, float, dict[str, float]]]
+
+
+def make_generator(rng: Rng) -> torch.Generator:
+    """A CPU generator from a seed (None means seed 0) or the given generator itself."""
+    if isinstance(rng, torch.Generator):
+        return rng
+    if rng is not None and (not isinstance(rng, int) or isinstance(rng, bool)):
+        raise ValueError(f"seed must be an int or a torch.Generator, got {type(rng).__name__}")
+    g = torch.Generator()
+    g.manual_seed(0 if rng is None else int(rng))
+    return g
+
+
+def rank_indices(*keys: torch.Tensor) -> torch.Tensor:
+    """Indices sorting by ``keys[0]`` descending, ties by ``keys[1]`` descending, ...,
+    then by position (records are pre-sorted by image id, so position = id order)."""
+    n = keys[0].shape[0]
+    order = torch.arange(n)
+    for key in reversed(keys):
+        sub = key[order]
+        perm = torch.sort(sub, descending=True, stable=True).indices
+        order = order[perm]
+    return order
+
+
+class Strategy(ABC):
+    """An acquisition strategy, configured by validated parameters.
+
+    Subclasses set ``name`` and ``param_spec`` and implement :meth:`score_image` (phase 1,
+    pure, per image) and :meth:`_select` (phase 2, global over all records).
+    """
+
+    name: ClassVar[str]
+    param_spec: ClassVar[Mapping[str, Param]] = {}
+    description: ClassVar[str] = ""
+
+    def __init__(self, **params: Any) -> None:
+        self.params: dict[str, Any] = validate_params(self.name, self.param_spec, params)
+        self._post_init()
+
+    def _post_init(self) -> None:  # noqa: B027  (optional hook)
+        """Hook for cross-parameter checks (raise ``ValueError``)."""
+
+    @classmethod
+    def default_params_of(cls) -> dict[str, Any]:
+        return {k: p.default for k, p in cls.param_spec.items()}
+
+    @property
+    def default_params(self) -> dict[str, Any]:
+        return self.default_params_of()
+
+    @property
+    def requirements(self) -> Requirements:
+        """What inference must produce for this strategy (may depend on the parameters)."""
+        return Requirements()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.params!r})"
+
+    # ---------------------------------------------------------------- phase 1
+    @abstractmethod
+    def score_image(self, pred: ImagePrediction, context: ScoringContext) -> ImageRecord:
+        """Score one image (pure, shard-local). Must never return NaN/inf."""
+
+    def score_images(
+        self, preds: Sequence[ImagePrediction], context: ScoringContext
+    ) -> list[ImageRecord]:
+        return [self.score_image(p, context) for p in preds]
+
+    # ---------------------------------------------------------------- phase 2
+    def select(
+        self,
+        records: Sequence[ImageRecord],
+        budget: int,
+        context: ScoringContext,
+        rng: Rng = None,
+    ) -> list[Selected]:
+        """Choose up to ``budget`` images, best first (rank 0 = label first).
+
+        The result depends only on the set of records (not their order or sharding) and on
+        the seed/generator (None = seed 0). ``budget`` larger than the pool returns the whole
+        pool ranked; an empty pool or budget 0 returns ``[]``. Duplicate ids -> ValueError.
+        """
+        if isinstance(budget, bool) or not isinstance(budget, int) or budget < 0:
+            raise ValueError(f"budget must be a non-negative int, got {budget!r}")
+        recs = sorted(records, key=lambda r: id_sort_key(r.image_id))
+        for a, b in itertools.pairwise(recs):
+            if a.image_id == b.image_id:
+                raise ValueError(f"duplicate image id {a.image_id!r} in records")
+        gen = make_generator(rng)
+        if not recs or budget == 0:
+            return []
+        chosen = self._select(recs, min(budget, len(recs)), context, gen)
+        return [
+            Selected(image_id=r.image_id, rank=i, score=float(s), components=c)
+            for i, (r, s, c) in enumerate(chosen)
+        ]
+
+    @abstractmethod
+    def _select(
+        self,
+        records: list[ImageRecord],
+        budget: int,
+        context: ScoringContext,
+        gen: torch.Generator,
+    ) -> Chosen:
+        """Records are sorted by id and non-empty; 1 <= budget <= len(records).
+
+        Return ``(record, score, components)`` best first, scores non-increasing, exactly
+        ``budget`` entries.
+        """
+
+
+def top_by_score(
+    records: list[ImageRecord], budget: int, *tiebreak: torch.Tensor
+) -> Chosen:
+    """Plain top-``budget`` by ``record.score`` (ties: ``tiebreak`` keys, then id order)."""
+    scores = torch.tensor([r.score for r in records], dtype=torch.float64)
+    order = rank_indices(scores, *tiebreak)[:budget]
+    return [(records[i], records[i].score, dict(records[i].components)) for i in order.tolist()]

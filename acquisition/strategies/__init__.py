@@ -1,0 +1,1 @@
+"""Concrete acquisition strategies; see :mod:`acquisition.registry` for lookup by name."""

@@ -1,0 +1,236 @@
+"""``hua``: HUALE hierarchical uncertainty aggregation (ALGORITHMS §1.3, §1.4, §1.7; [R]).
+
+Phase 1 (per image): retrieval entropy and the four ranking metrics. Phase 2: keep the top
+P by entropy (empty images capped), min-max normalise the metrics over those P, rank by the
+Euclidean norm (ties: higher entropy, then image id).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import torch
+
+from acquisition.base import Chosen, Strategy, rank_indices
+from acquisition.hua_metrics import (
+    category_diversity,
+    flip_iou_uncertainty,
+    overlap_ratio,
+    semantic_affinity,
+    sigma_uncertainty,
+)
+from acquisition.normalize import euclidean_score, minmax_normalize
+from acquisition.ops import (
+    aggregate,
+    class_histogram,
+    filter_view,
+    match_boxes,
+    normalized_entropy,
+    to_distribution,
+)
+from acquisition.params import Param
+from acquisition.records import ImageRecord, ScoringContext
+from acquisition.types import FLIP, ORIGINAL, ImagePrediction, Requirements, ViewPrediction
+
+SA, CD, OR, LU = (
+    "semantic_affinity",
+    "category_diversity",
+    "overlap_ratio",
+    "localization_uncertainty",
+)
+METRICS = (SA, CD, OR, LU)
+
+
+def _check_metrics(value: list[Any]) -> str | None:
+    if not value:
+        return "needs at least one metric"
+    if len(set(value)) != len(value):
+        return "lists a metric twice"
+    return None
+
+
+class HualeStrategy(Strategy):
+    """Entropy retrieval (top P) then SA/CD/OR/LU ranking by Euclidean norm."""
+
+    name = "hua"
+    description = "HUALE: entropy retrieval, then 4-metric min-max + L2 ranking"
+    param_spec: ClassVar = {
+        "retrieval_factor": Param(3.0, float, "P = factor x budget", low=1.0, high=1e6),
+        "entropy_aggregate": Param("max", str, "retrieval reduce", choices=("max", "mean", "sum")),
+        "retrieval_threshold": Param(0.5, float, "tau_ret", low=0.0, high=1.0),
+        "empty_entropy": Param(1.0, float, "entropy of images w/o detections", low=0, high=1e6),
+        "empty_cap": Param(0.1, float, "max fraction of P for empty images", low=0, high=1),
+        "rank_threshold": Param(0.05, float, "tau_rank for ranking metrics", low=0, high=1),
+        "metrics": Param(list(METRICS), list, "ranking metrics", choices=METRICS,
+                         check=_check_metrics),
+        "sa_variant": Param("js", str, "Semantic Affinity form", choices=("js", "iou")),
+        "cd_variant": Param("views", str, "Category Diversity reference",
+                            choices=("views", "pool")),
+        "cd_histogram": Param("max", str, "class histogram", choices=("max", "count")),
+        "overlap_threshold": Param(0.3, float, "tau_ov", low=0.0, high=1.0),
+        "overlap_views": Param("orig", str, "OR on original or max of both views",
+                               choices=("orig", "max")),
+        "localization": Param("auto", str, "sigma head, flip-IoU fallback, or auto",
+                              choices=("auto", "sigma", "flip_iou")),
+        "diversity_guard": Param(None, float, "skip images whose class histogram cosine "
+                                 "similarity with a chosen one exceeds this", low=0.0,
+                                 high=1.0, nullable=True),
+    }
+
+    def _metric_on(self, m: str) -> bool:
+        return m in self.params["metrics"]
+
+    def _post_init(self) -> None:
+        self._requirements = self._compute_requirements()
+
+    @property
+    def requirements(self) -> Requirements:
+        return self._requirements
+
+    def _compute_requirements(self) -> Requirements:
+        p = self.params
+        needs_flip = (
+            self._metric_on(SA)
+            or (self._metric_on(CD) and p["cd_variant"] == "views")
+            or (self._metric_on(OR) and p["overlap_views"] == "max")
+            or (self._metric_on(LU) and p["localization"] != "sigma")
+        )
+        views = {ORIGINAL, FLIP} if needs_flip else {ORIGINAL}
+        log_vars = self._metric_on(LU) and p["localization"] in ("auto", "sigma")
+        return Requirements(views=frozenset(views), probs=True, log_vars=log_vars)
+
+    # ------------------------------------------------------------------ phase 1
+    def score_image(self, pred: ImagePrediction, context: ScoringContext) -> ImageRecord:
+        p = self.params
+        orig = pred.original
+        ret = filter_view(orig, p["retrieval_threshold"])
+        empty = len(ret) == 0
+        h = normalized_entropy(to_distribution(ret.probs, pred.has_background))
+        entropy = aggregate(h, p["entropy_aggregate"], p["empty_entropy"])
+
+        o = filter_view(orig, p["rank_threshold"])
+        f = None
+        if FLIP in pred.views:
+            f = filter_view(pred.views[FLIP], p["rank_threshold"])
+        elif FLIP in self.requirements.views:
+            raise ValueError(f"hua needs the {FLIP!r} view for image {pred.image_id!r}")
+        match = match_boxes(o.boxes, f.boxes) if f is not None else None
+
+        comps: dict[str, float] = {"entropy": entropy}
+        if self._metric_on(SA):
+            comps[SA] = semantic_affinity(o, f, pred.has_background, p["sa_variant"], match)
+        if self._metric_on(CD):
+            comps[CD] = category_diversity(
+                o, f, context.num_classes, p["cd_variant"], p["cd_histogram"],
+                self._pool_dist(context),
+            )
+        if self._metric_on(OR):
+            value = overlap_ratio(o.boxes, p["overlap_threshold"])
+            if p["overlap_views"] == "max" and f is not None:
+                value = max(value, overlap_ratio(f.boxes, p["overlap_threshold"]))
+            comps[OR] = value
+        if self._metric_on(LU):
+            comps[LU] = self._localization(o, f, match)
+        data: dict[str, Any] = {"empty": empty}
+        if p["diversity_guard"] is not None:
+            hist = class_histogram(o.labels, o.scores, context.num_classes, p["cd_histogram"])
+            data["class_hist"] = hist.tolist()
+        return ImageRecord(image_id=pred.image_id, score=entropy, components=comps, data=data)
+
+    @staticmethod
+    def _pool_dist(context: ScoringContext) -> torch.Tensor | None:
+        freq = context.class_freq_tensor()
+        return None if freq is None else freq.to(torch.float32)
+
+    def _localization(
+        self,
+        o: ViewPrediction,
+        f: ViewPrediction | None,
+        match: tuple[torch.Tensor, torch.Tensor] | None,
+    ) -> float:
+        mode = self.params["localization"]
+        if mode == "auto":
+            mode = "sigma" if o.log_vars is not None else "flip_iou"
+        if mode == "sigma":
+            if o.log_vars is None:
+                raise ValueError("localization='sigma' needs log_vars (an uncertainty head)")
+            views = [o] + ([f] if f is not None and f.log_vars is not None else [])
+            return sigma_uncertainty(views)
+        if f is None or match is None:
+            raise ValueError("localization='flip_iou' needs the flip view")
+        return flip_iou_uncertainty(len(o), len(f), match[0])
+
+    # ------------------------------------------------------------------ phase 2
+    def retrieval_size(self, budget: int, pool: int) -> int:
+        """P = ceil(retrieval_factor x budget), clamped to [budget, pool]."""
+        p = math.ceil(self.params["retrieval_factor"] * budget - 1e-9)
+        return max(min(p, pool), min(budget, pool))
+
+    def retrieve(self, records: list[ImageRecord], budget: int) -> list[int]:
+        """Indices (into id-sorted ``records``) of the top-P by entropy; at most
+        ``floor(empty_cap x P)`` images without detections unless others run out."""
+        size = self.retrieval_size(budget, len(records))
+        ent = torch.tensor([r.score for r in records], dtype=torch.float64)
+        order = rank_indices(ent).tolist()
+        cap = math.floor(self.params["empty_cap"] * size + 1e-9)
+        taken: list[int] = []
+        skipped: list[int] = []
+        n_empty = 0
+        for i in order:
+            if len(taken) == size:
+                break
+            if records[i].data.get("empty", False):
+                if n_empty >= cap:
+                    skipped.append(i)
+                    continue
+                n_empty += 1
+            taken.append(i)
+        taken.extend(skipped[: size - len(taken)])
+        return taken
+
+    def _select(
+        self,
+        records: list[ImageRecord],
+        budget: int,
+        context: ScoringContext,
+        gen: torch.Generator,
+    ) -> Chosen:
+        metrics = list(self.params["metrics"])
+        idx = sorted(self.retrieve(records, budget))  # back to id order
+        sub = [records[i] for i in idx]
+        for r in sub:
+            missing = [m for m in metrics if m not in r.components]
+            if missing:
+                raise ValueError(f"record {r.image_id!r} lacks metric(s) {missing}")
+        raw = torch.tensor([[r.components[m] for m in metrics] for r in sub], dtype=torch.float64)
+        norm = minmax_normalize(raw)
+        score = euclidean_score(norm)
+        ent = torch.tensor([r.score for r in sub], dtype=torch.float64)
+        order = rank_indices(score, ent).tolist()
+        if self.params["diversity_guard"] is not None:
+            order = self._guard(sub, order, budget)
+        order = order[:budget]
+        out: Chosen = []
+        for i in order:
+            comps = dict(sub[i].components)
+            comps.update({f"{m}_norm": float(norm[i, j]) for j, m in enumerate(metrics)})
+            out.append((sub[i], float(score[i]), comps))
+        return out
+
+    def _guard(self, sub: list[ImageRecord], order: list[int], budget: int) -> list[int]:
+        """Skip near-duplicates by class-histogram cosine; refill from skipped; keep order."""
+        thr = self.params["diversity_guard"]
+        hists = torch.tensor([r.data["class_hist"] for r in sub], dtype=torch.float64)
+        unit = hists / hists.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        chosen: list[int] = []
+        skipped: list[int] = []
+        for i in order:
+            if len(chosen) == budget:
+                break
+            if chosen and float((unit[chosen] @ unit[i]).max()) > thr:
+                skipped.append(i)
+            else:
+                chosen.append(i)
+        keep = set(chosen + skipped[: budget - len(chosen)])
+        return [i for i in order if i in keep]
