@@ -128,9 +128,7 @@ class Strategy(ABC):
         """
 
 
-def top_by_score(
-    records: list[ImageRecord], budget: int, *tiebreak: torch.Tensor
-) -> Chosen:
+def top_by_score(records: list[ImageRecord], budget: int, *tiebreak: torch.Tensor) -> Chosen:
     """Plain top-``budget`` by ``record.score`` (ties: ``tiebreak`` keys, then id order)."""
     scores = torch.tensor([r.score for r in records], dtype=torch.float64)
     order = rank_indices(scores, *tiebreak)[:budget]

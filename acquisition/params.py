@@ -82,9 +82,7 @@ class Param:
         if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
             op = ">" if self.low_open else ">="
             raise ValueError(f"parameter {name!r} must be {op} {self.low}, got {value}")
-        if self.high is not None and (
-            value > self.high or (self.high_open and value == self.high)
-        ):
+        if self.high is not None and (value > self.high or (self.high_open and value == self.high)):
             op = "<" if self.high_open else "<="
             raise ValueError(f"parameter {name!r} must be {op} {self.high}, got {value}")
 

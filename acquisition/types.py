@@ -29,6 +29,14 @@ import torch
 
 ORIGINAL = "orig"
 FLIP = "flip"
+# CALD augmentation views (ALGORITHMS §2); boxes mapped back to original coordinates.
+CUTOUT = "cutout"
+DOWNSCALE = "downscale"
+ROTATE = "rotate"
+NOISE = "noise"
+SALT_PEPPER = "saltpepper"
+COLOR_ADJUST = "coloradjust"
+COLOR_SWAP = "colorswap"
 
 
 @dataclass

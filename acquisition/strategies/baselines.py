@@ -46,8 +46,11 @@ _DET_PARAMS: dict[str, Param] = {
     "aggregate": Param("max", str, "reduce over detections", choices=AGGREGATES),
     "score_threshold": Param(0.05, float, "ignore detections below this score", low=0, high=1),
     "empty_score": Param(
-        0.0, float, "score of an image without detections (0 = never first, 1 = first)",
-        low=0, high=1e6,
+        0.0,
+        float,
+        "score of an image without detections (0 = never first, 1 = first)",
+        low=0,
+        high=1e6,
     ),
 }
 

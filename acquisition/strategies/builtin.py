@@ -8,7 +8,22 @@ from acquisition.strategies.baselines import (
     LeastConfidenceStrategy,
     RandomStrategy,
 )
+from acquisition.strategies.cald import CaldStrategy
+from acquisition.strategies.diversity import CoresetStrategy, TwoStageStrategy
 from acquisition.strategies.hua import HualeStrategy
+from acquisition.strategies.mix import MixStrategy
+from acquisition.strategies.ppal import PpalStrategy
 
-for _cls in (RandomStrategy, EntropyStrategy, LeastConfidenceStrategy, HualeStrategy):
+BUILTIN = (
+    RandomStrategy,
+    EntropyStrategy,
+    LeastConfidenceStrategy,
+    HualeStrategy,
+    CaldStrategy,
+    PpalStrategy,
+    CoresetStrategy,
+    TwoStageStrategy,
+    MixStrategy,
+)
+for _cls in BUILTIN:
     register(_cls)

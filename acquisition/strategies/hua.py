@@ -62,20 +62,32 @@ class HualeStrategy(Strategy):
         "empty_entropy": Param(1.0, float, "entropy of images w/o detections", low=0, high=1e6),
         "empty_cap": Param(0.1, float, "max fraction of P for empty images", low=0, high=1),
         "rank_threshold": Param(0.05, float, "tau_rank for ranking metrics", low=0, high=1),
-        "metrics": Param(list(METRICS), list, "ranking metrics", choices=METRICS,
-                         check=_check_metrics),
+        "metrics": Param(
+            list(METRICS), list, "ranking metrics", choices=METRICS, check=_check_metrics
+        ),
         "sa_variant": Param("js", str, "Semantic Affinity form", choices=("js", "iou")),
-        "cd_variant": Param("views", str, "Category Diversity reference",
-                            choices=("views", "pool")),
+        "cd_variant": Param(
+            "views", str, "Category Diversity reference", choices=("views", "pool")
+        ),
         "cd_histogram": Param("max", str, "class histogram", choices=("max", "count")),
         "overlap_threshold": Param(0.3, float, "tau_ov", low=0.0, high=1.0),
-        "overlap_views": Param("orig", str, "OR on original or max of both views",
-                               choices=("orig", "max")),
-        "localization": Param("auto", str, "sigma head, flip-IoU fallback, or auto",
-                              choices=("auto", "sigma", "flip_iou")),
-        "diversity_guard": Param(None, float, "skip images whose class histogram cosine "
-                                 "similarity with a chosen one exceeds this", low=0.0,
-                                 high=1.0, nullable=True),
+        "overlap_views": Param(
+            "orig", str, "OR on original or max of both views", choices=("orig", "max")
+        ),
+        "localization": Param(
+            "auto",
+            str,
+            "sigma head, flip-IoU fallback, or auto",
+            choices=("auto", "sigma", "flip_iou"),
+        ),
+        "diversity_guard": Param(
+            None,
+            float,
+            "skip images whose class histogram cosine similarity with a chosen one exceeds this",
+            low=0.0,
+            high=1.0,
+            nullable=True,
+        ),
     }
 
     def _metric_on(self, m: str) -> bool:
@@ -122,7 +134,11 @@ class HualeStrategy(Strategy):
             comps[SA] = semantic_affinity(o, f, pred.has_background, p["sa_variant"], match)
         if self._metric_on(CD):
             comps[CD] = category_diversity(
-                o, f, context.num_classes, p["cd_variant"], p["cd_histogram"],
+                o,
+                f,
+                context.num_classes,
+                p["cd_variant"],
+                p["cd_histogram"],
                 self._pool_dist(context),
             )
         if self._metric_on(OR):

@@ -1,0 +1,124 @@
+"""Diversity strategies: ``coreset`` (k-centre greedy on embeddings) and ``two_stage``
+(any strategy's top ``factor x budget``, then k-centre greedy among them)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import torch
+
+from acquisition.base import Chosen, Strategy
+from acquisition.params import Param
+from acquisition.records import ImageRecord, ScoringContext
+from acquisition.selection import kcenter_greedy
+from acquisition.types import ImagePrediction, Requirements
+
+
+def _embedding_of(pred: ImagePrediction, strategy: str) -> list[float]:
+    if pred.embedding is None:
+        raise ValueError(f"{strategy} needs an image embedding (image {pred.image_id!r})")
+    emb = pred.embedding.detach().reshape(-1).to(torch.float32)
+    if not bool(torch.isfinite(emb).all()):
+        raise ValueError(f"embedding of image {pred.image_id!r} is not finite")
+    return emb.tolist()
+
+
+def _embeddings(records: list[ImageRecord]) -> torch.Tensor:
+    rows = [r.data["embedding"] for r in records]
+    if len({len(r) for r in rows}) > 1:
+        raise ValueError("image embeddings have different dimensions")
+    return torch.tensor(rows, dtype=torch.float64)
+
+
+class CoresetStrategy(Strategy):
+    """k-centre greedy over pooled backbone embeddings; the labelled pool's embeddings
+    (``context.labeled_embeddings``) are the initial centres, else a seeded random start."""
+
+    name = "coreset"
+    description = "core-set: k-centre greedy on image embeddings"
+    param_spec: ClassVar = {}
+
+    @property
+    def requirements(self) -> Requirements:
+        return Requirements(probs=False, embedding=True)
+
+    def score_image(self, pred: ImagePrediction, context: ScoringContext) -> ImageRecord:
+        return ImageRecord(
+            image_id=pred.image_id, score=0.0, data={"embedding": _embedding_of(pred, "coreset")}
+        )
+
+    def _select(
+        self,
+        records: list[ImageRecord],
+        budget: int,
+        context: ScoringContext,
+        gen: torch.Generator,
+    ) -> Chosen:
+        x = _embeddings(records)
+        first = int(torch.randint(len(records), (1,), generator=gen))
+        idx, dist = kcenter_greedy(x, budget, context.labeled_embeddings, first)
+        return [(records[i], d, {"distance": d}) for i, d in zip(idx, dist, strict=True)]
+
+
+class TwoStageStrategy(Strategy):
+    """Uncertainty then diversity: ``uncertainty`` strategy's top ``factor x budget`` images,
+    then k-centre greedy on their embeddings (labelled embeddings as centres if given, else
+    starting from the most uncertain candidate)."""
+
+    name = "two_stage"
+    description = "any strategy's top factor x budget, then k-centre on embeddings"
+    param_spec: ClassVar = {
+        "uncertainty": Param("entropy", str, "first-stage strategy name"),
+        "uncertainty_params": Param({}, dict, "its parameters"),
+        "factor": Param(3.0, float, "candidates = factor x budget", low=1.0, high=1e6),
+    }
+
+    def _post_init(self) -> None:
+        from acquisition.registry import get_strategy
+
+        if self.params["uncertainty"] == self.name:
+            raise ValueError("strategy 'two_stage': uncertainty must not be two_stage itself")
+        self.inner = get_strategy(self.params["uncertainty"], **self.params["uncertainty_params"])
+
+    @property
+    def requirements(self) -> Requirements:
+        r = self.inner.requirements
+        return Requirements(
+            views=r.views,
+            probs=r.probs,
+            log_vars=r.log_vars,
+            embedding=True,
+            box_features=r.box_features,
+            needs_model=True,
+        )
+
+    def score_image(self, pred: ImagePrediction, context: ScoringContext) -> ImageRecord:
+        inner = self.inner.score_image(pred, context)
+        data: dict[str, Any] = {
+            "inner": inner.to_dict(),
+            "embedding": _embedding_of(pred, self.name),
+        }
+        return ImageRecord(pred.image_id, inner.score, dict(inner.components), data)
+
+    def _select(
+        self,
+        records: list[ImageRecord],
+        budget: int,
+        context: ScoringContext,
+        gen: torch.Generator,
+    ) -> Chosen:
+        n_cand = min(len(records), max(budget, math.ceil(self.params["factor"] * budget)))
+        inner = [ImageRecord.from_dict(r.data["inner"]) for r in records]
+        ranked = self.inner.select(inner, n_cand, context, gen)
+        by_id = {r.image_id: r for r in records}
+        cand = [by_id[s.image_id] for s in ranked]
+        idx, dist = kcenter_greedy(_embeddings(cand), budget, context.labeled_embeddings, 0)
+        out: Chosen = []
+        for i, d in zip(idx, dist, strict=True):
+            comps = dict(ranked[i].components)
+            comps.update(
+                {"uncertainty": ranked[i].score, "uncertainty_rank": float(i), "distance": d}
+            )
+            out.append((cand[i], d, comps))
+        return out
