@@ -45,7 +45,6 @@ def make_celery(settings: Settings | None = None) -> Celery:
         task_serializer="json",
         accept_content=["json"],
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": 6 * 3600},
         worker_hijack_root_logger=False,
         beat_schedule={
             "watchdog": {"task": WATCHDOG, "schedule": 30.0, "options": {"queue": "io"}},
@@ -57,7 +56,10 @@ def make_celery(settings: Settings | None = None) -> Celery:
         },
     )
     if s.embedded_broker:
-        app.conf.broker_transport_options.update({"polling_interval": 0.2})
+        # kombu's SQLAlchemy transport passes these straight to create_engine().
+        app.conf.broker_transport_options = {"connect_args": {"timeout": 30}}
+    else:
+        app.conf.broker_transport_options = {"visibility_timeout": 6 * 3600}
     return app
 
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TypeVar
 
@@ -51,6 +51,7 @@ def celery_worker(
     **env_extra: str,
 ) -> Iterator[subprocess.Popen]:
     """Start a real ``celery worker`` process; SIGTERM (then SIGKILL) it on exit."""
+    settings.ensure_dirs()
     log = (log_path or settings.data_dir / f"worker-{queues.replace(',', '-')}.log").open("ab")
     proc = subprocess.Popen(
         runtime.worker_command(settings, queues, concurrency, beat),
@@ -74,10 +75,8 @@ def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: flo
         os.killpg(proc.pid, sig)
         proc.wait(timeout=timeout)
     except (subprocess.TimeoutExpired, ProcessLookupError):
-        try:
+        with suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         proc.wait()
 
 

@@ -1,0 +1,38 @@
+"""Architecture guards: the API process never loads torch (DESIGN §1)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _modules_after(code: str) -> set[str]:
+    out = subprocess.run(
+        [sys.executable, "-c", f"{code}\nimport sys\nprint('\\n'.join(sys.modules))"],
+        cwd=ROOT, capture_output=True, text=True, check=True, env={"PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    return set(out.stdout.split())
+
+
+def test_api_main_does_not_import_torch() -> None:
+    mods = _modules_after("import api.main\napi.main.create_app")
+    assert "api.main" in mods
+    forbidden = {"torch", "torchvision", "models", "acquisition", "worker"}
+    assert not forbidden & mods, forbidden & mods
+
+
+def test_building_the_app_does_not_import_torch(tmp_path: Path) -> None:
+    code = (
+        "from alp.config import Settings\nfrom api.main import create_app\n"
+        f"create_app(Settings(data_dir={str(tmp_path)!r}))"
+    )
+    mods = _modules_after(code)
+    assert "torch" not in mods and "worker" not in mods
+
+
+def test_alp_core_and_cli_do_not_import_torch() -> None:
+    mods = _modules_after("import alp.cli, alp.jobs, alp.services.pools, worker.tasks")
+    assert "torch" not in mods
