@@ -56,7 +56,7 @@ def db_url(
         dest.write_bytes(_sqlite_template.read_bytes())
         return f"sqlite:///{dest}"
     if _pg_session_url is None:
-        pytest.skip(f"{databases.PG_ENV} not set")
+        databases.skip_or_fail(databases.PG_ENV)
     databases.truncate_all(_pg_session_url)
     return _pg_session_url
 

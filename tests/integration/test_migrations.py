@@ -22,7 +22,7 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path):
         yield f"sqlite:///{tmp_path / 'm.db'}"
         return
     if databases.postgres_base_url() is None:
-        pytest.skip(f"{databases.PG_ENV} not set")
+        databases.skip_or_fail(databases.PG_ENV)
     with databases.private_postgres_database() as url:
         yield url
 

@@ -20,7 +20,7 @@ from tests.support.processes import celery_worker, wait_for
 def _redis_url() -> str:
     base = databases.redis_base_url()
     if base is None:
-        pytest.skip(f"{databases.REDIS_ENV} not set")
+        databases.skip_or_fail(databases.REDIS_ENV)
     return base
 
 

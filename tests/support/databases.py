@@ -21,6 +21,18 @@ PG_ENV = "ALP_TEST_POSTGRES_URL"
 REDIS_ENV = "ALP_TEST_REDIS_URL"
 
 
+REQUIRE_ENV = "ALP_TEST_REQUIRE_SERVICES"
+
+
+def skip_or_fail(env_name: str) -> None:
+    """Skip a test needing an unset service URL, or fail when CI requires every service."""
+    import pytest
+
+    if os.environ.get(REQUIRE_ENV):
+        pytest.fail(f"{env_name} must be set ({REQUIRE_ENV}=1): refusing to skip")
+    pytest.skip(f"{env_name} not set")
+
+
 def postgres_base_url() -> str | None:
     return os.environ.get(PG_ENV) or None
 
