@@ -1,0 +1,72 @@
+"""Signed, expiring URLs for image content (usable without an API key, e.g. by Label Studio
+or an annotator's browser).
+
+``sig = hex(HMAC-SHA256(secret, "alp-image-content:{image_id}:{expires}"))`` where
+``expires`` is a Unix timestamp in seconds and ``secret`` is
+``settings.resolved_secret_key()``. Changing the image id, the expiry or the signature
+invalidates it; rotating the secret invalidates every URL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from urllib.parse import urlencode
+
+from alp.config import Settings
+from alp.errors import Forbidden
+
+CONTENT_PATH = "/api/v1/images/{image_id}/content"
+
+
+def content_signature(secret: str, image_id: int, expires: int) -> str:
+    """Hex HMAC-SHA256 of the image id and the expiry (Unix seconds)."""
+    msg = f"alp-image-content:{int(image_id)}:{int(expires)}".encode()
+    return hmac.new(secret.encode(), msg, hashlib.sha256).hexdigest()
+
+
+def signed_query(
+    settings: Settings, image_id: int, ttl_s: int | None = None, now: float | None = None
+) -> dict[str, str]:
+    """``{"expires": ..., "sig": ...}`` valid for ``ttl_s`` seconds (default
+    ``settings.signed_url_ttl_s``) from ``now`` (default: the current time)."""
+    ttl = settings.signed_url_ttl_s if ttl_s is None else int(ttl_s)
+    if ttl <= 0:
+        raise ValueError(f"ttl_s must be positive, got {ttl}")
+    expires = int(time.time() if now is None else now) + ttl
+    sig = content_signature(settings.resolved_secret_key(), image_id, expires)
+    return {"expires": str(expires), "sig": sig}
+
+
+def signed_content_path(settings: Settings, image_id: int, ttl_s: int | None = None) -> str:
+    """Server-relative signed URL (``/api/v1/images/{id}/content?expires=..&sig=..``)."""
+    query = urlencode(signed_query(settings, image_id, ttl_s))
+    return f"{CONTENT_PATH.format(image_id=int(image_id))}?{query}"
+
+
+def signed_content_url(settings: Settings, image_id: int, ttl_s: int | None = None) -> str:
+    """Absolute signed URL under ``settings.public_base_url``."""
+    return settings.public_base_url.rstrip("/") + signed_content_path(settings, image_id, ttl_s)
+
+
+def verify_content_signature(
+    settings: Settings,
+    image_id: int,
+    expires: int | str | None,
+    sig: str | None,
+    now: float | None = None,
+) -> None:
+    """Raise :class:`~alp.errors.Forbidden` (403) unless ``sig`` is a valid, unexpired
+    signature of ``image_id`` and ``expires``."""
+    if expires is None or not sig:
+        raise Forbidden("signed URL needs both 'expires' and 'sig'")
+    try:
+        exp = int(expires)
+    except (TypeError, ValueError) as exc:
+        raise Forbidden("invalid signed URL: 'expires' must be an integer") from exc
+    expected = content_signature(settings.resolved_secret_key(), image_id, exp)
+    if not hmac.compare_digest(expected.encode(), str(sig).lower().encode()):
+        raise Forbidden("invalid signature for this image and expiry")
+    if exp < (time.time() if now is None else now):
+        raise Forbidden("signed URL has expired")
