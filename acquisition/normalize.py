@@ -14,9 +14,9 @@ def minmax_normalize(values: torch.Tensor, eps: float = MINMAX_EPS) -> torch.Ten
     images, columns metrics; a 1-D input is treated as one column. Empty input -> empty.
     """
     squeeze = values.ndim == 1
-    v = values.reshape(values.shape[0], -1).to(torch.float64)
-    if v.shape[0] == 0:
+    if values.shape[0] == 0:
         return values.to(torch.float64)
+    v = values.reshape(values.shape[0], -1).to(torch.float64)
     lo = v.min(dim=0).values
     hi = v.max(dim=0).values
     span = hi - lo
