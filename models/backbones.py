@@ -27,21 +27,28 @@ def _norm(kind: str, channels: int) -> nn.Module:
 
 
 class TinyBackbone(nn.Module):
-    """Three stages of (3x3 conv stride 2, 3x3 conv stride 1), each followed by norm + ReLU.
+    """Three stages; stage i is one 3x3 stride-2 conv plus ``depths[i] - 1`` 3x3 stride-1
+    convs, each followed by norm + ReLU. The default depths (1, 1, 2) give a receptive field
+    of 31 px at a fraction of the cost of two convs per stage.
 
     Input: (B, 3, H, W) normalised images. Output: (B, channels[-1], ceil(H/8), ceil(W/8)),
     a single feature map (torchvision's detectors wrap it as feature ``"0"``).
     ``out_channels`` is the attribute torchvision's detectors read.
     """
 
-    def __init__(self, channels: Sequence[int] = (32, 64, 64), norm: str = "bn") -> None:
+    def __init__(
+        self, channels: Sequence[int] = (32, 64, 64), norm: str = "bn",
+        depths: Sequence[int] = (1, 1, 2),
+    ) -> None:
         super().__init__()
         if len(channels) != 3 or any(int(c) <= 0 for c in channels):
             raise ValueError(f"tiny backbone needs 3 positive channel counts, got {channels!r}")
+        if len(depths) != 3 or any(int(d) < 1 for d in depths):
+            raise ValueError(f"tiny backbone needs 3 stage depths >= 1, got {depths!r}")
         layers: list[nn.Module] = []
         c_in = 3
-        for c_out in channels:
-            for stride in (2, 1):
+        for c_out, depth in zip(channels, depths, strict=True):
+            for stride in (2,) + (1,) * (int(depth) - 1):
                 layers += [
                     nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=norm == "none"),
                     _norm(norm, c_out),
@@ -60,7 +67,9 @@ class TinyBackbone(nn.Module):
         return self.body(x)
 
 
-def tiny_backbone(channels: Sequence[int] = (32, 64, 64), norm: str = "bn") -> TinyBackbone:
+def tiny_backbone(
+    channels: Sequence[int] = (32, 64, 64), norm: str = "bn", depths: Sequence[int] = (1, 1, 2)
+) -> TinyBackbone:
     """Build the ``tiny`` backbone (see :class:`TinyBackbone`)."""
-    return TinyBackbone(channels, norm)
+    return TinyBackbone(channels, norm, depths)
 

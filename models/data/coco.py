@@ -74,7 +74,9 @@ def read_coco(
         if ann.get("iscrowd", 0):
             continue
         if ann["category_id"] not in index_of:
-            raise ValueError(f"annotation {ann.get('id')} has unknown category {ann['category_id']}")
+            raise ValueError(
+                f"annotation {ann.get('id')} has unknown category {ann['category_id']}"
+            )
         per_image.setdefault(ann["image_id"], []).append(ann)
     manifest = []
     for img in data.get("images", []):

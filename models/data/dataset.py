@@ -112,6 +112,10 @@ class DetectionDataset(Dataset):
         return load_image(entry["path"])
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, Target]:
+        return self.get(index, augment=True)
+
+    def get(self, index: int, augment: bool = False) -> tuple[torch.Tensor, Target]:
+        """Item ``index``; the random flip is applied only when ``augment`` is true."""
         image = self.load(index)
         target = dict(self.targets[index])
         height, width = image.shape[-2:]
@@ -121,12 +125,14 @@ class DetectionDataset(Dataset):
         keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
         target["boxes"], target["labels"] = boxes[keep], target["labels"][keep]
         target["difficult"] = target["difficult"][keep]
-        if self.hflip_prob > 0 and float(torch.rand(())) < self.hflip_prob:
+        if augment and self.hflip_prob > 0 and float(torch.rand(())) < self.hflip_prob:
             image, target["boxes"] = hflip(image, target["boxes"])
         return image, target
 
 
-def collate(batch: Sequence[tuple[torch.Tensor, Target]]) -> tuple[list[torch.Tensor], list[Target]]:
+def collate(
+    batch: Sequence[tuple[torch.Tensor, Target]],
+) -> tuple[list[torch.Tensor], list[Target]]:
     """Collate ``(image, target)`` pairs into ``(list of images, list of targets)``."""
     images = [item[0] for item in batch]
     targets = [item[1] for item in batch]

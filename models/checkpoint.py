@@ -1,0 +1,82 @@
+"""Checkpoints: weights + training config + class names + metrics in one ``torch.save`` file.
+
+The file holds only tensors and JSON-like values, so it loads with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from models.builders import build_detector
+from models.config import TrainConfig
+
+FORMAT = "alp-detector"
+VERSION = 1
+
+
+def save_checkpoint(
+    path: str | Path, model: nn.Module, config: TrainConfig, class_names: Sequence[str],
+    metrics: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``model``'s weights (moved to CPU), ``config``, ``class_names`` and ``metrics``
+    (JSON-like) to ``path`` atomically (temp file + rename); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    blob = {
+        "format": FORMAT,
+        "version": VERSION,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "config": config.to_dict(),
+        "class_names": [str(c) for c in class_names],
+        "metrics": dict(metrics or {}),
+    }
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(blob, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The raw checkpoint dict (CPU tensors); ``ValueError`` if it is not an alp checkpoint."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # unpickling errors come in many types
+        raise ValueError(f"{path} is not a readable checkpoint: {exc}") from exc
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        raise ValueError(f"{path} is not an alp detector checkpoint")
+    if int(blob.get("version", 0)) > VERSION:
+        raise ValueError(f"{path} has checkpoint version {blob['version']} > {VERSION}")
+    return blob
+
+
+def load_checkpoint(
+    path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[nn.Module, TrainConfig, list[str], dict[str, Any]]:
+    """Rebuild the detector from a checkpoint: ``(model in eval mode on device, config,
+    class_names, metrics)``. Nothing is downloaded (the stored weights replace any
+    pretrained initialisation)."""
+    blob = read_checkpoint(path)
+    config = TrainConfig.from_dict(blob["config"])
+    class_names = list(blob["class_names"])
+    build_config = TrainConfig.from_dict(
+        {**config.to_dict(), "detector": {**config.detector.to_dict(), "weights": "none"}}
+    )
+    model = build_detector(build_config, len(class_names))
+    model.load_state_dict(blob["state_dict"])
+    model.to(torch.device(device)).eval()
+    return model, config, class_names, dict(blob.get("metrics", {}))

@@ -1,0 +1,206 @@
+"""Inference for acquisition: detections of several views per image, mapped back.
+
+``predict`` returns one plain dict per image with the field layout of
+``acquisition.types.ImagePrediction`` / ``ViewPrediction`` (the worker converts it with
+one line; ``models`` does not import ``acquisition``)::
+
+    {"image_id": Hashable, "width": int, "height": int, "has_background": bool,
+     "embedding": Tensor (D,) | None,
+     "views": {name: {"boxes": (N, 4) float32 original-image pixels,
+                      "labels": (N,) int64 0-based foreground class,
+                      "scores": (N,) float32 in [0, 1],
+                      "probs": (N, C + 1) softmax with background column 0 (Faster R-CNN)
+                               or (N, C) sigmoid (RetinaNet),
+                      "log_vars": (N, 4) float32 | None}}}
+
+All tensors are on the CPU; an image without detections has N = 0 with the same trailing
+shapes. If the installed heads do not provide ``probs`` a fallback is used: score on the
+predicted class, 1 - score on background (R-CNN), zeros elsewhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Hashable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from models.augment import ORIGINAL, VIEW_NAMES, View, clip_boxes, cutout_view, make_view
+from models.builders import is_two_stage, num_classes_of
+from models.data.dataset import load_image, to_tensor_image
+
+
+@contextlib.contextmanager
+def detection_limits(model: nn.Module, score_thresh: float, max_det: int) -> Iterator[None]:
+    """Temporarily set the model's post-processing score threshold and detections/image."""
+    owner = model.roi_heads if is_two_stage(model) else model
+    saved = (owner.score_thresh, owner.detections_per_img)
+    owner.score_thresh, owner.detections_per_img = float(score_thresh), int(max_det)
+    try:
+        yield
+    finally:
+        owner.score_thresh, owner.detections_per_img = saved
+
+
+class _Capture:
+    """Forward hooks recording the transformed batch sizes and the backbone features."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.image_sizes: list[tuple[int, int]] = []
+        self.padded: tuple[int, int] = (0, 0)
+        self.features: list[torch.Tensor] = []
+        self.handles = [
+            model.transform.register_forward_hook(self._on_transform),
+            model.backbone.register_forward_hook(self._on_backbone),
+        ]
+
+    def _on_transform(self, _m: nn.Module, _i: Any, output: Any) -> None:
+        image_list = output[0]
+        self.image_sizes = [tuple(s) for s in image_list.image_sizes]
+        self.padded = tuple(image_list.tensors.shape[-2:])
+
+    def _on_backbone(self, _m: nn.Module, _i: Any, output: Any) -> None:
+        self.features = list(output.values()) if isinstance(output, dict) else [output]
+
+    def embedding(self, index: int) -> torch.Tensor:
+        """Mean over pyramid levels of the feature map average-pooled over the valid
+        (unpadded) region of batch item ``index``: shape (channels,)."""
+        h, w = self.image_sizes[index]
+        pooled = []
+        for feat in self.features:
+            fh = max(1, round(feat.shape[-2] * h / self.padded[0]))
+            fw = max(1, round(feat.shape[-1] * w / self.padded[1]))
+            pooled.append(feat[index, :, :fh, :fw].float().mean(dim=(1, 2)))
+        return torch.stack(pooled).mean(0).cpu()
+
+    def remove(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+
+
+def _convert(out: dict[str, torch.Tensor], view: View, width: int, height: int,
+             two_stage: bool, num_classes: int) -> dict[str, Any]:
+    offset = 1 if two_stage else 0
+    cols = num_classes + offset
+    labels = out["labels"].cpu().to(torch.int64) - offset
+    scores = out["scores"].detach().float().cpu()
+    boxes = clip_boxes(view.unmap(out["boxes"].detach().float().cpu()), width, height)
+    probs = out.get("probs")
+    if probs is None:
+        probs = torch.zeros((len(scores), cols))
+        probs[torch.arange(len(scores)), labels + offset] = scores
+        if two_stage:
+            probs[:, 0] = 1.0 - scores
+    log_vars = out.get("log_vars")
+    return {"boxes": boxes, "labels": labels, "scores": scores,
+            "probs": probs.detach().float().cpu().reshape(-1, cols),
+            "log_vars": None if log_vars is None else log_vars.detach().float().cpu()}
+
+
+def _forward(model: nn.Module, views: list[View], device: torch.device) -> list[dict]:
+    if not views:
+        return []
+    return model([v.image.to(device) for v in views])
+
+
+@torch.inference_mode()
+def predict(
+    model: nn.Module,
+    images: Sequence[torch.Tensor],
+    image_ids: Sequence[Hashable] | None = None,
+    views: Sequence[str] = (ORIGINAL, "flip"),
+    embedding: bool = False,
+    batch_size: int = 8,
+    device: str | torch.device = "cpu",
+    generator: torch.Generator | None = None,
+    score_thresh: float = 0.05,
+    max_det: int = 100,
+) -> list[dict[str, Any]]:
+    """Detections of every requested view of every image (module docstring: output layout).
+
+    ``images``: (3, H, W) float tensors in [0, 1] (uint8 accepted). ``views`` must contain
+    ``"orig"``; all views except ``"cutout"`` of ``batch_size`` images go through ONE
+    batched forward pass; ``"cutout"`` needs the original detections and takes a second
+    pass. ``generator`` (CPU) drives the random views (default: seeded with 0).
+    ``embedding=True`` adds the pooled backbone feature of the original view. The model's
+    train/eval mode and post-processing limits are restored afterwards.
+    """
+    names = list(dict.fromkeys(views))
+    if ORIGINAL not in names:
+        raise ValueError("views must include 'orig'")
+    unknown = [v for v in names if v not in VIEW_NAMES]
+    if unknown:
+        raise ValueError(f"unknown views {unknown}; known: {VIEW_NAMES}")
+    if image_ids is None:
+        image_ids = list(range(len(images)))
+    if len(image_ids) != len(images):
+        raise ValueError(f"{len(image_ids)} image ids for {len(images)} images")
+    if batch_size < 1:
+        raise ValueError("batch_size must be >= 1")
+    gen = generator if generator is not None else torch.Generator().manual_seed(0)
+    dev = torch.device(device)
+    two_stage, num_classes = is_two_stage(model), num_classes_of(model)
+    direct = [v for v in names if v != "cutout"]
+    was_training = model.training
+    model.to(dev).eval()
+    capture = _Capture(model)
+    results: list[dict[str, Any]] = []
+    try:
+        with detection_limits(model, score_thresh, max_det):
+            for start in range(0, len(images), batch_size):
+                chunk = [to_tensor_image(im) for im in images[start:start + batch_size]]
+                batch = [make_view(n, im, gen) for im in chunk for n in direct]
+                outputs = _forward(model, batch, dev)
+                chunk_results = []
+                for i, im in enumerate(chunk):
+                    height, width = int(im.shape[-2]), int(im.shape[-1])
+                    entry: dict[str, Any] = {
+                        "image_id": image_ids[start + i], "width": width, "height": height,
+                        "has_background": two_stage, "embedding": None, "views": {}}
+                    for j, name in enumerate(direct):
+                        k = i * len(direct) + j
+                        entry["views"][name] = _convert(outputs[k], batch[k], width, height,
+                                                        two_stage, num_classes)
+                    if embedding:
+                        entry["embedding"] = capture.embedding(i * len(direct))
+                    chunk_results.append(entry)
+                if "cutout" in names:
+                    cut = [cutout_view(im, r["views"][ORIGINAL]["boxes"], gen)
+                           for im, r in zip(chunk, chunk_results, strict=True)]
+                    for r, view, out in zip(chunk_results, cut, _forward(model, cut, dev),
+                                            strict=True):
+                        r["views"]["cutout"] = _convert(out, view, r["width"], r["height"],
+                                                        two_stage, num_classes)
+                for r in chunk_results:  # keep the requested order of views
+                    r["views"] = {n: r["views"][n] for n in names}
+                results.extend(chunk_results)
+    finally:
+        capture.remove()
+        model.train(was_training)
+    return results
+
+
+def predict_paths(
+    model: nn.Module, paths: Sequence[str | Path], image_ids: Sequence[Hashable] | None = None,
+    batch_size: int = 8, **kwargs: Any,
+) -> list[dict[str, Any]]:
+    """:func:`predict` on image files decoded with Pillow, ``batch_size`` files at a time.
+
+    ``image_ids`` default to the paths as strings. Undecodable files raise ``ValueError``
+    naming the file.
+    """
+    ids = list(image_ids) if image_ids is not None else [str(p) for p in paths]
+    if len(ids) != len(paths):
+        raise ValueError(f"{len(ids)} image ids for {len(paths)} paths")
+    results: list[dict[str, Any]] = []
+    for start in range(0, len(paths), batch_size):
+        chunk = [load_image(p) for p in paths[start:start + batch_size]]
+        results.extend(predict(model, chunk, ids[start:start + batch_size],
+                               batch_size=batch_size, **kwargs))
+    return results
+
+
+__all__ = ["detection_limits", "predict", "predict_paths"]
