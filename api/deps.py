@@ -12,9 +12,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from alp.config import Settings
 from alp.db import ApiKey
-from alp.errors import Unauthorized
+from alp.errors import Forbidden, Unauthorized
 from alp.services import keys
 from alp.storage import LocalStorage
+from api.dashboard import session
 
 
 @dataclass
@@ -46,13 +47,21 @@ def bearer_token(request: Request) -> str | None:
 
 
 def require_key(request: Request, db: Annotated[Session, Depends(get_db)]) -> ApiKey:
-    """Authenticate by ``Authorization: Bearer <key>`` (or the dashboard's session cookie)."""
+    """Authenticate by ``Authorization: Bearer <key>`` or the dashboard's session cookie.
+
+    Cookie-authenticated writes must carry the ``X-ALP-CSRF`` header (which a cross-site
+    form cannot send), on top of the cookie being ``SameSite=Strict``.
+    """
     token = bearer_token(request)
     if token is None:
-        cookie_key = getattr(request.state, "cookie_api_key", None)
-        if cookie_key is None:
+        row = session.session_key(request, db, state(request).settings.resolved_secret_key())
+        if row is None:
             raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
-        token = cookie_key
+        if request.method not in session.SAFE_METHODS and not request.headers.get(
+            session.CSRF_HEADER
+        ):
+            raise Forbidden(f"cookie-authenticated writes need the {session.CSRF_HEADER} header")
+        return row
     row = keys.verify_key(db, token)
     keys.touch(db, row)
     db.commit()

@@ -10,6 +10,8 @@ from alp.db import make_engine, make_sessionmaker
 from alp.jobs import make_celery
 from alp.storage import LocalStorage
 from api import errors
+from api.dashboard import data as dashboard_data
+from api.dashboard import pages as dashboard_pages
 from api.deps import AppState
 from api.routes import health, pools
 
@@ -38,11 +40,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     errors.install(app)
     api = APIRouter(prefix=API_PREFIX)
-    for module in (pools,):
+    for module in (pools, dashboard_data):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)
     app.include_router(health.router, prefix=API_PREFIX, include_in_schema=False)
+    dashboard_pages.mount(app)
     return app
 
 

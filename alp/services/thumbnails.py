@@ -1,0 +1,113 @@
+"""Selection thumbnails: the image, downscaled, with the model's predicted boxes drawn.
+
+Thumbnails are JPEGs cached in storage under ``thumbnail_key(pool, image, "s<sel>-<px>")``;
+the first request renders one (Pillow, tens of milliseconds), later ones read the file.
+"""
+
+from __future__ import annotations
+
+import io
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from PIL import Image as PILImage
+from PIL import ImageDraw, ImageFont, UnidentifiedImageError
+from sqlalchemy.orm import Session
+
+from alp.db import Image, Pool, Selection
+from alp.errors import BadRequest, NotFound
+from alp.storage import LocalStorage, thumbnail_key
+
+SIZES = (128, 256, 512)
+# Saturated colours that stay visible on photos; text is drawn on a filled tag.
+PALETTE = ("#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6")
+
+
+def label_color(label: str, classes: Sequence[str] = ()) -> str:
+    """Stable colour for a class: its index in ``classes`` or, if unknown, a hash of it."""
+    idx = classes.index(label) if label in classes else zlib.crc32(label.encode())
+    return PALETTE[idx % len(PALETTE)]
+
+
+def render(
+    src: Path,
+    boxes: Sequence[Sequence[float]],
+    labels: Sequence[str] = (),
+    scores: Sequence[float] = (),
+    max_side: int = 256,
+    classes: Sequence[str] = (),
+) -> bytes:
+    """JPEG bytes of ``src`` shrunk to fit ``max_side`` with ``boxes`` drawn.
+
+    ``boxes`` are ``[x1, y1, x2, y2]`` in pixels of the original image; ``labels`` and
+    ``scores`` (optional, same length) annotate each box. No boxes draws none. Raises
+    ``BadRequest`` when the file is not a readable image.
+    """
+    try:
+        with PILImage.open(src) as im:
+            orig_w, orig_h = im.size
+            im.draft("RGB", (max_side, max_side))  # fast JPEG downscale on decode
+            thumb = im.convert("RGB")
+    except (UnidentifiedImageError, OSError) as exc:
+        raise BadRequest(f"cannot read image file for thumbnail: {exc}") from exc
+    thumb.thumbnail((max_side, max_side))
+    sx, sy = thumb.width / orig_w, thumb.height / orig_h
+    draw = ImageDraw.Draw(thumb)
+    font = ImageFont.load_default()
+    width = max(1, round(max_side / 128))
+    for i, box in enumerate(boxes):
+        label = str(labels[i]) if i < len(labels) else ""
+        color = label_color(label, classes)
+        x1, y1, x2, y2 = (float(v) for v in box[:4])
+        rect = (x1 * sx, y1 * sy, max(x1 * sx, x2 * sx), max(y1 * sy, y2 * sy))
+        draw.rectangle(rect, outline=color, width=width)
+        text = label if i >= len(scores) else f"{label} {float(scores[i]):.2f}".strip()
+        if text:
+            tx, ty = rect[0], max(0.0, rect[1] - 11)
+            bbox = draw.textbbox((tx, ty), text, font=font)
+            draw.rectangle((bbox[0] - 1, bbox[1] - 1, bbox[2] + 1, bbox[3] + 1), fill=color)
+            draw.text((tx, ty), text, fill="black", font=font)
+    out = io.BytesIO()
+    thumb.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def _prediction(pred: dict[str, Any]) -> tuple[list[Any], list[str], list[float]]:
+    boxes = [b for b in pred.get("boxes") or [] if isinstance(b, list | tuple) and len(b) >= 4]
+    return boxes, [str(x) for x in pred.get("labels") or []], list(pred.get("scores") or [])
+
+
+def selection_thumbnail(
+    db: Session, storage: LocalStorage, selection_id: int, max_side: int = 256
+) -> str:
+    """Storage key of the (cached, created on first use) thumbnail of one selection.
+
+    Raises ``NotFound`` for an unknown selection or a missing image file and
+    ``BadRequest`` for an unsupported size (see ``SIZES``).
+    """
+    if max_side not in SIZES:
+        raise BadRequest(f"thumbnail size must be one of {', '.join(map(str, SIZES))}")
+    sel = db.get(Selection, selection_id)
+    if sel is None:
+        raise NotFound(f"selection {selection_id} not found")
+    image = db.get(Image, sel.image_id)
+    assert image is not None  # foreign key
+    key = thumbnail_key(image.pool_id, image.id, f"s{sel.id}-{max_side}")
+    if storage.exists(key):
+        return key
+    if not storage.exists(image.storage_key):
+        raise NotFound(f"image file of image {image.id} is missing from storage")
+    pool = db.get(Pool, image.pool_id)
+    boxes, labels, scores = _prediction(sel.prediction or {})
+    data = render(
+        storage.path(image.storage_key),
+        boxes,
+        labels,
+        scores,
+        max_side,
+        classes=list(pool.classes) if pool is not None else [],
+    )
+    storage.put_bytes(key, data)
+    return key

@@ -1,0 +1,44 @@
+"""JSON the dashboard polls (``/api/v1/dashboard/...``); session cookie or Bearer key."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+from fastapi.responses import FileResponse
+
+from alp.services import dashboard, thumbnails
+from api.deps import DB, Key, State
+
+router = APIRouter(prefix="/dashboard", tags=["dashboard"])
+
+
+@router.get("/pools", response_model=list[dashboard.PoolSummary])
+def pools_overview(db: DB, _: Key) -> list[dashboard.PoolSummary]:
+    return dashboard.overview(db)
+
+
+@router.get("/pools/{pool_id}/status", response_model=dashboard.PoolStatus)
+def pool_status(pool_id: int, db: DB, st: State, _: Key) -> dashboard.PoolStatus:
+    return dashboard.pool_status(db, pool_id, st.settings.worker_stale_after_s)
+
+
+@router.get("/pools/{pool_id}/gallery", response_model=dashboard.Gallery)
+def pool_gallery(
+    pool_id: int,
+    db: DB,
+    _: Key,
+    page: int = Query(1, ge=1),
+    per_page: int = Query(24, ge=1, le=dashboard.MAX_PER_PAGE),
+) -> dashboard.Gallery:
+    return dashboard.gallery(db, pool_id, page, per_page)
+
+
+@router.get("/selections/{selection_id}/thumbnail", response_class=FileResponse)
+def selection_thumbnail(
+    selection_id: int, db: DB, st: State, _: Key, size: int = Query(256)
+) -> FileResponse:
+    key = thumbnails.selection_thumbnail(db, st.storage, selection_id, size)
+    return FileResponse(
+        st.storage.path(key),
+        media_type="image/jpeg",
+        headers={"Cache-Control": "private, max-age=86400"},
+    )

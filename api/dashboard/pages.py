@@ -1,0 +1,139 @@
+"""HTML pages: sign-in/out, pools overview, pool page. Signed-out visitors are sent to
+``/login``; nothing else is shown without a session."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, FastAPI, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from alp.db import ApiKey
+from alp.errors import NotFound, Unauthorized
+from alp.schemas import STRATEGY_NAMES
+from alp.services import dashboard, keys
+from api.dashboard import chart, session
+from api.deps import DB, AppState, state
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+POLL_MS = 1500
+ACTIVE = ("pending", "training", "evaluating", "scoring", "selecting", "labeling")
+
+
+def duration(seconds: float | None) -> str:
+    """``12.3 s``, ``4 m 05 s``, ``2 h 03 m``; ``—`` for None."""
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    m, s = divmod(round(seconds), 60)
+    if m < 60:
+        return f"{m} m {s:02d} s"
+    h, m = divmod(m, 60)
+    return f"{h} h {m:02d} m"
+
+
+def metric(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, int | float) else "—"
+
+
+def when(dt: datetime | None) -> str:
+    return "—" if dt is None else dt.strftime("%Y-%m-%d %H:%M:%S")
+
+
+templates.env.filters.update(duration=duration, metric=metric, when=when)
+templates.env.globals.update(ACTIVE=ACTIVE)
+
+
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
+def _signed_in(request: Request, db: DB) -> ApiKey | None:
+    st: AppState = state(request)
+    return session.session_key(request, db, st.settings.resolved_secret_key())
+
+
+def _to_login(request: Request) -> RedirectResponse:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+
+def _safe_next(target: str) -> str:
+    ok = target.startswith("/") and not target.startswith("//") and "\\" not in target
+    return target if ok else "/"
+
+
+def _render(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, ctx, status_code=status)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, db: DB, next: str = "/") -> Response:
+    if _signed_in(request, db) is not None:
+        return RedirectResponse(_safe_next(next), status_code=303)
+    return _render(request, "login.html", next=_safe_next(next), error=None)
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(request: Request, db: DB, api_key: str = Form(""), next: str = Form("/")) -> Response:
+    try:
+        row = keys.verify_key(db, api_key.strip())
+    except Unauthorized as exc:
+        return _render(request, "login.html", 401, next=_safe_next(next), error=exc.detail)
+    keys.touch(db, row)
+    db.commit()
+    resp = RedirectResponse(_safe_next(next), status_code=303)
+    secret = state(request).settings.resolved_secret_key()
+    session.set_cookie(resp, session.issue(secret, row.id), _secure(request))
+    return resp
+
+
+@router.post("/logout")
+def logout(request: Request) -> Response:
+    resp = RedirectResponse("/login", status_code=303)
+    session.clear_cookie(resp, _secure(request))
+    return resp
+
+
+@router.get("/", response_class=HTMLResponse)
+def overview(request: Request, db: DB) -> Response:
+    key = _signed_in(request, db)
+    if key is None:
+        return _to_login(request)
+    return _render(request, "overview.html", key=key, pools=dashboard.overview(db))
+
+
+@router.get("/pools/{pool_id}", response_class=HTMLResponse)
+def pool_page(request: Request, pool_id: int, db: DB, page: int = Query(1, ge=1)) -> Response:
+    key = _signed_in(request, db)
+    if key is None:
+        return _to_login(request)
+    st: AppState = state(request)
+    try:
+        status = dashboard.pool_status(db, pool_id, st.settings.worker_stale_after_s)
+    except NotFound as exc:
+        return _render(request, "error.html", 404, key=key, message=exc.detail)
+    gal = dashboard.gallery(db, pool_id, page)
+    return _render(
+        request,
+        "pool.html",
+        key=key,
+        st=status,
+        gal=gal,
+        chart=chart.learning_curve(status.curve),
+        strategies=STRATEGY_NAMES,
+        poll_ms=POLL_MS,
+    )
+
+
+def mount(app: FastAPI) -> None:
+    """Serve the pages at ``/`` and the assets at ``/static`` (JSON: ``data.router``)."""
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
