@@ -72,6 +72,11 @@ class LabelStudioConnection(Base):
     last_sync_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Label Studio integration (alp/labelstudio): shared secret Label Studio sends with each
+    # webhook, and the sync cursor = the newest Label Studio task ``updated_at`` ingested.
+    webhook_secret: Mapped[str | None] = mapped_column(String(100))
+    sync_cursor: Mapped[datetime | None]
+    last_push_at: Mapped[datetime | None]
 
 
 class Image(Base):
@@ -160,6 +165,8 @@ class Selection(Base):
     components: Mapped[dict[str, Any]] = mapped_column(default=dict)
     prediction: Mapped[dict[str, Any]] = mapped_column(default=dict)  # boxes/labels/scores
     ls_task_id: Mapped[int | None] = mapped_column(BigInteger)
+    # What the Label Studio task last said: None (not annotated) | "annotated" | "skipped".
+    ls_outcome: Mapped[str | None] = mapped_column(String(20))
 
 
 class ScoreShard(Base):

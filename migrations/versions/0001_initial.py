@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-21 05:19:57.352901
+Create Date: 2026-11-21 05:31:51.325288
 """
 
 from collections.abc import Sequence
@@ -133,6 +133,9 @@ def upgrade() -> None:
         sa.Column("last_sync_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("webhook_secret", sa.String(length=100), nullable=True),
+        sa.Column("sync_cursor", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_push_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["pool_id"],
             ["pools.id"],
@@ -240,6 +243,7 @@ def upgrade() -> None:
         sa.Column("components", sa.JSON(), nullable=False),
         sa.Column("prediction", sa.JSON(), nullable=False),
         sa.Column("ls_task_id", sa.BigInteger(), nullable=True),
+        sa.Column("ls_outcome", sa.String(length=20), nullable=True),
         sa.ForeignKeyConstraint(
             ["cycle_id"],
             ["cycles.id"],
