@@ -1,0 +1,300 @@
+"""COCO detection import (labels for uploaded or zipped images) and export.
+
+Import: categories map to the pool's classes by name (unknown ones used by annotations are
+refused unless ``add_classes``, which appends them); COCO images map by the base name of
+``file_name`` to a member of the accompanying zip, else to an uploaded image of the pool.
+Boxes go from ``[x, y, w, h]`` to ``{"x1","y1","x2","y2","label"}`` pixels, validated by
+:func:`alp.services.annotations.validate_boxes`. Every listed image gets ONE annotation
+(``source="import"``, ``external_id="coco"``; a re-import replaces it) — zero boxes if it
+has no annotations — and becomes ``labeled``. ``iscrowd=1`` annotations are skipped.
+With ``strict`` any problem refuses the whole import (nothing stored); otherwise the images
+with problems are skipped and listed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from typing import Any, BinaryIO
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from alp.config import Settings
+from alp.db import Annotation, Image, Pool, utcnow
+from alp.errors import AlpError, PayloadTooLarge, Unprocessable
+from alp.schemas_images import CocoImportResult, UploadResult
+from alp.services import cycles, ingest, pools
+from alp.services.annotations import validate_boxes
+from alp.services.uploads import StagedFiles
+
+MAX_JSON_BYTES = 256 * 1024 * 1024
+MAX_PROBLEMS = 50
+IMPORT_SOURCE, IMPORT_EXTERNAL_ID = "import", "coco"
+_IN_CHUNK = 500
+
+
+class _Loose(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class CocoImage(_Loose):
+    id: int | str
+    file_name: str
+    width: int | None = None
+    height: int | None = None
+
+
+class CocoAnnotation(_Loose):
+    image_id: int | str
+    category_id: int | str
+    bbox: list[float]
+    iscrowd: int = 0
+
+
+class CocoCategory(_Loose):
+    id: int | str
+    name: str
+
+
+class CocoFile(_Loose):
+    images: list[CocoImage]
+    annotations: list[CocoAnnotation] = []
+    categories: list[CocoCategory]
+
+
+def parse_coco(fh: BinaryIO) -> CocoFile:
+    """Read and validate a COCO json file; 413/422 with the reason when it is not one."""
+    fh.seek(0, 2)
+    size = fh.tell()
+    fh.seek(0)
+    if size > MAX_JSON_BYTES:
+        raise PayloadTooLarge(f"annotations file is {size} bytes, above {MAX_JSON_BYTES}")
+    try:
+        raw = json.load(fh)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Unprocessable(f"annotations is not valid JSON ({exc})") from exc
+    try:
+        return CocoFile.model_validate(raw)
+    except ValidationError as exc:
+        errs = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}" for e in exc.errors()[:5]
+        )
+        raise Unprocessable(f"annotations is not a COCO detection file: {errs}") from exc
+
+
+def _basename(name: str) -> str:
+    return name.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def _archive_names(upload: UploadResult) -> dict[str, int | None]:
+    """Base name -> image id of the archive's stored members (None when ambiguous)."""
+    out: dict[str, int | None] = {}
+    for item in [*upload.accepted, *upload.duplicates]:
+        name = _basename(item.filename)
+        out[name] = item.image_id if out.get(name, item.image_id) == item.image_id else None
+    return out
+
+
+def _pool_images(db: Session, pool_id: int, names: set[str]) -> dict[str, list[Image]]:
+    out: dict[str, list[Image]] = defaultdict(list)
+    ordered = sorted(names)
+    for start in range(0, len(ordered), _IN_CHUNK):
+        q = select(Image).where(
+            Image.pool_id == pool_id, Image.filename.in_(ordered[start : start + _IN_CHUNK])
+        )
+        for img in db.scalars(q):
+            out[img.filename].append(img)
+    return out
+
+
+def _resolve(
+    db: Session, pool_id: int, coco: CocoFile, from_zip: dict[str, int | None], problems: list[str]
+) -> dict[Any, Image]:
+    """COCO image id -> Image row, recording unmatched/ambiguous/mismatched images."""
+    zip_ids = [i for i in from_zip.values() if i is not None]
+    by_id = {img.id: img for img in db.scalars(select(Image).where(Image.id.in_(zip_ids)))}
+    wanted = {_basename(c.file_name) for c in coco.images} - from_zip.keys()
+    by_name = _pool_images(db, pool_id, wanted)
+    out: dict[Any, Image] = {}
+    for c in coco.images:
+        name = _basename(c.file_name)
+        zid = from_zip.get(name)
+        found = [by_id[zid]] if zid is not None else by_name.get(name, [])
+        if (name in from_zip and zid is None) or len(found) > 1:
+            problems.append(f"image {c.file_name!r}: several images have this file name")
+        elif not found:
+            problems.append(f"image {c.file_name!r}: not in the archive nor uploaded to the pool")
+        elif (c.width, c.height) not in ((None, None), (found[0].width, found[0].height)):
+            img = found[0]
+            problems.append(
+                f"image {c.file_name!r}: COCO says {c.width}x{c.height}, "
+                f"the stored image is {img.width}x{img.height}"
+            )
+        else:
+            out[c.id] = found[0]
+    return out
+
+
+def _boxes(
+    coco: CocoFile, cat_names: dict[Any, str], problems: list[str]
+) -> tuple[dict[Any, list[dict[str, Any]]], set[Any], int]:
+    """Boxes per COCO image id, image ids with a bad annotation, crowd count."""
+    boxes: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    bad: set[Any] = set()
+    crowd = 0
+    image_ids = {c.id for c in coco.images}
+    for i, a in enumerate(coco.annotations):
+        if a.iscrowd:
+            crowd += 1
+            continue
+        if a.image_id not in image_ids:
+            problems.append(f"annotation {i}: image_id {a.image_id!r} is not in 'images'")
+        elif a.category_id not in cat_names:
+            problems.append(f"annotation {i}: unknown category_id {a.category_id!r}")
+            bad.add(a.image_id)
+        elif len(a.bbox) != 4 or not all(math.isfinite(v) for v in a.bbox):
+            problems.append(f"annotation {i}: bbox must be 4 finite numbers [x, y, w, h]")
+            bad.add(a.image_id)
+        else:
+            x, y, w, h = a.bbox
+            label = cat_names[a.category_id]
+            boxes[a.image_id].append({"x1": x, "y1": y, "x2": x + w, "y2": y + h, "label": label})
+    return boxes, bad, crowd
+
+
+def _map_categories(pool: Pool, coco: CocoFile, add_classes: bool) -> tuple[dict, list[str]]:
+    cat_names = {c.id: c.name.strip() for c in coco.categories}
+    used = {a.category_id for a in coco.annotations if not a.iscrowd} & cat_names.keys()
+    unknown = sorted({cat_names[c] for c in used} - set(pool.classes))
+    if unknown and not add_classes:
+        raise Unprocessable(
+            f"COCO categories not in the pool's classes: {', '.join(unknown)} "
+            "(pass add_classes=true to append them)"
+        )
+    if unknown:
+        pool.classes = [*pool.classes, *unknown]
+    return cat_names, unknown
+
+
+def import_coco(
+    db: Session,
+    settings: Settings,
+    pool_id: int,
+    annotations_file: BinaryIO,
+    staged: StagedFiles,
+    archive: tuple[str | None, BinaryIO] | None = None,
+    *,
+    add_classes: bool = False,
+    strict: bool = True,
+) -> CocoImportResult:
+    """Import a COCO file (and optionally a zip of its images) into the pool. Flushes,
+    never commits; the caller commits inside ``staged`` so files vanish on failure."""
+    pool = pools.get_pool(db, pool_id)
+    coco = parse_coco(annotations_file)
+    cat_names, added = _map_categories(pool, coco, add_classes)
+    upload, from_zip = None, {}
+    if archive is not None:
+        upload = ingest.ingest_uploads(db, settings, pool_id, [archive], staged)
+        if not upload.accepted and not upload.duplicates and upload.rejected:
+            raise Unprocessable(f"archive not usable: {upload.rejected[0].reason}")
+        from_zip = _archive_names(upload)
+    problems: list[str] = []
+    images = _resolve(db, pool_id, coco, from_zip, problems)
+    boxes, bad, crowd = _boxes(coco, cat_names, problems)
+    clean: dict[int, tuple[Image, list[dict[str, Any]]]] = {}
+    for coco_id, img in images.items():
+        if coco_id in bad:
+            continue
+        try:
+            valid = validate_boxes(boxes.get(coco_id, []), img.width, img.height, pool.classes)
+        except AlpError as exc:
+            problems.append(f"image {img.filename!r}: {exc.detail}")
+            continue
+        clean[img.id] = (img, valid)
+    if strict and problems:
+        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+        raise Unprocessable(
+            f"COCO import refused, nothing was stored: {'; '.join(problems[:10])}{more}"
+        )
+    n_boxes = _write(db, clean)
+    return CocoImportResult(
+        images_labeled=len(clean),
+        images_from_archive=len(upload.accepted) if upload else 0,
+        annotations=n_boxes,
+        classes_added=added,
+        skipped_crowd=crowd,
+        problems=problems[:MAX_PROBLEMS],
+        upload=upload,
+    )
+
+
+def _write(db: Session, clean: dict[int, tuple[Image, list[dict[str, Any]]]]) -> int:
+    ids = list(clean)
+    existing: dict[int, Annotation] = {}
+    for start in range(0, len(ids), _IN_CHUNK):
+        q = select(Annotation).where(
+            Annotation.image_id.in_(ids[start : start + _IN_CHUNK]),
+            Annotation.source == IMPORT_SOURCE,
+            Annotation.external_id == IMPORT_EXTERNAL_ID,
+        )
+        existing.update({a.image_id: a for a in db.scalars(q)})
+    queued: Image | None = None
+    now = utcnow()
+    for image_id, (img, boxes) in clean.items():
+        row = existing.get(image_id)
+        if row is None:
+            row = Annotation(image_id=image_id, boxes=boxes, source=IMPORT_SOURCE)
+            row.external_id = IMPORT_EXTERNAL_ID
+            db.add(row)
+        else:
+            row.boxes, row.updated_at = boxes, now
+        queued = img if img.state == "queued" else queued
+        img.state = "labeled"
+    db.flush()
+    if queued is not None:  # a labeling cycle may now be complete
+        cycles.on_image_done(db, queued)
+    return sum(len(b) for _, b in clean.values())
+
+
+def export_coco(db: Session, pool_id: int, split: str | None = None) -> dict[str, Any]:
+    """COCO json of the pool's labeled images (latest annotation each). Ids are 1-based;
+    categories follow the pool's class order; ``alp_image_id`` keeps the link back."""
+    pool = pools.get_pool(db, pool_id)
+    cat_id = {name: i + 1 for i, name in enumerate(pool.classes)}
+    q = select(Image).where(Image.pool_id == pool_id, Image.state == "labeled")
+    if split is not None:
+        q = q.where(Image.split == split)
+    rows = list(db.scalars(q.order_by(Image.id)))
+    latest: dict[int, list[Any]] = {}
+    ids = [r.id for r in rows]
+    for start in range(0, len(ids), _IN_CHUNK):
+        q2 = (
+            select(Annotation.image_id, Annotation.boxes)
+            .where(Annotation.image_id.in_(ids[start : start + _IN_CHUNK]))
+            .order_by(Annotation.image_id, Annotation.updated_at.desc(), Annotation.id.desc())
+        )
+        for image_id, boxes in db.execute(q2):
+            latest.setdefault(image_id, boxes)
+    images, annotations = [], []
+    for k, img in enumerate(rows, start=1):
+        images.append(
+            dict(id=k, file_name=img.filename, width=img.width, height=img.height,
+                 alp_image_id=img.id)
+        )  # fmt: skip
+        for b in latest.get(img.id, []):
+            if b["label"] not in cat_id:
+                continue
+            w, h = b["x2"] - b["x1"], b["y2"] - b["y1"]
+            annotations.append(
+                dict(id=len(annotations) + 1, image_id=k, category_id=cat_id[b["label"]],
+                     bbox=[b["x1"], b["y1"], w, h], area=w * h, iscrowd=0)
+            )  # fmt: skip
+    return {
+        "info": {"description": f"alp pool {pool.name}", "date_created": utcnow().isoformat()},
+        "images": images,
+        "annotations": annotations,
+        "categories": [{"id": i, "name": n, "supercategory": ""} for n, i in cat_id.items()],
+    }

@@ -1,0 +1,221 @@
+"""Image ingestion: validate uploaded files and zip members, dedupe, store, insert in bulk.
+
+Three phases per request: (1) validate every file (nothing written; a whole archive can
+still be dropped), (2) insert all new rows with one ``INSERT .. ON CONFLICT DO NOTHING
+RETURNING`` (race-free dedupe by ``(pool_id, sha256)``; duplicates inside the request are
+collapsed first), (3) write the files of the rows actually inserted through
+:class:`~alp.services.uploads.StagedFiles`, which deletes them if the commit never happens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from alp.config import Settings
+from alp.db import Image
+from alp.schemas_images import AcceptedFile, DuplicateFile, RejectedFile, UploadResult
+from alp.services import zips
+from alp.services.uploads import ImageInfo, Rejected, StagedFiles, check_size, probe_image
+from alp.services.uploads import safe_filename as _safe_filename
+from alp.storage import image_key
+
+# Validated bytes kept in memory per request; beyond this, zip members are re-read.
+MEMORY_BUDGET = 256 * 1024 * 1024
+_IN_CHUNK = 500
+
+
+@dataclass
+class _Candidate:
+    label: str  # name reported back to the client
+    filename: str  # stored base name
+    sha: str
+    info: ImageInfo
+    size: int
+    data: bytes | None
+    reread: Callable[[], bytes]
+
+
+@dataclass
+class _Collector:
+    """Phase 1: validated candidates, in-request duplicates and rejections, in order."""
+
+    settings: Settings
+    candidates: list[_Candidate] = field(default_factory=list)
+    dupes: list[tuple[str, str]] = field(default_factory=list)  # (label, sha)
+    rejected: list[tuple[str, Rejected]] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
+    kept_bytes: int = 0
+
+    def add_file(self, name: str | None, fh: BinaryIO, index: int, stack: ExitStack) -> None:
+        label = _safe_filename(name, f"file-{index + 1}")
+        fh.seek(0, 2)
+        size = fh.tell()
+        fh.seek(0)
+        head = fh.read(8)
+        fh.seek(0)
+        if zips.looks_like_zip(head) or label.lower().endswith(".zip"):
+            self.add_zip(label, fh, size, stack)
+            return
+        try:
+            check_size(size, self.settings.max_upload_bytes)
+        except Rejected as exc:
+            self.rejected.append((label, exc))
+            return
+        self.add_image(label, label, fh.read(), lambda: _read_all(fh))
+
+    def add_image(
+        self, label: str, filename: str, data: bytes, reread: Callable[[], bytes]
+    ) -> None:
+        try:
+            info = probe_image(data, self.settings.max_image_pixels)
+        except Rejected as exc:
+            self.rejected.append((label, exc))
+            return
+        sha = hashlib.sha256(data).hexdigest()
+        if sha in self.seen:
+            self.dupes.append((label, sha))
+            return
+        self.seen.add(sha)
+        keep = self.kept_bytes + len(data) <= MEMORY_BUDGET
+        self.kept_bytes += len(data) if keep else 0
+        self.candidates.append(
+            _Candidate(label, filename, sha, info, len(data), data if keep else None, reread)
+        )
+
+    def add_zip(self, label: str, fh: BinaryIO, size: int, stack: ExitStack) -> None:
+        s = self.settings
+        marks = (len(self.candidates), len(self.dupes), len(self.rejected), self.kept_bytes)
+        try:
+            check_size(size, s.max_zip_bytes, "archive")
+            zf, members = zips.open_zip(
+                fh, max_total_bytes=s.max_zip_bytes, max_members=s.max_zip_members
+            )
+            stack.enter_context(zf)
+            for m in members:
+                member_label = f"{label}/{m.path}"
+                try:
+                    data = zips.read_member(zf, m, s.max_upload_bytes)
+                except zips.ArchiveRejected:
+                    raise
+                except Rejected as exc:
+                    self.rejected.append((member_label, exc))
+                    continue
+                reread = _member_reader(zf, m, s.max_upload_bytes)
+                self.add_image(member_label, _safe_filename(m.name, m.path), data, reread)
+        except Rejected as exc:  # the whole archive: forget what it contributed
+            for c in self.candidates[marks[0] :]:
+                self.seen.discard(c.sha)
+            del self.candidates[marks[0] :], self.dupes[marks[1] :], self.rejected[marks[2] :]
+            self.kept_bytes = marks[3]
+            self.rejected.append((label, exc))
+
+
+def _read_all(fh: BinaryIO) -> bytes:
+    fh.seek(0)
+    return fh.read()
+
+
+def _member_reader(zf: Any, m: zips.Member, limit: int) -> Callable[[], bytes]:
+    return lambda: zips.read_member(zf, m, limit)
+
+
+def _insert_ignoring_duplicates(db: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Insert ``rows``; return ``{sha256: id}`` of the rows this statement inserted."""
+    if not rows:
+        return {}
+    dialect = db.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        raise RuntimeError(f"unsupported database dialect {dialect}")
+    stmt = (
+        insert(Image)
+        .on_conflict_do_nothing(index_elements=["pool_id", "sha256"])
+        .returning(Image.sha256, Image.id)
+    )
+    out: dict[str, int] = {}
+    for start in range(0, len(rows), _IN_CHUNK):
+        out.update(db.execute(stmt.values(rows[start : start + _IN_CHUNK])).all())
+    return out
+
+
+def existing_ids(db: Session, pool_id: int, shas: Sequence[str]) -> dict[str, int]:
+    """``{sha256: image_id}`` for the given hashes that already exist in the pool."""
+    out: dict[str, int] = {}
+    for start in range(0, len(shas), _IN_CHUNK):
+        chunk = list(shas[start : start + _IN_CHUNK])
+        q = select(Image.sha256, Image.id).where(Image.pool_id == pool_id, Image.sha256.in_(chunk))
+        out.update(db.execute(q).all())
+    return out
+
+
+def ingest_uploads(
+    db: Session,
+    settings: Settings,
+    pool_id: int,
+    files: Sequence[tuple[str | None, BinaryIO]],
+    staged: StagedFiles,
+    split: str | None = None,
+) -> UploadResult:
+    """Validate, dedupe and store ``files`` (images or zips) into pool ``pool_id``.
+
+    ``files`` are ``(client file name, seekable binary file)``. Rejected files leave no row
+    and no file. Flushes, never commits; the caller commits inside ``staged``.
+    """
+    with ExitStack() as stack:
+        col = _Collector(settings)
+        for i, (name, fh) in enumerate(files):
+            col.add_file(name, fh, i, stack)
+        return _store(db, pool_id, col, staged, split or "train")
+
+
+def _store(
+    db: Session, pool_id: int, col: _Collector, staged: StagedFiles, split: str
+) -> UploadResult:
+    rows = [
+        {
+            "pool_id": pool_id,
+            "sha256": c.sha,
+            "storage_key": image_key(pool_id, c.sha, c.info.ext),
+            "filename": c.filename,
+            "content_type": c.info.content_type,
+            "size_bytes": c.size,
+            "width": c.info.width,
+            "height": c.info.height,
+            "state": "unlabeled",
+            "split": split,
+        }
+        for c in col.candidates
+    ]
+    inserted = _insert_ignoring_duplicates(db, rows)
+    ids = dict(inserted)
+    ids.update(existing_ids(db, pool_id, [c.sha for c in col.candidates if c.sha not in ids]))
+    result = UploadResult()
+    for c, row in zip(col.candidates, rows, strict=True):
+        if c.sha in inserted:
+            staged.put(row["storage_key"], c.data if c.data is not None else c.reread())
+            accepted = AcceptedFile(
+                filename=c.label,
+                image_id=ids[c.sha],
+                sha256=c.sha,
+                width=c.info.width,
+                height=c.info.height,
+            )
+            result.accepted.append(accepted)
+        else:
+            result.duplicates.append(DuplicateFile(filename=c.label, image_id=ids[c.sha]))
+    result.duplicates += [DuplicateFile(filename=lb, image_id=ids[sha]) for lb, sha in col.dupes]
+    result.rejected = [RejectedFile(filename=lb, reason=r.reason) for lb, r in col.rejected]
+    result._statuses = [r.status for _, r in col.rejected]
+    db.flush()
+    return result
+

@@ -1,0 +1,160 @@
+"""Validation of uploaded image files, and cleanup of files written before a commit.
+
+Contract of :func:`probe_image`: the content decides, never the file name. Accepted formats
+are JPEG, PNG, WebP and BMP. The pixel count is read from the header and compared with the
+limit BEFORE any pixel data is decoded (decompression bombs never reach ``load()``); then
+every image is fully decoded once (JPEG at 1/8 scale via ``draft()``, which still
+entropy-decodes every coefficient, so truncated or corrupt scans are caught).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+from types import TracebackType
+
+from PIL import Image, UnidentifiedImageError
+
+from alp.storage import Storage
+
+# Pillow format name -> (storage extension, content type)
+ACCEPTED_FORMATS: dict[str, tuple[str, str]] = {
+    "JPEG": ("jpg", "image/jpeg"),
+    "PNG": ("png", "image/png"),
+    "WEBP": ("webp", "image/webp"),
+    "BMP": ("bmp", "image/bmp"),
+}
+MAX_FILENAME = 255
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class Rejected(Exception):
+    """One file (or zip member, or whole archive) is refused; ``reason`` is user-facing.
+
+    ``status`` is the HTTP status the rejection maps to when it is the only outcome of a
+    request: 413 for size limits, 422 for content problems.
+    """
+
+    def __init__(self, reason: str, status: int = 422) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What validation learned about an accepted image (``width``/``height`` in pixels)."""
+
+    format: str
+    width: int
+    height: int
+
+    @property
+    def ext(self) -> str:
+        return ACCEPTED_FORMATS[self.format][0]
+
+    @property
+    def content_type(self) -> str:
+        return ACCEPTED_FORMATS[self.format][1]
+
+
+def check_size(size: int, limit: int, what: str = "file") -> None:
+    """Refuse empty files and files above ``limit`` bytes (413)."""
+    if size == 0:
+        raise Rejected(f"empty {what} (0 bytes)")
+    if size > limit:
+        raise Rejected(f"{what} is {size} bytes, above the limit of {limit} bytes", 413)
+
+
+def probe_image(data: bytes, max_pixels: int) -> ImageInfo:
+    """Validate ``data`` as one image and return its format and size.
+
+    Raises :class:`Rejected` for zero bytes, non-images, unsupported formats, more than
+    ``max_pixels`` (width × height, checked from the header before decoding) and corrupt
+    or truncated data (found by decoding).
+    """
+    if not data:
+        raise Rejected("empty file (0 bytes)")
+    try:
+        im = Image.open(io.BytesIO(data), formats=list(ACCEPTED_FORMATS))
+    except Image.DecompressionBombError as exc:
+        raise Rejected(f"image has too many pixels ({exc})", 413) from exc
+    except UnidentifiedImageError as exc:
+        raise Rejected("not a JPEG, PNG, WebP or BMP image") from exc
+    except Exception as exc:  # malformed headers raise many kinds of errors in Pillow
+        raise Rejected(f"corrupt image header ({_short(exc)})") from exc
+    with im:
+        width, height = im.size
+        if width <= 0 or height <= 0:
+            raise Rejected(f"invalid image size {width}x{height}")
+        if width * height > max_pixels:
+            raise Rejected(
+                f"image is {width}x{height} = {width * height} pixels, above the limit of "
+                f"{max_pixels} pixels",
+                413,
+            )
+        fmt = str(im.format)
+        if fmt == "JPEG":
+            im.draft(None, (max(1, width // 8), max(1, height // 8)))
+        try:
+            im.load()
+        except Exception as exc:
+            raise Rejected(f"corrupt or truncated image data ({_short(exc)})") from exc
+    return ImageInfo(format=fmt, width=width, height=height)
+
+
+def safe_filename(name: str | None, fallback: str) -> str:
+    """The base name of a client-supplied path, without control characters, ≤ 255 chars."""
+    base = _CONTROL.sub("", (name or "").replace("\\", "/").rsplit("/", 1)[-1]).strip()
+    if base in ("", ".", ".."):
+        return fallback
+    if len(base) > MAX_FILENAME:
+        stem, dot, ext = base.rpartition(".")
+        if dot and 0 < len(ext) <= 10:
+            return f"{stem[: MAX_FILENAME - len(ext) - 1]}.{ext}"
+        return base[:MAX_FILENAME]
+    return base
+
+
+def _short(exc: BaseException) -> str:
+    msg = str(exc).strip() or type(exc).__name__
+    return msg if len(msg) <= 200 else msg[:197] + "..."
+
+
+class StagedFiles:
+    """Keys written to storage in the current transaction; deleted if it does not commit.
+
+    Use around the service call AND the commit::
+
+        with StagedFiles(storage) as staged:
+            result = images.ingest_uploads(..., staged=staged)
+            db.commit()
+
+    Any exception inside the block deletes every staged key, so nothing is half-stored.
+    """
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self.keys: list[str] = []
+
+    def put(self, key: str, data: bytes) -> None:
+        self.storage.put_bytes(key, data)
+        self.keys.append(key)
+
+    def discard(self) -> None:
+        for key in self.keys:
+            self.storage.delete(key)
+        self.keys.clear()
+
+    def __enter__(self) -> StagedFiles:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is not None:
+            self.discard()

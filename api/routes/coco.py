@@ -1,0 +1,78 @@
+"""COCO import (json + optional zip of images) and export of labeled images."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from alp.errors import Unprocessable
+from alp.schemas_images import CocoImportResult
+from alp.services import coco
+from alp.services.uploads import StagedFiles
+from api.deps import DB, Key, State
+from api.routes.images import SplitParam, form_files, read_form
+
+router = APIRouter(tags=["coco"])
+
+_IMPORT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["annotations"],
+                    "properties": {
+                        "annotations": {"type": "string", "format": "binary"},
+                        "archive": {"type": "string", "format": "binary"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/pools/{pool_id}/import/coco", response_model=CocoImportResult, openapi_extra=_IMPORT_BODY
+)
+async def import_coco(
+    pool_id: int,
+    request: Request,
+    db: DB,
+    st: State,
+    _: Key,
+    add_classes: bool = Query(False, description="Append unknown categories as classes."),
+    strict: bool = Query(True, description="Refuse the whole import on any problem."),
+) -> CocoImportResult:
+    """Label images from a COCO file; images come from ``archive`` (zip) or were uploaded
+    before (matched by file base name). All-or-nothing unless ``strict=false``."""
+    form = await read_form(request)
+    try:
+        ann = form_files(form, "annotations")
+        archives = form_files(form, "archive", required=False)
+        if len(ann) != 1 or len(archives) > 1:
+            raise Unprocessable("send exactly one 'annotations' file and at most one 'archive'")
+        archive = (archives[0].filename, archives[0].file) if archives else None
+
+        def work() -> CocoImportResult:
+            with StagedFiles(st.storage) as staged:
+                result = coco.import_coco(
+                    db, st.settings, pool_id, ann[0].file, staged, archive,
+                    add_classes=add_classes, strict=strict,
+                )  # fmt: skip
+                db.commit()
+            return result
+
+        return await run_in_threadpool(work)
+    finally:
+        await form.close()
+
+
+@router.get("/pools/{pool_id}/export/coco")
+def export_coco(pool_id: int, db: DB, _: Key, split: SplitParam | None = None) -> JSONResponse:
+    """COCO json of the labeled images (1-based ids, categories in class order)."""
+    body = coco.export_coco(db, pool_id, split)
+    disposition = f'attachment; filename="pool-{pool_id}-coco.json"'
+    return JSONResponse(body, headers={"Content-Disposition": disposition})

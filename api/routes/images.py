@@ -1,0 +1,152 @@
+"""Images: multipart/zip upload, listing, metadata, content (API key or signed URL)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
+
+from alp.errors import Unprocessable
+from alp.schemas_images import ImageDetail, ImagePage, UploadResult
+from alp.services import images, ingest, pools, signing
+from alp.services.uploads import StagedFiles
+from api.deps import DB, Key, State, require_key
+
+router = APIRouter(tags=["images"])
+
+MAX_FILES_PER_REQUEST = 1000
+CACHE_CONTROL = "private, max-age=86400, immutable"  # content of an image id never changes
+StateParam = Literal["unlabeled", "queued", "labeled", "skipped"]
+SplitParam = Literal["train", "val"]
+
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["files"],
+                    "properties": {
+                        "files": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "description": "Images (JPEG, PNG, WebP, BMP) and/or .zip archives.",
+                        },
+                        "split": {"type": "string", "enum": ["train", "val"]},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+async def read_form(request: Request) -> FormData:
+    """Parse the multipart body (files spool to disk). Called after authentication."""
+    return await request.form(max_files=MAX_FILES_PER_REQUEST, max_fields=50)
+
+
+def form_files(form: FormData, field: str, required: bool = True) -> list[UploadFile]:
+    values = form.getlist(field)
+    if not values and required:
+        raise Unprocessable(f"send the files as multipart/form-data field {field!r}")
+    if any(not isinstance(v, UploadFile) for v in values):
+        raise Unprocessable(f"form field {field!r} must contain files, not text")
+    return [v for v in values if isinstance(v, UploadFile)]
+
+
+def form_choice(form: FormData, field: str, choices: tuple[str, ...]) -> str | None:
+    value = form.get(field)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or value not in choices:
+        raise Unprocessable(f"{field} must be one of {', '.join(choices)}")
+    return value
+
+
+@router.post(
+    "/pools/{pool_id}/images",
+    status_code=201,
+    response_model=UploadResult,
+    openapi_extra=_UPLOAD_BODY,
+    responses={200: {"description": "Nothing new (duplicates)"}, 422: {}, 413: {}},
+)
+async def upload_images(pool_id: int, request: Request, db: DB, st: State, _: Key) -> Response:
+    """Upload images and/or zips. 201 if any file was stored, 200 if all were duplicates,
+    413/422 (with ``detail``) if every file was rejected; per-file outcome in the body."""
+    form = await read_form(request)
+    try:
+        files = form_files(form, "files")
+        split = form_choice(form, "split", ("train", "val"))
+
+        def work() -> UploadResult:
+            pools.get_pool(db, pool_id)
+            with StagedFiles(st.storage) as staged:
+                result = ingest.ingest_uploads(
+                    db, st.settings, pool_id, [(f.filename, f.file) for f in files], staged, split
+                )
+                db.commit()
+            return result
+
+        result = await run_in_threadpool(work)
+    finally:
+        await form.close()
+    return JSONResponse(result.body(), status_code=result.status_code())
+
+
+@router.get("/pools/{pool_id}/images", response_model=ImagePage)
+def list_images(
+    pool_id: int,
+    db: DB,
+    _: Key,
+    state: StateParam | None = None,
+    split: SplitParam | None = None,
+    cursor: str | None = None,
+    limit: int = Query(100, ge=1, le=images.MAX_PAGE),
+) -> ImagePage:
+    return images.list_images(
+        db, pool_id, state=state, split=split, cursor=cursor, limit=limit
+    )
+
+
+@router.get("/images/{image_id}", response_model=ImageDetail)
+def get_image(image_id: int, db: DB, st: State, _: Key) -> ImageDetail:
+    return images.image_detail(db, st.settings, image_id)
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    tags = [t.strip().removeprefix("W/") for t in header.split(",")]
+    return "*" in tags or etag in tags
+
+
+@router.get(
+    "/images/{image_id}/content",
+    response_class=Response,
+    responses={200: {"content": {"image/*": {}}}, 304: {}, 403: {}},
+)
+def image_content(
+    image_id: int,
+    request: Request,
+    db: DB,
+    st: State,
+    expires: str | None = Query(None, description="Signed URL expiry (Unix seconds)."),
+    sig: str | None = Query(None, description="Signed URL signature."),
+) -> Response:
+    """The image bytes. Authorised by an API key, or by ``expires`` + ``sig`` from a
+    signed URL (403 when tampered or expired). ``ETag`` is the SHA-256; 304 on match."""
+    if expires is not None or sig is not None:
+        signing.verify_content_signature(st.settings, image_id, expires, sig)
+    else:
+        require_key(request, db)
+    image, path = images.content_path(db, st.storage, image_id)
+    etag = f'"{image.sha256}"'
+    headers: dict[str, Any] = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
+    if _etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    return FileResponse(path, media_type=image.content_type, headers=headers)
