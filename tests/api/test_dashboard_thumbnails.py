@@ -1,0 +1,121 @@
+"""Selection thumbnails (Pillow, boxes drawn, cached in storage) and the curve geometry."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image as PILImage
+
+from alp.db import Image, Selection
+from alp.errors import BadRequest
+from alp.services import thumbnails
+from alp.services.dashboard import CurvePoint
+from alp.storage import LocalStorage, thumbnail_key
+from api.dashboard import chart
+from tests.e2e.dashboard_seed import seed_pool
+
+
+def _is_red(px: tuple[int, ...]) -> bool:  # PALETTE[0] = #e6194b, JPEG-tolerant
+    return px[0] > 150 and px[1] < 110
+
+
+def test_render_scales_and_draws_boxes(tmp_path) -> None:
+    src = tmp_path / "a.png"
+    PILImage.new("RGB", (512, 256), "white").save(src)
+    data = thumbnails.render(src, [[40, 40, 200, 200]], ["cat"], [0.9], 256, ["cat", "dog"])
+    im = PILImage.open(io.BytesIO(data))
+    assert (im.format, im.size) == ("JPEG", (256, 128))
+    assert _is_red(im.getpixel((20, 60)))  # left edge of the box, scaled by 0.5
+    assert _is_red(im.getpixel((100, 60)))  # right edge
+    assert not _is_red(im.getpixel((60, 60)))  # inside stays white
+    plain = PILImage.open(io.BytesIO(thumbnails.render(src, [], max_side=128)))
+    assert plain.size == (128, 64)
+    assert not any(_is_red(plain.getpixel((x, 30))) for x in range(0, 128, 4))
+
+
+def test_render_rejects_a_non_image(tmp_path) -> None:
+    bad = tmp_path / "x.jpg"
+    bad.write_bytes(b"not an image")
+    with pytest.raises(BadRequest, match="cannot read image"):
+        thumbnails.render(bad, [])
+
+
+def test_label_colors_are_stable() -> None:
+    assert thumbnails.label_color("dog", ["cat", "dog"]) == thumbnails.PALETTE[1]
+    assert thumbnails.label_color("zebra") == thumbnails.label_color("zebra")
+
+
+@pytest.fixture
+def seeded(db, settings):
+    storage = LocalStorage(settings.storage_dir)
+    s = seed_pool(
+        db,
+        storage,
+        "thumbs",
+        n_images=2,
+        finished=[{"labeled": 1, "map50": 0.1, "coco_ap": 0.05}],
+        selection_size=1,
+    )
+    db.commit()
+    return s, storage
+
+
+def test_thumbnail_route_renders_once_then_serves_the_cache(client, db, seeded) -> None:
+    s, storage = seeded
+    sid = s.selection_ids[0]
+    url = f"/api/v1/dashboard/selections/{sid}/thumbnail"
+    r = client.get(url)
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "image/jpeg"
+    im = PILImage.open(io.BytesIO(r.content))
+    assert im.size == (96, 64)  # never upscaled
+    assert _is_red(im.getpixel((10, 30)))  # the seeded "cat" box's left edge
+    key = thumbnail_key(s.pool_id, s.image_ids[0], f"s{sid}-256")
+    assert storage.exists(key)
+    storage.delete(db.get(Image, s.image_ids[0]).storage_key)
+    again = client.get(url)
+    assert again.status_code == 200
+    assert again.content == r.content  # served from the cache, source no longer needed
+
+
+def test_thumbnail_errors_are_4xx_with_reason(client, db, seeded) -> None:
+    s, storage = seeded
+    assert client.get("/api/v1/dashboard/selections/999/thumbnail").json() == {
+        "detail": "selection 999 not found"
+    }
+    sid = s.selection_ids[0]
+    r = client.get(f"/api/v1/dashboard/selections/{sid}/thumbnail", params={"size": 100})
+    assert r.status_code == 400
+    assert "128, 256, 512" in r.json()["detail"]
+    storage.delete(db.get(Image, db.get(Selection, sid).image_id).storage_key)
+    r = client.get(f"/api/v1/dashboard/selections/{sid}/thumbnail", params={"size": 128})
+    assert r.status_code == 404
+    assert "missing from storage" in r.json()["detail"]
+
+
+def test_nice_ticks_cover_the_range() -> None:
+    assert chart.nice_ticks(0, 0.45) == [0, 0.1, 0.2, 0.3, 0.4, 0.5]
+    ticks = chart.nice_ticks(10, 1000)
+    assert ticks[0] <= 10 and ticks[-1] >= 1000 and len(ticks) <= 7
+
+
+def test_learning_curve_geometry() -> None:
+    assert chart.learning_curve([]).empty
+    pts = [
+        CurvePoint(cycle_index=i, labeled=10 * (i + 1), map50=0.1 * (i + 1), coco_ap=None)
+        for i in range(3)
+    ]
+    c = chart.learning_curve(pts, width=500, height=200)
+    m50, cap = c.series
+    assert not c.empty and cap.points == []
+    xs = [x for x, _, _ in m50.points]
+    ys = [y for _, y, _ in m50.points]
+    assert xs == sorted(xs) and ys == sorted(ys, reverse=True)  # rising mAP goes up
+    bottom = c.height - c.bottom
+    assert c.y_ticks[0] == (pytest.approx(bottom), "0")
+    assert all(c.left <= x <= c.width - c.right for x in xs)
+    single = chart.learning_curve([CurvePoint(cycle_index=0, labeled=5, map50=0.2, coco_ap=0.1)])
+    [(x, _, tip)] = single.series[0].points
+    assert c.left < x < single.width - single.right
+    assert tip == "cycle 0: 5 labeled, AP50 0.200"
