@@ -1,0 +1,94 @@
+"""Pydantic schemas of cycles, jobs, next-batch items and annotations (API + worker + demo).
+
+Kept apart from :mod:`alp.schemas` (pools/images) so the two evolve independently.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from alp.schemas import Box
+
+
+class JobOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    kind: str
+    pool_id: int | None
+    cycle_id: int | None
+    state: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    progress: float = Field(description="0..1")
+    message: str
+    error: str | None
+    attempts: int
+    heartbeat_at: datetime | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class CycleOut(BaseModel):
+    id: int
+    pool_id: int
+    index: int
+    state: str
+    failed_stage: str | None
+    error: str | None
+    metrics: dict[str, Any]
+    timings: dict[str, Any] = Field(description="stage -> wall seconds")
+    labeled_count: int
+    selection_size: int
+    remaining: int = Field(description="selected images not yet labeled or skipped")
+    issues: list[Any]
+    cancel_requested: bool
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    jobs: list[JobOut] = Field(default_factory=list)
+
+
+class CycleStarted(BaseModel):
+    """Answer of ``POST /pools/{id}/cycles`` and ``POST /cycles/{id}/retry`` (HTTP 202)."""
+
+    cycle: CycleOut
+    job: JobOut
+
+
+class BatchItem(BaseModel):
+    image_id: int
+    cycle_id: int
+    rank: int
+    score: float
+    components: dict[str, float]
+    boxes: list[Box] = Field(description="The model's prediction used for pre-annotation.")
+    width: int
+    height: int
+    filename: str
+    content_url: str = Field(description="Signed, expiring URL of the image bytes.")
+
+
+class NextBatch(BaseModel):
+    cycle_id: int | None
+    cycle_state: str | None
+    remaining: int = Field(description="Selected images of the cycle still to label.")
+    items: list[BatchItem]
+
+
+class AnnotationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    boxes: list[Box] = Field(default_factory=list, description="Empty list = no objects.")
+    skipped: bool = Field(False, description="Skip the image (takes no boxes).")
+
+
+class AnnotationOut(BaseModel):
+    image_id: int
+    state: str
+    skipped: bool
+    source: str | None
+    boxes: list[Box]
+    updated_at: datetime | None

@@ -1,0 +1,152 @@
+"""Annotations: validated put/replace, delete, and the image state they imply.
+
+Boxes are stored as ``[{"x1","y1","x2","y2","label"}]`` in pixels; ``label`` is a class
+name of the image's pool. One annotation exists per (image, source, external_id); for
+source ``api`` there is one per image (``external_id`` None).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from alp.db import Annotation, Cycle, Image, Pool, Selection
+from alp.db.tables import ANNOTATION_SOURCES
+from alp.errors import NotFound, Unprocessable
+from alp.schemas import Box
+from alp.schemas_cycles import AnnotationOut
+from alp.services import cycles
+
+EDGE_TOLERANCE_PX = 0.5  # rounding slack (e.g. Label Studio percentages); clamped to bounds
+
+
+def _get_image(db: Session, image_id: int) -> Image:
+    image = db.get(Image, image_id)
+    if image is None:
+        raise NotFound(f"image {image_id} not found")
+    return image
+
+
+def validate_boxes(
+    boxes: Sequence[Box | dict[str, Any]], width: int, height: int, classes: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Check every box against the image bounds and the pool's classes; returns plain
+    dicts clamped to ``[0, width] x [0, height]``. Raises ``Unprocessable`` with the reason."""
+    out: list[dict[str, Any]] = []
+    known = set(classes)
+    for i, raw in enumerate(boxes):
+        try:
+            box = raw if isinstance(raw, Box) else Box.model_validate(raw)
+        except ValidationError as exc:
+            raise Unprocessable(f"box {i}: {exc.errors()[0]['msg']}") from exc
+        coords = (box.x1, box.y1, box.x2, box.y2)
+        if not all(math.isfinite(c) for c in coords):
+            raise Unprocessable(f"box {i}: coordinates must be finite numbers")
+        if not (box.x1 < box.x2 and box.y1 < box.y2):
+            raise Unprocessable(f"box {i}: needs x1 < x2 and y1 < y2, got {list(coords)}")
+        tol = EDGE_TOLERANCE_PX
+        if box.x1 < -tol or box.y1 < -tol or box.x2 > width + tol or box.y2 > height + tol:
+            raise Unprocessable(
+                f"box {i}: {list(coords)} lies outside the image bounds {width}x{height}"
+            )
+        if box.label not in known:
+            raise Unprocessable(
+                f"box {i}: unknown class {box.label!r}; the pool's classes are {list(classes)}"
+            )
+        x1, y1 = max(0.0, box.x1), max(0.0, box.y1)
+        x2, y2 = min(float(width), box.x2), min(float(height), box.y2)
+        out.append({"x1": x1, "y1": y1, "x2": x2, "y2": y2, "label": box.label})
+    return out
+
+
+def put_annotation(
+    db: Session,
+    image_id: int,
+    boxes: list[Box] | list[dict[str, Any]],
+    *,
+    source: str = "api",
+    external_id: str | None = None,
+    skipped: bool = False,
+) -> Annotation | None:
+    """Validate and store ``boxes`` (replacing the annotation with the same image, source
+    and external id), set the image ``labeled`` (or ``skipped``: no boxes allowed, any
+    annotation of that key removed, returns None) and notify the labeling cycle."""
+    if source not in ANNOTATION_SOURCES:
+        raise Unprocessable(f"unknown annotation source {source!r}")
+    image = _get_image(db, image_id)
+    pool = db.get(Pool, image.pool_id)
+    assert pool is not None
+    if skipped and boxes:
+        raise Unprocessable("a skipped image takes no boxes; send an empty list")
+    clean = validate_boxes(boxes, image.width, image.height, pool.classes)
+    key = (
+        Annotation.image_id == image.id,
+        Annotation.source == source,
+        Annotation.external_id.is_(None)
+        if external_id is None
+        else (Annotation.external_id == external_id),
+    )
+    row = db.scalar(select(Annotation).where(*key))
+    if skipped:
+        if row is not None:
+            db.delete(row)
+        image.state = "skipped"
+        row = None
+    else:
+        if row is None:
+            row = Annotation(image_id=image.id, source=source, external_id=external_id, boxes=clean)
+            db.add(row)
+        else:
+            row.boxes = clean
+        image.state = "labeled"
+    db.flush()
+    cycles.on_image_done(db, image)
+    return row
+
+
+def delete_annotation(db: Session, image_id: int, *, source: str, external_id: str | None) -> None:
+    """Remove that annotation; an image left without any goes back to ``queued`` (if
+    selected by the pool's labeling cycle) or ``unlabeled``."""
+    image = _get_image(db, image_id)
+    cond = [Annotation.image_id == image.id, Annotation.source == source]
+    cond.append(
+        Annotation.external_id.is_(None)
+        if external_id is None
+        else Annotation.external_id == external_id
+    )
+    db.execute(delete(Annotation).where(*cond).execution_options(synchronize_session="fetch"))
+    left = db.scalar(select(Annotation.id).where(Annotation.image_id == image.id).limit(1))
+    if left is None and image.state == "labeled":
+        selected = db.scalar(
+            select(Selection.id)
+            .join(Cycle, Cycle.id == Selection.cycle_id)
+            .where(Selection.image_id == image.id, Cycle.state == "labeling")
+            .limit(1)
+        )
+        image.state = "queued" if selected is not None else "unlabeled"
+    db.flush()
+
+
+def latest_annotation(db: Session, image_id: int) -> Annotation | None:
+    return db.scalar(
+        select(Annotation)
+        .where(Annotation.image_id == image_id)
+        .order_by(Annotation.updated_at.desc(), Annotation.id.desc())
+        .limit(1)
+    )
+
+
+def to_out(db: Session, image: Image, row: Annotation | None) -> AnnotationOut:
+    return AnnotationOut(
+        image_id=image.id,
+        state=image.state,
+        skipped=image.state == "skipped",
+        source=row.source if row is not None else None,
+        boxes=[Box(**b) for b in (row.boxes if row is not None else [])],
+        updated_at=row.updated_at if row is not None else None,
+    )

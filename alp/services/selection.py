@@ -1,0 +1,93 @@
+"""Next batch: the labeling cycle's selected images still to label, best first.
+
+One indexed query: the pool's ``labeling`` cycle (few rows per pool), then its selections
+by ``(cycle_id, rank)`` joined to images by primary key, so the cost does not grow with the
+pool's size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from alp.config import Settings
+from alp.db import Cycle, Image, Selection
+from alp.errors import Unprocessable
+from alp.schemas import Box
+from alp.schemas_cycles import BatchItem, NextBatch
+from alp.services import cycles, pools
+
+MAX_LIMIT = 1000
+
+
+def _url_maker(settings: Settings) -> Callable[[int], str]:
+    try:  # provided by the images API (signed, expiring URLs)
+        from alp.services.signing import signed_content_url
+    except ImportError:  # pragma: no cover - only before that module exists
+        base = settings.public_base_url.rstrip("/")
+        return lambda image_id: f"{base}/api/v1/images/{image_id}/content"
+    return lambda image_id: signed_content_url(settings, image_id)
+
+
+def prediction_boxes(prediction: dict, classes: list[str]) -> list[Box]:
+    """Stored prediction ``{"boxes": [[x1,y1,x2,y2]], "labels": [int], "scores": [float]}``
+    -> ``Box`` list with class names (unknown indices are dropped)."""
+    out: list[Box] = []
+    boxes = prediction.get("boxes") or []
+    labels = prediction.get("labels") or []
+    scores = prediction.get("scores") or [None] * len(boxes)
+    for b, lab, sc in zip(boxes, labels, scores, strict=False):
+        if 0 <= int(lab) < len(classes):
+            out.append(Box(x1=b[0], y1=b[1], x2=b[2], y2=b[3], label=classes[int(lab)], score=sc))
+    return out
+
+
+def next_batch(db: Session, settings: Settings, pool_id: int, limit: int = 20) -> NextBatch:
+    """Up to ``limit`` (1..1000) selected, still ``queued`` images of the pool's labeling
+    cycle by rank, with score, components, predicted boxes and a signed content URL.
+    Empty (``cycle_id`` of the active cycle, or None) when no cycle is labeling."""
+    if not 1 <= limit <= MAX_LIMIT:
+        raise Unprocessable(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
+    pool = pools.get_pool(db, pool_id)
+    cycle = db.scalar(
+        select(Cycle).where(Cycle.pool_id == pool_id, Cycle.state == "labeling").limit(1)
+    )
+    if cycle is None:
+        active = cycles.active_cycle(db, pool_id)
+        return NextBatch(
+            cycle_id=active.id if active else None,
+            cycle_state=active.state if active else None,
+            remaining=0,
+            items=[],
+        )
+    rows = db.execute(
+        select(Selection, Image)
+        .join(Image, Image.id == Selection.image_id)
+        .where(Selection.cycle_id == cycle.id, Image.state == "queued")
+        .order_by(Selection.rank)
+        .limit(limit)
+    ).all()
+    url = _url_maker(settings)
+    items = [
+        BatchItem(
+            image_id=img.id,
+            cycle_id=cycle.id,
+            rank=sel.rank,
+            score=sel.score,
+            components=sel.components or {},
+            boxes=prediction_boxes(sel.prediction or {}, pool.classes),
+            width=img.width,
+            height=img.height,
+            filename=img.filename,
+            content_url=url(img.id),
+        )
+        for sel, img in rows
+    ]
+    return NextBatch(
+        cycle_id=cycle.id,
+        cycle_state=cycle.state,
+        remaining=cycles.remaining_count(db, cycle.id),
+        items=items,
+    )

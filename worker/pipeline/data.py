@@ -1,0 +1,111 @@
+"""From DB rows to model inputs: validation hold-out, training/validation manifests,
+labeled-class statistics. No torch here (manifests are plain dicts)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from alp.db import Annotation, Image
+from alp.storage import LocalStorage
+
+
+def _order_key(seed: int, image_id: int) -> str:
+    return hashlib.sha256(f"{seed}:{image_id}".encode()).hexdigest()
+
+
+def assign_validation(db: Session, pool_id: int, fraction: float, seed: int) -> int:
+    """Hold out ``fraction`` of the pool's labeled images as ``val`` (deterministically, by
+    a seeded hash of the id); images a user already marked ``val`` count towards it and are
+    never moved back. At least one labeled image stays in ``train``. Returns the val count."""
+    rows = db.execute(
+        select(Image.id, Image.split).where(Image.pool_id == pool_id, Image.state == "labeled")
+    ).all()
+    n = len(rows)
+    current = [i for i, s in rows if s == "val"]
+    if fraction <= 0 or n < 2:
+        return len(current)
+    target = min(n - 1, max(1, round(fraction * n)))
+    need = target - len(current)
+    if need > 0:
+        train = sorted((i for i, s in rows if s == "train"), key=lambda i: _order_key(seed, i))
+        move = train[:need]
+        db.execute(
+            update(Image)
+            .where(Image.id.in_(move))
+            .values(split="val")
+            .execution_options(synchronize_session=False)
+        )
+        return len(current) + len(move)
+    return len(current)
+
+
+def _latest_boxes(db: Session, image_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """Boxes of each image's most recently updated annotation."""
+    out: dict[int, tuple[Any, list[dict[str, Any]]]] = {}
+    for chunk in range(0, len(image_ids), 5000):
+        ids = image_ids[chunk : chunk + 5000]
+        rows = db.execute(
+            select(
+                Annotation.image_id, Annotation.updated_at, Annotation.id, Annotation.boxes
+            ).where(Annotation.image_id.in_(ids))
+        ).all()
+        for image_id, updated, aid, boxes in rows:
+            key = (updated, aid)
+            if image_id not in out or key > out[image_id][0]:
+                out[image_id] = (key, boxes or [])
+    return {k: v[1] for k, v in out.items()}
+
+
+def labeled_manifest(
+    db: Session, storage: LocalStorage, pool_id: int, split: str, classes: list[str]
+) -> list[dict[str, Any]]:
+    """``[{"path", "boxes", "labels", "image_id"}]`` of the pool's labeled images in
+    ``split`` (labels are 0-based indices into ``classes``; unknown names are dropped)."""
+    images = db.execute(
+        select(Image.id, Image.storage_key)
+        .where(Image.pool_id == pool_id, Image.state == "labeled", Image.split == split)
+        .order_by(Image.id)
+    ).all()
+    boxes = _latest_boxes(db, [i for i, _ in images])
+    index = {name: i for i, name in enumerate(classes)}
+    manifest = []
+    for image_id, key in images:
+        kept = [b for b in boxes.get(image_id, []) if b.get("label") in index]
+        manifest.append({
+            "path": str(storage.path(key)),
+            "boxes": [[b["x1"], b["y1"], b["x2"], b["y2"]] for b in kept],
+            "labels": [index[b["label"]] for b in kept],
+            "image_id": image_id,
+        })  # fmt: skip
+    return manifest
+
+
+def labeled_class_freq(db: Session, pool_id: int, classes: list[str]) -> list[float] | None:
+    """Mean number of boxes of each class per labeled train image (None without labels)."""
+    ids = list(
+        db.scalars(
+            select(Image.id).where(
+                Image.pool_id == pool_id, Image.state == "labeled", Image.split == "train"
+            )
+        )
+    )
+    if not ids:
+        return None
+    counts = [0.0] * len(classes)
+    index = {name: i for i, name in enumerate(classes)}
+    for boxes in _latest_boxes(db, ids).values():
+        for b in boxes:
+            if b.get("label") in index:
+                counts[index[b["label"]]] += 1
+    return [c / len(ids) for c in counts]
+
+
+def count_labeled(db: Session, pool_id: int) -> int:
+    return int(
+        db.scalar(select(func.count()).where(Image.pool_id == pool_id, Image.state == "labeled"))
+        or 0
+    )

@@ -1,0 +1,51 @@
+"""Evaluation stage: the cycle's checkpoint on the pool's labeled validation split
+(VOC mAP@0.5, COCO AP, per class) into ``Cycle.metrics``."""
+
+from __future__ import annotations
+
+from alp.db import Cycle, Pool
+from alp.services import cycles
+from worker import context
+from worker.pipeline import data, modelling
+from worker.pipeline.common import StageRun, device_name
+
+
+def run(job_id: int) -> None:
+    run = StageRun.claim(job_id, "evaluating")
+    if run is None:
+        return
+    with run:
+        _evaluate(run)
+
+
+def _evaluate(run: StageRun) -> None:
+    storage = context.storage()
+    with context.session() as db:
+        cycle = db.get(Cycle, run.cycle_id)
+        pool = db.get(Pool, run.pool_id)
+        assert cycle is not None and pool is not None
+        key = cycle.checkpoint_key
+        classes = list(pool.classes)
+        manifest = data.labeled_manifest(db, storage, pool.id, "val", classes)
+        if key is None:
+            reason = "no model trained in this cycle: evaluation skipped"
+        elif not manifest:
+            reason = "no labeled validation images: evaluation skipped"
+            cycles.record_issue(db, cycle.id, reason)
+        else:
+            reason = ""
+        db.commit()
+    if reason:
+        run.complete(reason, {"metrics": {"note": reason}})
+        return
+    device = device_name(context.settings().device)
+    model = modelling.load_model(storage, key, len(classes), device)
+    from models.engine import evaluate
+
+    run.progress(0.1, f"evaluating on {len(manifest)} validation images", force=True)
+    metrics = evaluate(model, manifest, classes, device=device)
+    run.check()
+    run.complete(
+        f"mAP@0.5 {metrics['map50']:.3f} on {len(manifest)} images",
+        {"metrics": {**metrics, "val_images": len(manifest)}},
+    )

@@ -1,0 +1,92 @@
+"""Training stage: hold out validation images, train on the labeled train split (fresh or
+warm start), save the checkpoint to storage. Without labels it is skipped (the cycle then
+selects at random)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from alp.db import Cycle, Pool
+from alp.services import cycles
+from alp.storage import checkpoint_key
+from worker import context
+from worker.pipeline import data, modelling
+from worker.pipeline.common import StageRun, device_name
+
+
+def _previous_checkpoint(db, cycle: Cycle) -> str | None:
+    return db.scalar(
+        select(Cycle.checkpoint_key)
+        .where(
+            Cycle.pool_id == cycle.pool_id,
+            Cycle.index < cycle.index,
+            Cycle.checkpoint_key.is_not(None),
+        )
+        .order_by(Cycle.index.desc())
+        .limit(1)
+    )
+
+
+def run(job_id: int) -> None:
+    run = StageRun.claim(job_id, "training")
+    if run is None:
+        return
+    with run:
+        _train(run)
+
+
+def _train(run: StageRun) -> None:
+    storage = context.storage()
+    with context.session() as db:
+        cycle = db.get(Cycle, run.cycle_id)
+        pool = db.get(Pool, run.pool_id)
+        assert cycle is not None and pool is not None
+        cfg = cycle.config
+        data.assign_validation(
+            db, pool.id, float(cfg.get("val_fraction", 0.2)), int(cfg.get("seed", 0))
+        )
+        labeled = data.count_labeled(db, pool.id)
+        manifest = data.labeled_manifest(db, storage, pool.id, "train", pool.classes)
+        classes = list(pool.classes)
+        previous = _previous_checkpoint(db, cycle) if cfg.get("warm_start") else None
+        db.commit()
+    if not manifest:
+        run.complete(
+            "no labeled images: this cycle selects at random",
+            {"labeled_count": labeled, "checkpoint_key": None},
+        )
+        return
+    device = device_name(context.settings().device)
+    weights = str(storage.path(previous)) if previous and storage.exists(previous) else None
+    config = modelling.train_config(cfg, device, weights)
+    from models.builders import build_detector
+    from models.engine import train
+
+    try:
+        model = build_detector(config, len(classes))
+    except ValueError as exc:  # e.g. classes appended since the previous checkpoint
+        if weights is None:
+            raise
+        with context.session() as db:
+            cycles.record_issue(db, run.cycle_id, f"warm start failed, fresh init: {exc}")
+            db.commit()
+        config = modelling.train_config(cfg, device, None)
+        model = build_detector(config, len(classes))
+
+    def progress(it: int, total: int, losses: dict[str, float]) -> None:
+        run.progress(
+            0.98 * it / total,
+            f"iteration {it}/{total} loss {losses['loss']:.3f}",
+            force=it == total,
+        )
+
+    result = train(model, manifest, config, progress=progress, should_stop=run.should_stop)
+    if result.stopped:
+        return
+    key = checkpoint_key(pool.id, run.cycle_id)
+    modelling.save_checkpoint(storage, key, model, config, classes)
+    run.complete(
+        f"trained {result.iterations} iterations on {len(manifest)} images "
+        f"(final loss {result.final_losses.get('loss', float('nan')):.3f})",
+        {"labeled_count": labeled, "checkpoint_key": key},
+    )
