@@ -115,5 +115,63 @@ def worker_cmd(
     )
 
 
+@app.command()
+def simulate(
+    strategies: str = typer.Option(
+        "hua:huale,random:vanilla",
+        help="Comma-separated strategies, each optionally 'strategy:preset' "
+             "(e.g. hua:huale,random:vanilla,entropy).",
+    ),
+    train_preset: str = typer.Option("vanilla", help="Preset for strategies without ':preset'."),
+    initial: int = typer.Option(20, help="Initial randomly labelled images."),
+    budget: int = typer.Option(20, help="Images labelled per cycle."),
+    cycles: int = typer.Option(3, help="Training rounds, the initial one included."),
+    seeds: str = typer.Option("0", help="Comma-separated seeds, e.g. 0,1,2."),
+    val_split: float = typer.Option(0.0, help="Fraction of the pool held out for validation."),
+    dataset: Path | None = typer.Option(None, help="COCO json of the pool (default: synthetic)."),
+    image_dir: Path | None = typer.Option(None, help="Images of --dataset (default: ./images)."),
+    test_dataset: Path | None = typer.Option(None, help="COCO json of a held-out test set."),
+    synthetic: int = typer.Option(300, help="Synthetic pool size (without --dataset)."),
+    synthetic_test: int = typer.Option(200, help="Synthetic test-set size."),
+    data_seed: int = typer.Option(0, help="Seed of the synthetic data and the val split."),
+    image_size: int = typer.Option(128, help="Detector input size (and synthetic image size)."),
+    iterations: int = typer.Option(100, help="Training iterations per cycle."),
+    batch_size: int = typer.Option(8, help="Training batch size."),
+    lr: float | None = typer.Option(None, help="Learning rate (default: the preset's)."),
+    backbone: str = typer.Option("tiny", help="tiny | mobilenet_v3_large_fpn | resnet50_fpn."),
+    score_subset: int | None = typer.Option(None, help="Score a random subset of this many."),
+    strategy_params: str | None = typer.Option(
+        None, help='JSON parameters per strategy, e.g. \'{"hua": {"retrieval_factor": 2}}\'.'
+    ),
+    device: str = typer.Option("cpu", help="cpu | cuda | cuda:N."),
+    out: Path = typer.Option(Path("simulation-out"), help="Output directory."),
+    progress: bool = typer.Option(True, help="Show a progress display."),
+) -> None:
+    """Simulate active learning with a ground-truth oracle; write CSV, JSON and a PNG plot."""
+    from worker.simulation.spec import LoopOptions, parse_params, parse_seeds, parse_strategies
+
+    try:
+        specs = parse_strategies(strategies, train_preset, parse_params(strategy_params))
+        loop = LoopOptions(initial=initial, budget=budget, cycles=cycles,
+                           seeds=parse_seeds(seeds), iterations=iterations,
+                           batch_size=batch_size, image_size=image_size, backbone=backbone,
+                           lr=lr, device=device, score_subset=score_subset)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    from worker.simulate import DataOptions
+    from worker.simulate import simulate as run_simulation
+
+    data = DataOptions(dataset=dataset, image_dir=image_dir, test_dataset=test_dataset,
+                       synthetic=synthetic, synthetic_test=synthetic_test, val_split=val_split,
+                       data_seed=data_seed)
+    try:
+        result = run_simulation(specs, loop, data, out, console=console, show_progress=progress)
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    for kind, path in result.paths.items():
+        console.print(f"{kind}: {path}")
+
+
 if __name__ == "__main__":
     app()
