@@ -29,7 +29,13 @@ def test_accepts_formats_dedupes_and_trusts_content(client, settings) -> None:
     r = upload(client, pid, files)
     assert r.status_code == 201, r.text
     body = r.json()
-    assert [a["filename"] for a in body["accepted"]] == ["a.jpg", "b.png", "c.webp", "d.bmp", "e.jpg"]
+    assert [a["filename"] for a in body["accepted"]] == [
+        "a.jpg",
+        "b.png",
+        "c.webp",
+        "d.bmp",
+        "e.jpg",
+    ]
     assert (body["accepted"][0]["width"], body["accepted"][0]["height"]) == (40, 30)
     a_id = body["accepted"][0]["image_id"]
     assert body["duplicates"] == [{"filename": "a-copy.jpg", "image_id": a_id}]
@@ -86,7 +92,10 @@ def test_size_and_pixel_limits_are_413(client, settings) -> None:
     r = upload(client, pid, [("big.bmp", big)])
     assert r.status_code == 413
     assert r.json()["rejected"] == [
-        {"filename": "big.bmp", "reason": f"file is {len(big)} bytes, above the limit of 4000 bytes"}
+        {
+            "filename": "big.bmp",
+            "reason": f"file is {len(big)} bytes, above the limit of 4000 bytes",
+        }
     ]
     settings.max_upload_bytes, settings.max_image_pixels = 10**6, 1000
     r = upload(client, pid, [("wide.png", image_bytes("PNG", 50, 21))])

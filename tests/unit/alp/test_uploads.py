@@ -81,7 +81,10 @@ def test_check_size() -> None:
         check_size(0, 10)
     with pytest.raises(Rejected) as err:
         check_size(11, 10)
-    assert (err.value.reason, err.value.status) == ("file is 11 bytes, above the limit of 10 bytes", 413)
+    assert (err.value.reason, err.value.status) == (
+        "file is 11 bytes, above the limit of 10 bytes",
+        413,
+    )
 
 
 @pytest.mark.parametrize(

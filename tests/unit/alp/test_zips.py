@@ -56,7 +56,10 @@ def test_limits_on_members_and_uncompressed_total() -> None:
     data = zip_bytes({f"{i}.jpg": b"\0" * 1000 for i in range(3)})
     with pytest.raises(ArchiveRejected) as err:
         _open(data, max_members=2)
-    assert (err.value.reason, err.value.status) == ("archive has 3 files, above the limit of 2", 413)
+    assert (err.value.reason, err.value.status) == (
+        "archive has 3 files, above the limit of 2",
+        413,
+    )
     with pytest.raises(ArchiveRejected) as err:
         _open(data, max_total_bytes=2999)
     assert err.value.reason == "archive uncompresses to 3000 bytes, above the limit of 2999 bytes"
@@ -64,7 +67,7 @@ def test_limits_on_members_and_uncompressed_total() -> None:
 
 def test_nested_archive_found_by_content() -> None:
     zf, members = _open(zip_bytes({"photo.jpg": gzip.compress(b"x" * 100)}))
-    with zf, pytest.raises(ArchiveRejected, match="nested archive 'photo.jpg'"):
+    with zf, pytest.raises(ArchiveRejected, match=r"nested archive .photo\.jpg."):
         read_member(zf, members[0], 1_000_000)
 
 
