@@ -23,6 +23,16 @@ from api.deps import DB, AppState, state
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 POLL_MS = 1500
+# Same-origin assets only (works offline, no CDN); pages are never framed or cached.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
 ACTIVE = ("pending", "training", "evaluating", "scoring", "selecting", "labeling")
 
 
@@ -71,7 +81,9 @@ def _safe_next(target: str) -> str:
 
 
 def _render(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
-    return templates.TemplateResponse(request, name, ctx, status_code=status)
+    resp = templates.TemplateResponse(request, name, ctx, status_code=status)
+    resp.headers.update(SECURITY_HEADERS)
+    return resp
 
 
 @router.get("/login", response_class=HTMLResponse)

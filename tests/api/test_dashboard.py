@@ -238,4 +238,7 @@ def test_pool_page_renders_timeline_curve_gallery_and_forms(signed_in, db, stora
     assert f"/api/v1/dashboard/selections/{s.selection_ids[0]}/thumbnail" in html
     assert '<label for="batch_size">' in html and 'id="strategy"' in html
     assert "training 42.5 s" in html
-    assert "http" not in html.split("<body>")[0].replace("http-equiv", "")  # no CDN assets
+    assert "http" not in html.split("<body>")[0]  # assets are same-origin: no CDN, offline
+    r = signed_in.get(f"/pools/{s.pool_id}")
+    assert "script-src 'self'" in r.headers["content-security-policy"]
+    assert r.headers["cache-control"] == "no-store"
