@@ -1,0 +1,150 @@
+"""COCO import (uploaded images or a zip; categories, bounds, all-or-nothing) and export."""
+
+from __future__ import annotations
+
+import json
+
+from tests.api.images_helpers import (
+    all_images,
+    create_pool,
+    image_bytes,
+    stored_files,
+    upload,
+    zip_bytes,
+)
+
+CATS = [{"id": 7, "name": "bus"}, {"id": 3, "name": "car"}]
+
+
+def _coco(images: list[dict], annotations: list[dict], categories=CATS) -> bytes:
+    return json.dumps(
+        {"images": images, "annotations": annotations, "categories": categories}
+    ).encode()
+
+
+def _import(client, pid: int, coco: bytes, archive: bytes | None = None, **params: str):
+    files = [("annotations", ("coco.json", coco, "application/json"))]
+    if archive is not None:
+        files.append(("archive", ("imgs.zip", archive, "application/zip")))
+    return client.post(f"/api/v1/pools/{pid}/import/coco", files=files, params=params)
+
+
+def test_import_uploaded_images_then_export_round_trip(client) -> None:
+    pid = create_pool(client)
+    r = upload(client, pid, [("a.jpg", image_bytes(w=64, h=48, seed=1)),
+                             ("b.png", image_bytes("PNG", seed=2))])  # fmt: skip
+    ids = {a["filename"]: a["image_id"] for a in r.json()["accepted"]}
+    coco = _coco(
+        [{"id": 1, "file_name": "train/a.jpg", "width": 64, "height": 48},
+         {"id": 2, "file_name": "b.png"}],
+        [{"id": 1, "image_id": 1, "category_id": 3, "bbox": [1, 2, 10, 20]},
+         {"id": 2, "image_id": 1, "category_id": 7, "bbox": [30, 5, 34, 43]},
+         {"id": 3, "image_id": 1, "category_id": 7, "bbox": [0, 0, 5, 5], "iscrowd": 1}],
+    )  # fmt: skip
+    r = _import(client, pid, coco)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["images_labeled"], body["annotations"], body["skipped_crowd"]) == (2, 2, 1)
+    assert body["problems"] == [] and body["classes_added"] == []
+    a = client.get(f"/api/v1/images/{ids['a.jpg']}").json()
+    assert a["state"] == "labeled" and a["annotation_source"] == "import"
+    assert [(b["x1"], b["y1"], b["x2"], b["y2"], b["label"]) for b in a["boxes"]] == [
+        (1, 2, 11, 22, "car"), (30, 5, 64, 48, "bus"),
+    ]  # fmt: skip
+    b = client.get(f"/api/v1/images/{ids['b.png']}").json()
+    assert (b["state"], b["boxes"]) == ("labeled", [])
+    again = _import(client, pid, coco)  # re-import replaces, does not add
+    assert again.status_code == 200
+
+    exp = client.get(f"/api/v1/pools/{pid}/export/coco")
+    assert exp.status_code == 200
+    out = exp.json()
+    assert out["categories"] == [
+        {"id": 1, "name": "car", "supercategory": ""},
+        {"id": 2, "name": "bus", "supercategory": ""},
+    ]
+    assert [(i["id"], i["file_name"], i["alp_image_id"]) for i in out["images"]] == [
+        (1, "a.jpg", ids["a.jpg"]), (2, "b.png", ids["b.png"]),
+    ]  # fmt: skip
+    assert [(x["id"], x["image_id"], x["category_id"], x["bbox"]) for x in out["annotations"]] == [
+        (1, 1, 1, [1, 2, 10, 20]), (2, 1, 2, [30, 5, 34, 43]),
+    ]  # fmt: skip
+    # the export imports back into another pool holding the same files
+    other = create_pool(client, "other", ("car", "bus"))
+    upload(client, other, [("a.jpg", image_bytes(w=64, h=48, seed=1))])
+    out["images"] = out["images"][:1]
+    r = _import(client, other, json.dumps(out).encode())
+    assert (r.status_code, r.json()["annotations"]) == (200, 2)
+
+
+def test_import_from_zip_and_unknown_categories(client, settings) -> None:
+    pid = create_pool(client)
+    archive = zip_bytes({"imgs/x.jpg": image_bytes(w=50, h=40, seed=5),
+                         "imgs/y.jpg": image_bytes(w=50, h=40, seed=6)})  # fmt: skip
+    coco = _coco(
+        [{"id": 10, "file_name": "x.jpg"}, {"id": 11, "file_name": "y.jpg"}],
+        [{"id": 1, "image_id": 10, "category_id": 1, "bbox": [5, 5, 10, 10]}],
+        categories=[{"id": 1, "name": "truck"}, {"id": 2, "name": "tram"}],  # tram unused
+    )
+    r = _import(client, pid, coco, archive)
+    assert r.status_code == 422
+    assert r.json()["detail"] == (
+        "COCO categories not in the pool's classes: truck (pass add_classes=true to append them)"
+    )
+    assert all_images(client, pid) == [] and stored_files(settings) == []
+    r = _import(client, pid, coco, archive, add_classes="true")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["classes_added"] == ["truck"]
+    assert (body["images_from_archive"], body["images_labeled"], body["annotations"]) == (2, 2, 1)
+    assert client.get(f"/api/v1/pools/{pid}").json()["classes"] == ["car", "bus", "truck"]
+    assert sorted(i["state"] for i in all_images(client, pid)) == ["labeled", "labeled"]
+    assert len(stored_files(settings)) == 2
+
+
+def test_strict_refuses_everything_lenient_skips_problems(client, settings) -> None:
+    pid = create_pool(client)
+    upload(client, pid, [("ok.jpg", image_bytes(w=32, h=24, seed=1)),
+                         ("wide.jpg", image_bytes(w=32, h=24, seed=2))])  # fmt: skip
+    archive = zip_bytes({"fresh.jpg": image_bytes(seed=3)})
+    coco = _coco(
+        [{"id": 1, "file_name": "ok.jpg"}, {"id": 2, "file_name": "wide.jpg"},
+         {"id": 3, "file_name": "missing.jpg"}, {"id": 4, "file_name": "fresh.jpg"}],
+        [{"image_id": 1, "category_id": 3, "bbox": [0, 0, 8, 8]},
+         {"image_id": 2, "category_id": 3, "bbox": [20, 0, 30, 8]},
+         {"image_id": 99, "category_id": 3, "bbox": [0, 0, 1, 1]}],
+    )  # fmt: skip
+    r = _import(client, pid, coco, archive)
+    assert r.status_code == 422
+    detail = r.json()["detail"]
+    assert detail.startswith("COCO import refused, nothing was stored: ")
+    assert "image 'missing.jpg': not in the archive nor uploaded to the pool" in detail
+    assert "image 'wide.jpg': box 0: [20.0, 0.0, 50.0, 8.0] lies outside" in detail
+    assert "annotation 2: image_id 99 is not in 'images'" in detail
+    assert {i["state"] for i in all_images(client, pid)} == {"unlabeled"}
+    assert len(all_images(client, pid)) == 2 and len(stored_files(settings)) == 2
+    r = _import(client, pid, coco, archive, strict="false")
+    assert r.status_code == 200, r.text
+    assert (r.json()["images_labeled"], r.json()["annotations"]) == (2, 1)
+    assert len(r.json()["problems"]) == 3
+    states = {i["filename"]: i["state"] for i in all_images(client, pid)}
+    assert states == {"ok.jpg": "labeled", "wide.jpg": "unlabeled", "fresh.jpg": "labeled"}
+
+
+def test_bad_coco_files_are_422(client) -> None:
+    pid = create_pool(client)
+    cases = {
+        b"{not json": "annotations is not valid JSON",
+        b'{"categories": []}': "not a COCO detection file: images: Field required",
+        _coco([{"id": 1}], []): "images.0.file_name: Field required",
+    }
+    for raw, reason in cases.items():
+        r = _import(client, pid, raw)
+        assert r.status_code == 422
+        assert reason in r.json()["detail"]
+    r = client.post(f"/api/v1/pools/{pid}/import/coco", files={"archive": ("a.zip", b"x")})
+    assert r.json()["detail"] == "send the files as multipart/form-data field 'annotations'"
+    r = _import(client, pid, _coco([], []), b"not a zip")
+    assert r.status_code == 422 and r.json()["detail"].startswith("archive not usable: not a valid")
+    assert _import(client, 999, _coco([], [])).json() == {"detail": "pool 999 not found"}
+    assert client.get("/api/v1/pools/999/export/coco").status_code == 404
