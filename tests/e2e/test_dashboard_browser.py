@@ -138,6 +138,10 @@ def test_pool_page_shows_timeline_curve_and_gallery_thumbnails(page, server: Ser
     im = PILImage.open(io.BytesIO(r.body())).convert("RGB")
     px = im.getpixel((10, 30))  # left edge of the predicted "cat" box
     assert px[0] > 150 and px[1] < 110, px
+    full = page.get_by_role("link", name="Full image").first.get_attribute("href")
+    assert full == f"/api/v1/images/{s.image_ids[0]}/content"
+    r = page.request.get(full)  # the images API accepts the session cookie too
+    assert r.ok and PILImage.open(io.BytesIO(r.body())).size == (96, 64)
     shot(page, "pool-finished.png")
 
 
