@@ -186,7 +186,7 @@ def test_retry_of_a_failed_cycle_from_the_page(page, server: Server) -> None:
         assert db.get(Cycle, failed_id).state != "failed"
 
 
-def test_settings_form_saves_and_reports_errors(page, server: Server) -> None:
+def test_settings_form_saves_and_start_cycle_works(page, server: Server) -> None:
     s = seed(server, "settings-pool", n_images=2, finished=[])
     sign_in(page, server, f"/pools/{s.pool_id}")
     page.get_by_label("Acquisition strategy").select_option("entropy")
@@ -196,8 +196,12 @@ def test_settings_form_saves_and_reports_errors(page, server: Server) -> None:
     expect(page.locator("#flash")).to_have_text("Settings saved")
     with server.sessions() as db:
         settings = db.get(Pool, s.pool_id).settings
-    assert (settings["strategy"], settings["batch_size"], settings["auto_advance"]) == (
-        "entropy",
-        7,
-        False,
-    )
+    assert settings["strategy"] == "entropy"
+    assert (settings["batch_size"], settings["auto_advance"]) == (7, False)
+    page.get_by_role("button", name="Start cycle").click()
+    expect(page.locator("#flash")).to_have_text("Cycle started")
+    expect(page.locator("#timeline tbody tr")).to_have_count(1)  # swapped in, no reload
+    expect(page.get_by_role("button", name="Start cycle")).to_be_disabled()
+    with server.sessions() as db:
+        [cycle] = db.query(Cycle).filter_by(pool_id=s.pool_id).all()
+    assert cycle.config["strategy"] == "entropy"
