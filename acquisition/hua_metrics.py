@@ -1,52 +1,117 @@
-"""HUALE ranking metrics for one image (ALGORITHMS §1.4, all [R]); higher = more informative.
+"""HUALE ranking metrics (ALGORITHMS §1.4, all [R]); higher = more informative.
 
-Every function is pure, handles empty views and returns a finite float. Boxes of the flip
-view are already in original-image coordinates (see :mod:`acquisition.types`).
+Each metric is implemented once, batched over B images on :class:`PaddedView` tensors
+(``*_batch``, returning (B,) tensors); the per-image functions are thin wrappers for
+callers with a single image. Boxes of the flip view are already in original coordinates.
+All results are finite and handle empty views as specified in §1.7.
 """
 
 from __future__ import annotations
 
 import torch
-from torchvision.ops import box_iou
 
-from acquisition.ops import (
-    LN2,
-    class_histogram,
-    js_divergence,
-    match_boxes,
-    normalize_hist,
-    to_distribution,
+from acquisition.ops import LN2, js_divergence, normalize_hist
+from acquisition.padding import (
+    PaddedView,
+    class_histograms,
+    pad_views,
+    padded_iou,
+    padded_match,
 )
 from acquisition.types import ViewPrediction
 
-Match = tuple[torch.Tensor, torch.Tensor]
+NO_FILTER = float("-inf")
+
+
+def _one_empty(o: PaddedView, f: PaddedView) -> tuple[torch.Tensor, torch.Tensor]:
+    n0, m0 = o.count == 0, f.count == 0
+    return n0 & m0, n0 ^ m0
+
+
+def semantic_affinity_batch(
+    o: PaddedView, f: PaddedView, match: tuple[torch.Tensor, torch.Tensor], variant: str = "js"
+) -> torch.Tensor:
+    """mean_k JS(p_k || p'_k)/ln2 (``"js"``) or mean_k [1 - IoU_k (1 - JS_k/ln2)] (``"iou"``)
+    over original boxes and their best-IoU flip matches; unmatched (IoU 0) boxes count 1;
+    both views empty -> 0; exactly one empty -> 1. Result (B,) in [0, 1]."""
+    iou, idx = match
+    q = f.dist.gather(1, idx[:, :, None].expand(-1, -1, f.dist.shape[-1]))
+    js = js_divergence(o.dist, q) / LN2
+    per_box = js if variant == "js" else 1.0 - iou * (1.0 - js)
+    per_box = torch.where(iou > 0, per_box, torch.ones_like(per_box))
+    sa = o.masked_mean(per_box).clamp(0.0, 1.0)
+    both, one = _one_empty(o, f)
+    return torch.where(both, 0.0, torch.where(one, 1.0, sa))
+
+
+def category_diversity_batch(
+    o: PaddedView,
+    f: PaddedView | None,
+    num_classes: int,
+    variant: str = "views",
+    histogram: str = "max",
+    pool_dist: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """JS/ln2 between normalised class histograms: original vs flip (``"views"``; exactly one
+    view empty -> 1) or original vs the labelled pool's distribution ``pool_dist`` (C,)
+    (``"pool"``; None or all-zero -> uniform). No detections (in both views) -> 0."""
+    h = normalize_hist(class_histograms(o, num_classes, histogram))
+    if variant == "pool":
+        ones = torch.ones(num_classes, dtype=h.dtype)
+        ref = ones if pool_dist is None else pool_dist.to(h.dtype).clamp_min(0)
+        ref = normalize_hist(ref if float(ref.sum()) > 0 else ones)
+        cd = js_divergence(h, ref.expand_as(h)) / LN2
+        return torch.where(o.count == 0, 0.0, cd)
+    if f is None:
+        raise ValueError("category_diversity(variant='views') needs the flip view")
+    hf = normalize_hist(class_histograms(f, num_classes, histogram))
+    cd = js_divergence(h, hf) / LN2
+    both, one = _one_empty(o, f)
+    return torch.where(both, 0.0, torch.where(one, 1.0, cd))
+
+
+def overlap_ratio_batch(
+    v: PaddedView, threshold: float = 0.3, self_iou: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Fraction of boxes whose IoU with some *other* box of the same image is >=
+    ``threshold`` (class-agnostic); 0 with fewer than 2 boxes. (B,)."""
+    iou = padded_iou(v, v) if self_iou is None else self_iou
+    eye = torch.eye(iou.shape[1], dtype=torch.bool)
+    hit = (torch.where(eye, -1.0, iou) >= threshold).any(dim=2) & v.valid
+    ratio = hit.sum(1) / v.count.clamp_min(1)
+    return torch.where(v.count < 2, 0.0, ratio)
+
+
+def sigma_uncertainty_batch(views: list[PaddedView]) -> torch.Tensor:
+    """LU = 1 - mean over the boxes of all views that carry log-variances s of
+    mean_e exp(-sigma_e), sigma = exp(s / 2); 1 when there are no such boxes. (B,)."""
+    num = torch.zeros(views[0].count.shape[0], dtype=views[0].log_vars.dtype)
+    den = torch.zeros_like(num)
+    for v in views:
+        conf = torch.exp(-torch.exp(0.5 * v.log_vars.clamp(-10.0, 10.0))).mean(dim=2)
+        num = num + (conf * v.valid).sum(1) * v.has_log_vars
+        den = den + v.count * v.has_log_vars
+    return torch.where(den > 0, 1.0 - num / den.clamp_min(1), 1.0).clamp(0.0, 1.0)
+
+
+def flip_iou_uncertainty_batch(
+    o: PaddedView, f: PaddedView, match: tuple[torch.Tensor, torch.Tensor]
+) -> torch.Tensor:
+    """LU fallback = 1 - mean best flip IoU of the original boxes; 1 if either view is empty."""
+    lu = (1.0 - o.masked_mean(match[0])).clamp(0.0, 1.0)
+    return torch.where((o.count == 0) | (f.count == 0), 1.0, lu)
+
+
+# ----------------------------------------------------------------- per-image wrappers
+def _pad(v: ViewPrediction, bg: bool = True) -> PaddedView:
+    return pad_views([v], bg, NO_FILTER)
 
 
 def semantic_affinity(
-    orig: ViewPrediction,
-    flip: ViewPrediction,
-    has_background: bool = True,
-    variant: str = "js",
-    match: Match | None = None,
+    orig: ViewPrediction, flip: ViewPrediction, has_background: bool = True, variant: str = "js"
 ) -> float:
-    """Discrepancy in [0, 1] between original boxes and their best-IoU flip matches.
-
-    ``variant="js"``: mean_k JS(p_k || p'_k) / ln 2; ``"iou"``: mean_k [1 - IoU_k (1 - JS_k/ln2)].
-    A box whose best IoU is 0 counts 1. Both views empty -> 0; exactly one empty -> 1.
-    ``match`` is ``match_boxes(orig.boxes, flip.boxes)`` if already computed.
-    """
-    n, m = len(orig), len(flip)
-    if n == 0 and m == 0:
-        return 0.0
-    if n == 0 or m == 0:
-        return 1.0
-    iou, idx = match if match is not None else match_boxes(orig.boxes, flip.boxes)
-    p = to_distribution(orig.probs, has_background)
-    q = to_distribution(flip.probs, has_background)[idx]
-    js = js_divergence(p, q) / LN2
-    per_box = js if variant == "js" else 1.0 - iou * (1.0 - js)
-    per_box = torch.where(iou > 0, per_box, torch.ones_like(per_box))
-    return float(per_box.mean().clamp(0.0, 1.0))
+    o, f = _pad(orig, has_background), _pad(flip, has_background)
+    return float(semantic_affinity_batch(o, f, padded_match(o, f), variant)[0])
 
 
 def category_diversity(
@@ -57,66 +122,28 @@ def category_diversity(
     histogram: str = "max",
     pool_dist: torch.Tensor | None = None,
 ) -> float:
-    """Divergence in [0, 1] of image-level class histograms (JS / ln 2).
-
-    ``variant="views"``: original vs flip histogram (exactly one view empty -> 1);
-    ``"pool"``: original vs ``pool_dist`` (C,), the labelled pool's class distribution
-    (None -> uniform). Histograms: per-class ``max`` score or score-weighted ``count``.
-    No detections in the original (and, for "views", in the flip) -> 0.
-    """
-    h = class_histogram(orig.labels, orig.scores, num_classes, histogram)
-    if variant == "pool":
-        if len(orig) == 0:
-            return 0.0
-        ref = torch.full((num_classes,), 1.0 / num_classes) if pool_dist is None else pool_dist
-        ref = normalize_hist(ref.to(torch.float32).clamp_min(0.0))
-        if float(ref.sum()) == 0.0:
-            ref = torch.full((num_classes,), 1.0 / num_classes)
-        return float(js_divergence(normalize_hist(h), ref) / LN2)
-    if flip is None:
-        raise ValueError("category_diversity(variant='views') needs the flip view")
-    n, m = len(orig), len(flip)
-    if n == 0 and m == 0:
-        return 0.0
-    if n == 0 or m == 0:
-        return 1.0
-    hf = class_histogram(flip.labels, flip.scores, num_classes, histogram)
-    return float(js_divergence(normalize_hist(h), normalize_hist(hf)) / LN2)
+    f = None if flip is None else _pad(flip)
+    return float(
+        category_diversity_batch(_pad(orig), f, num_classes, variant, histogram, pool_dist)[0]
+    )
 
 
 def overlap_ratio(boxes: torch.Tensor, threshold: float = 0.3) -> float:
-    """Fraction of boxes (N, 4) whose IoU with some *other* box is >= ``threshold``.
-
-    Class-agnostic; 0 when N < 2. Example: five boxes of which four overlap -> 0.8.
-    """
+    """Example: five boxes of which four overlap -> 0.8."""
     n = boxes.shape[0]
-    if n < 2:
-        return 0.0
-    iou = box_iou(boxes.to(torch.float32), boxes.to(torch.float32))
-    iou.fill_diagonal_(-1.0)
-    return float((iou >= threshold).any(dim=1).sum()) / n
+    v = ViewPrediction(
+        boxes, torch.zeros(n, dtype=torch.long), torch.ones(n), torch.ones(n, 2), None
+    )
+    return float(overlap_ratio_batch(_pad(v), threshold)[0])
 
 
 def sigma_uncertainty(views: list[ViewPrediction]) -> float:
-    """LU = 1 - mean over boxes of all ``views`` of mean_e exp(-sigma_e), sigma = exp(s/2)
-    from the log-variances s (N, 4). No boxes at all -> 1. Views without log_vars raise."""
-    parts = []
-    for v in views:
-        if v.log_vars is None:
-            raise ValueError("sigma localisation uncertainty needs log_vars on every view")
-        parts.append(v.log_vars.reshape(-1, 4).to(torch.float32))
-    s = torch.cat(parts) if parts else torch.zeros(0, 4)
-    if s.shape[0] == 0:
-        return 1.0
-    conf = torch.exp(-torch.exp(0.5 * s.clamp(-10.0, 10.0))).mean(dim=1)
-    return float((1.0 - conf.mean()).clamp(0.0, 1.0))
+    """Views without log_vars raise ``ValueError``."""
+    if any(v.log_vars is None for v in views):
+        raise ValueError("sigma localisation uncertainty needs log_vars on every view")
+    return float(sigma_uncertainty_batch([_pad(v) for v in views])[0])
 
 
-def flip_iou_uncertainty(n_orig: int, n_flip: int, match_iou: torch.Tensor) -> float:
-    """Fallback LU = 1 - mean IoU of original boxes with their flip matches (unmatched -> 0).
-
-    No boxes in either view -> 1 (ALGORITHMS §1.7); original empty, flip not -> 1.
-    """
-    if n_orig == 0 or n_flip == 0:
-        return 1.0
-    return float((1.0 - match_iou.mean()).clamp(0.0, 1.0))
+def flip_iou_uncertainty(orig: ViewPrediction, flip: ViewPrediction) -> float:
+    o, f = _pad(orig), _pad(flip)
+    return float(flip_iou_uncertainty_batch(o, f, padded_match(o, f))[0])

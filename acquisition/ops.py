@@ -51,9 +51,10 @@ def to_distribution(probs: torch.Tensor, has_background: bool) -> torch.Tensor:
     * softmax heads (``has_background``): (N, C+1) rows renormalised to sum 1;
     * sigmoid heads: (N, C) -> (N, C+1) ``[1 - s, s * p / sum(p)]`` with ``s = max_c p_c``
       (background mass = 1 - best class score). [R] design choice, see ALGORITHMS §1.3.
-    Empty input gives an empty (0, K) tensor.
+    Empty input gives an empty (0, K) tensor. float64 input stays float64, else float32.
     """
-    probs = probs.to(torch.float32).clamp_min(0.0)
+    dtype = torch.float64 if probs.dtype == torch.float64 else torch.float32
+    probs = probs.to(dtype).clamp_min(0.0)
     if has_background:
         return probs / probs.sum(-1, keepdim=True).clamp_min(EPS)
     s = probs.max(-1, keepdim=True).values if probs.shape[-1] else probs.sum(-1, keepdim=True)

@@ -8,19 +8,14 @@ inconsistent images, prefer class vectors far (JS) from the labelled distributio
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
 
 from acquisition.base import Chosen, Strategy, rank_indices
-from acquisition.ops import (
-    LN2,
-    class_histogram,
-    filter_view,
-    js_divergence,
-    match_boxes,
-    to_distribution,
-)
+from acquisition.ops import LN2, js_divergence
+from acquisition.padding import PaddedView, class_histograms, pad_views, padded_match
 from acquisition.params import Param
 from acquisition.records import ImageRecord, ScoringContext
 from acquisition.types import (
@@ -61,27 +56,26 @@ def _check_augs(value: str) -> str | None:
     return None
 
 
-def _max_fg(probs: torch.Tensor, has_background: bool) -> torch.Tensor:
-    fg = probs[:, 1:] if has_background else probs
-    if fg.shape[0] == 0 or fg.shape[1] == 0:
-        return probs.new_zeros(probs.shape[0])
-    return fg.max(dim=1).values.to(torch.float32)
+def consistency_batch(ref: PaddedView, aug: PaddedView, base_point: float) -> torch.Tensor:
+    """M_A = min_k |m_k - beta| with m_k = IoU_k + (P_k + P'_k)/2 * (1 - JS_k) for each
+    reference box k and its best-IoU augmented box (natural-log JS, m in [0, 2]); 0 where
+    either view has no detections. (B,)."""
+    iou, idx = padded_match(ref, aug)
+    q = aug.dist.gather(1, idx[:, :, None].expand(-1, -1, aug.dist.shape[-1]))
+    js = js_divergence(ref.dist, q)
+    conf = 0.5 * (ref.max_fg + aug.max_fg.gather(1, idx))
+    dev = (iou + conf * (1.0 - js) - base_point).abs()
+    m_a = torch.where(ref.valid, dev, float("inf")).amin(dim=1)
+    return torch.where((ref.count == 0) | (aug.count == 0), 0.0, m_a)
 
 
 def view_consistency(
     ref: ViewPrediction, aug: ViewPrediction, has_background: bool, base_point: float
 ) -> float:
-    """M_A = min_k |m_k - beta| with m_k = IoU_k + (P_k + P'_k)/2 * (1 - JS_k) (natural-log
-    JS, m in [0, 2]); 0 if either view has no detections."""
-    if len(ref) == 0 or len(aug) == 0:
-        return 0.0
-    iou, idx = match_boxes(ref.boxes, aug.boxes)
-    js = js_divergence(
-        to_distribution(ref.probs, has_background), to_distribution(aug.probs, has_background)[idx]
-    )
-    conf = 0.5 * (_max_fg(ref.probs, has_background) + _max_fg(aug.probs, has_background)[idx])
-    m = iou + conf * (1.0 - js)
-    return float((m - base_point).abs().min())
+    """Per-image :func:`consistency_batch` for already score-filtered views."""
+    r = pad_views([ref], has_background, float("-inf"))
+    a = pad_views([aug], has_background, float("-inf"))
+    return float(consistency_batch(r, a, base_point)[0])
 
 
 class CaldStrategy(Strategy):
@@ -113,27 +107,51 @@ class CaldStrategy(Strategy):
         return Requirements(views=frozenset([ORIGINAL, *self.aug_views]), probs=True)
 
     def score_image(self, pred: ImagePrediction, context: ScoringContext) -> ImageRecord:
-        thr = self.params["score_threshold"]
-        ref = filter_view(pred.original, thr)
-        views = [ref]
-        per_aug: dict[str, float] = {}
+        return self.score_images([pred], context)[0]
+
+    def score_images(
+        self, preds: Sequence[ImagePrediction], context: ScoringContext, batch_size: int = 256
+    ) -> list[ImageRecord]:
+        """Batched stage 1; same results as scoring each image alone."""
+        out: list[ImageRecord] = []
+        for start in range(0, len(preds), batch_size):
+            chunk = list(preds[start : start + batch_size])
+            groups: dict[bool, list[int]] = {}
+            for i, pr in enumerate(chunk):
+                groups.setdefault(pr.has_background, []).append(i)
+            recs: dict[int, ImageRecord] = {}
+            for bg, idx in groups.items():
+                recs.update(
+                    zip(idx, self._score_group([chunk[i] for i in idx], bg, context), strict=True)
+                )
+            out.extend(recs[i] for i in range(len(chunk)))
+        return out
+
+    def _score_group(
+        self, preds: list[ImagePrediction], bg: bool, context: ScoringContext
+    ) -> list[ImageRecord]:
+        thr, beta = self.params["score_threshold"], self.params["base_point"]
         for name in self.aug_views:
-            if name not in pred.views:
-                raise ValueError(f"cald needs the {name!r} view for image {pred.image_id!r}")
-            aug = filter_view(pred.views[name], thr)
-            views.append(aug)
-            per_aug[name] = (
-                view_consistency(ref, aug, pred.has_background, self.params["base_point"])
-                if len(ref)
-                else 0.0
-            )
-        m = sum(per_aug.values()) / len(per_aug)
-        c = context.num_classes
-        q = torch.stack([class_histogram(v.labels, v.scores, c, "max") for v in views]).mean(0)
-        comps = {"consistency": m, **{f"consistency_{k}": v for k, v in per_aug.items()}}
-        return ImageRecord(
-            image_id=pred.image_id, score=-m, components=comps, data={"class_vector": q.tolist()}
-        )
+            missing = [x.image_id for x in preds if name not in x.views]
+            if missing:
+                raise ValueError(f"cald needs the {name!r} view for image {missing[0]!r}")
+        ref = pad_views([x.original for x in preds], bg, thr)
+        hists = [class_histograms(ref, context.num_classes, "max")]
+        per_aug: dict[str, torch.Tensor] = {}
+        for name in self.aug_views:
+            aug = pad_views([x.views[name] for x in preds], bg, thr)
+            per_aug[name] = consistency_batch(ref, aug, beta)
+            hists.append(class_histograms(aug, context.num_classes, "max"))
+        m = torch.stack(list(per_aug.values())).mean(0)
+        # float32 rounding: independent of batch composition (see PaddedView)
+        m_l = m.to(torch.float32).tolist()
+        aug_l = {k: v.to(torch.float32).tolist() for k, v in per_aug.items()}
+        q_l = torch.stack(hists).mean(0).to(torch.float32).tolist()
+        records = []
+        for i, x in enumerate(preds):
+            comps = {"consistency": m_l[i], **{f"consistency_{k}": v[i] for k, v in aug_l.items()}}
+            records.append(ImageRecord(x.image_id, -m_l[i], comps, {"class_vector": q_l[i]}))
+        return records
 
     def _select(
         self,

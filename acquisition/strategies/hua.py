@@ -8,30 +8,38 @@ Euclidean norm (ties: higher entropy, then image id).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
 
 from acquisition.base import Chosen, Strategy, rank_indices
 from acquisition.hua_metrics import (
-    category_diversity,
-    flip_iou_uncertainty,
-    overlap_ratio,
-    semantic_affinity,
-    sigma_uncertainty,
+    category_diversity_batch,
+    flip_iou_uncertainty_batch,
+    overlap_ratio_batch,
+    semantic_affinity_batch,
+    sigma_uncertainty_batch,
 )
 from acquisition.normalize import euclidean_score, minmax_normalize
-from acquisition.ops import (
-    aggregate,
-    class_histogram,
-    filter_view,
-    match_boxes,
-    normalized_entropy,
-    to_distribution,
-)
+from acquisition.ops import normalized_entropy
+from acquisition.padding import PaddedView, class_histograms, pad_views, padded_match
 from acquisition.params import Param
 from acquisition.records import ImageRecord, ScoringContext
-from acquisition.types import FLIP, ORIGINAL, ImagePrediction, Requirements, ViewPrediction
+from acquisition.types import FLIP, ORIGINAL, ImagePrediction, Requirements
+
+
+def _aggregate(values: torch.Tensor, valid: torch.Tensor, how: str, empty: float) -> torch.Tensor:
+    """Masked max/mean/sum over slots (B, N) -> (B,); ``empty`` where no slot is valid."""
+    n = valid.sum(1)
+    if how == "max":
+        agg = torch.where(valid, values, 0.0).amax(dim=1)
+    elif how == "sum":
+        agg = (values * valid).sum(1)
+    else:
+        agg = (values * valid).sum(1) / n.clamp_min(1)
+    return torch.where(n > 0, agg, float(empty))
+
 
 SA, CD, OR, LU = (
     "semantic_affinity",
@@ -114,26 +122,52 @@ class HualeStrategy(Strategy):
 
     # ------------------------------------------------------------------ phase 1
     def score_image(self, pred: ImagePrediction, context: ScoringContext) -> ImageRecord:
+        return self.score_images([pred], context)[0]
+
+    def score_images(
+        self, preds: Sequence[ImagePrediction], context: ScoringContext, batch_size: int = 256
+    ) -> list[ImageRecord]:
+        """Batched phase 1: identical results to scoring each image alone."""
+        out: list[ImageRecord] = []
+        for start in range(0, len(preds), batch_size):
+            chunk = preds[start : start + batch_size]
+            by_bg: dict[bool, list[int]] = {}
+            for i, pr in enumerate(chunk):
+                by_bg.setdefault(pr.has_background, []).append(i)
+            recs: dict[int, ImageRecord] = {}
+            for bg, idx in by_bg.items():
+                group = [chunk[i] for i in idx]
+                recs.update(zip(idx, self._score_group(group, bg, context), strict=True))
+            out.extend(recs[i] for i in range(len(chunk)))
+        return out
+
+    def _score_group(
+        self, preds: list[ImagePrediction], bg: bool, context: ScoringContext
+    ) -> list[ImageRecord]:
         p = self.params
-        orig = pred.original
-        ret = filter_view(orig, p["retrieval_threshold"])
-        empty = len(ret) == 0
-        h = normalized_entropy(to_distribution(ret.probs, pred.has_background))
-        entropy = aggregate(h, p["entropy_aggregate"], p["empty_entropy"])
+        o = pad_views([x.original for x in preds], bg, p["rank_threshold"])
+        if p["retrieval_threshold"] >= p["rank_threshold"]:
+            ret_valid = o.valid & (o.scores >= p["retrieval_threshold"])
+            h = normalized_entropy(o.dist)
+        else:
+            r = pad_views([x.original for x in preds], bg, p["retrieval_threshold"])
+            ret_valid, h = r.valid, normalized_entropy(r.dist)
+        entropy = _aggregate(h, ret_valid, p["entropy_aggregate"], p["empty_entropy"])
+        empty = ~ret_valid.any(dim=1)
 
-        o = filter_view(orig, p["rank_threshold"])
         f = None
-        if FLIP in pred.views:
-            f = filter_view(pred.views[FLIP], p["rank_threshold"])
-        elif FLIP in self.requirements.views:
-            raise ValueError(f"hua needs the {FLIP!r} view for image {pred.image_id!r}")
-        match = match_boxes(o.boxes, f.boxes) if f is not None else None
+        if FLIP in self._requirements.views or p["overlap_views"] == "max":
+            missing = [x.image_id for x in preds if FLIP not in x.views]
+            if missing:
+                raise ValueError(f"hua needs the {FLIP!r} view for image {missing[0]!r}")
+            f = pad_views([x.views[FLIP] for x in preds], bg, p["rank_threshold"])
+        match = padded_match(o, f) if f is not None else None
 
-        comps: dict[str, float] = {"entropy": entropy}
+        cols: dict[str, torch.Tensor] = {"entropy": entropy}
         if self._metric_on(SA):
-            comps[SA] = semantic_affinity(o, f, pred.has_background, p["sa_variant"], match)
+            cols[SA] = semantic_affinity_batch(o, f, match, p["sa_variant"])
         if self._metric_on(CD):
-            comps[CD] = category_diversity(
+            cols[CD] = category_diversity_batch(
                 o,
                 f,
                 context.num_classes,
@@ -142,40 +176,49 @@ class HualeStrategy(Strategy):
                 self._pool_dist(context),
             )
         if self._metric_on(OR):
-            value = overlap_ratio(o.boxes, p["overlap_threshold"])
-            if p["overlap_views"] == "max" and f is not None:
-                value = max(value, overlap_ratio(f.boxes, p["overlap_threshold"]))
-            comps[OR] = value
+            value = overlap_ratio_batch(o, p["overlap_threshold"])
+            if p["overlap_views"] == "max":
+                value = torch.maximum(value, overlap_ratio_batch(f, p["overlap_threshold"]))
+            cols[OR] = value
         if self._metric_on(LU):
-            comps[LU] = self._localization(o, f, match)
-        data: dict[str, Any] = {"empty": empty}
+            cols[LU] = self._localization(o, f, match)
+        hist = None
         if p["diversity_guard"] is not None:
-            hist = class_histogram(o.labels, o.scores, context.num_classes, p["cd_histogram"])
-            data["class_hist"] = hist.tolist()
-        return ImageRecord(image_id=pred.image_id, score=entropy, components=comps, data=data)
+            hist = class_histograms(o, context.num_classes, p["cd_histogram"]).tolist()
+        # float32 rounding makes results independent of the batch composition (see PaddedView)
+        table = {k: v.to(torch.float32).tolist() for k, v in cols.items()}
+        flags = empty.tolist()
+        records = []
+        for i, x in enumerate(preds):
+            comps = {k: float(v[i]) for k, v in table.items()}
+            data: dict[str, Any] = {"empty": bool(flags[i])}
+            if hist is not None:
+                data["class_hist"] = hist[i]
+            records.append(ImageRecord(x.image_id, comps["entropy"], comps, data))
+        return records
 
     @staticmethod
     def _pool_dist(context: ScoringContext) -> torch.Tensor | None:
-        freq = context.class_freq_tensor()
-        return None if freq is None else freq.to(torch.float32)
+        return context.class_freq_tensor()
 
     def _localization(
         self,
-        o: ViewPrediction,
-        f: ViewPrediction | None,
+        o: PaddedView,
+        f: PaddedView | None,
         match: tuple[torch.Tensor, torch.Tensor] | None,
-    ) -> float:
+    ) -> torch.Tensor:
         mode = self.params["localization"]
-        if mode == "auto":
-            mode = "sigma" if o.log_vars is not None else "flip_iou"
+        if mode == "sigma" and not bool(o.has_log_vars.all()):
+            raise ValueError("localization='sigma' needs log_vars (an uncertainty head)")
+        sigma = sigma_uncertainty_batch([o] + ([f] if f is not None else []))
         if mode == "sigma":
-            if o.log_vars is None:
-                raise ValueError("localization='sigma' needs log_vars (an uncertainty head)")
-            views = [o] + ([f] if f is not None and f.log_vars is not None else [])
-            return sigma_uncertainty(views)
+            return sigma
         if f is None or match is None:
             raise ValueError("localization='flip_iou' needs the flip view")
-        return flip_iou_uncertainty(len(o), len(f), match[0])
+        flip_iou = flip_iou_uncertainty_batch(o, f, match)
+        if mode == "flip_iou":
+            return flip_iou
+        return torch.where(o.has_log_vars, sigma, flip_iou)
 
     # ------------------------------------------------------------------ phase 2
     def retrieval_size(self, budget: int, pool: int) -> int:

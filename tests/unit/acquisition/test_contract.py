@@ -91,3 +91,12 @@ def test_string_ids_work(name: str) -> None:
     for p in preds:
         p.image_id = f"img-{p.image_id}"
     check_shape(run(name, preds=preds, budget=4), 4, {p.image_id for p in preds})
+
+
+@pytest.mark.parametrize("name", STRATEGIES)
+def test_batched_scoring_equals_per_image_scoring(name: str) -> None:
+    preds = full_predictions(9, seed=4) + full_predictions(5, seed=6, has_background=False)
+    for i, p in enumerate(preds):
+        p.image_id = i
+    strat, ctx = get_strategy(name), context()
+    assert strat.score_images(preds, ctx) == [strat.score_image(p, ctx) for p in preds]

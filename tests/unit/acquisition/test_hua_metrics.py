@@ -10,7 +10,6 @@ from acquisition.hua_metrics import (
     semantic_affinity,
     sigma_uncertainty,
 )
-from acquisition.ops import match_boxes
 from tests.unit.acquisition.helpers import empty_view, view
 
 FIVE_BOXES = [
@@ -105,8 +104,7 @@ def test_sigma_uncertainty_known_value() -> None:
 
 def test_flip_iou_uncertainty() -> None:
     o = view([[0, 0, 10, 10]])
-    f = view([[0, 0, 10, 5]])
-    iou, _ = match_boxes(o.boxes, f.boxes)
-    assert flip_iou_uncertainty(1, 1, iou) == pytest.approx(0.5)
-    assert flip_iou_uncertainty(0, 0, torch.zeros(0)) == 1.0
-    assert flip_iou_uncertainty(1, 0, torch.zeros(1)) == 1.0
+    assert flip_iou_uncertainty(o, view([[0, 0, 10, 5]])) == pytest.approx(0.5)
+    assert flip_iou_uncertainty(o, view([[50, 50, 60, 60]])) == 1.0
+    assert flip_iou_uncertainty(empty_view(), empty_view()) == 1.0
+    assert flip_iou_uncertainty(o, empty_view()) == 1.0
