@@ -10,7 +10,9 @@ collapsed first), (3) write the files of the rows actually inserted through
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
@@ -26,8 +28,10 @@ from alp.services.uploads import ImageInfo, Rejected, StagedFiles, check_size, p
 from alp.services.uploads import safe_filename as _safe_filename
 from alp.storage import image_key
 
-# Validated bytes kept in memory per request; beyond this, zip members are re-read.
+# Validated bytes kept in memory per request; beyond this, files are re-read when stored.
 MEMORY_BUDGET = 256 * 1024 * 1024
+PENDING_BYTES = 64 * 1024 * 1024  # bytes queued for validation before waiting on them
+WORKERS = max(1, min(4, os.cpu_count() or 1))  # Pillow and hashlib release the GIL
 _IN_CHUNK = 500
 
 
@@ -43,14 +47,34 @@ class _Candidate:
 
 
 @dataclass
+class _Pending:
+    label: str
+    filename: str
+    data: bytes
+    reread: Callable[[], bytes]
+    outcome: Future[tuple[ImageInfo, str]] | Rejected
+
+
+def _check(data: bytes, max_pixels: int) -> tuple[ImageInfo, str]:
+    """Validate one image and hash it (runs on a worker thread)."""
+    return probe_image(data, max_pixels), hashlib.sha256(data).hexdigest()
+
+
+@dataclass
 class _Collector:
-    """Phase 1: validated candidates, in-request duplicates and rejections, in order."""
+    """Phase 1: validated candidates, in-request duplicates and rejections, in input order.
+
+    Images are validated on ``executor`` threads; ``flush`` collects the results in order.
+    """
 
     settings: Settings
+    executor: Executor
     candidates: list[_Candidate] = field(default_factory=list)
     dupes: list[tuple[str, str]] = field(default_factory=list)  # (label, sha)
     rejected: list[tuple[str, Rejected]] = field(default_factory=list)
     seen: set[str] = field(default_factory=set)
+    pending: list[_Pending] = field(default_factory=list)
+    pending_bytes: int = 0
     kept_bytes: int = 0
 
     def add_file(self, name: str | None, fh: BinaryIO, index: int, stack: ExitStack) -> None:
@@ -66,31 +90,47 @@ class _Collector:
         try:
             check_size(size, self.settings.max_upload_bytes)
         except Rejected as exc:
-            self.rejected.append((label, exc))
+            self.reject(label, exc)
             return
         self.add_image(label, label, fh.read(), lambda: _read_all(fh))
+
+    def reject(self, label: str, exc: Rejected) -> None:
+        self.pending.append(_Pending(label, "", b"", bytes, exc))
 
     def add_image(
         self, label: str, filename: str, data: bytes, reread: Callable[[], bytes]
     ) -> None:
-        try:
-            info = probe_image(data, self.settings.max_image_pixels)
-        except Rejected as exc:
-            self.rejected.append((label, exc))
-            return
-        sha = hashlib.sha256(data).hexdigest()
-        if sha in self.seen:
-            self.dupes.append((label, sha))
-            return
-        self.seen.add(sha)
-        keep = self.kept_bytes + len(data) <= MEMORY_BUDGET
-        self.kept_bytes += len(data) if keep else 0
-        self.candidates.append(
-            _Candidate(label, filename, sha, info, len(data), data if keep else None, reread)
-        )
+        fut = self.executor.submit(_check, data, self.settings.max_image_pixels)
+        self.pending.append(_Pending(label, filename, data, reread, fut))
+        self.pending_bytes += len(data)
+        if self.pending_bytes > PENDING_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Collect the pending validations in order: candidate, duplicate or rejection."""
+        for p in self.pending:
+            try:
+                if isinstance(p.outcome, Rejected):
+                    raise p.outcome
+                info, sha = p.outcome.result()
+            except Rejected as exc:
+                self.rejected.append((p.label, exc))
+                continue
+            if sha in self.seen:
+                self.dupes.append((p.label, sha))
+                continue
+            self.seen.add(sha)
+            keep = self.kept_bytes + len(p.data) <= MEMORY_BUDGET
+            self.kept_bytes += len(p.data) if keep else 0
+            self.candidates.append(_Candidate(
+                p.label, p.filename, sha, info, len(p.data), p.data if keep else None, p.reread
+            ))  # fmt: skip
+        self.pending.clear()
+        self.pending_bytes = 0
 
     def add_zip(self, label: str, fh: BinaryIO, size: int, stack: ExitStack) -> None:
         s = self.settings
+        self.flush()
         marks = (len(self.candidates), len(self.dupes), len(self.rejected), self.kept_bytes)
         try:
             check_size(size, s.max_zip_bytes, "archive")
@@ -105,11 +145,14 @@ class _Collector:
                 except zips.ArchiveRejected:
                     raise
                 except Rejected as exc:
-                    self.rejected.append((member_label, exc))
+                    self.reject(member_label, exc)
                     continue
                 reread = _member_reader(zf, m, s.max_upload_bytes)
                 self.add_image(member_label, _safe_filename(m.name, m.path), data, reread)
+            self.flush()
         except Rejected as exc:  # the whole archive: forget what it contributed
+            self.pending.clear()
+            self.pending_bytes = 0
             for c in self.candidates[marks[0] :]:
                 self.seen.discard(c.sha)
             del self.candidates[marks[0] :], self.dupes[marks[1] :], self.rejected[marks[2] :]
@@ -142,10 +185,8 @@ def _insert_ignoring_duplicates(db: Session, rows: list[dict[str, Any]]) -> dict
         .on_conflict_do_nothing(index_elements=["pool_id", "sha256"])
         .returning(Image.sha256, Image.id)
     )
-    out: dict[str, int] = {}
-    for start in range(0, len(rows), _IN_CHUNK):
-        out.update(db.execute(stmt.values(rows[start : start + _IN_CHUNK])).all())
-    return out
+    conn = db.connection()  # executemany on the session's transaction: cached compile
+    return {sha: image_id for sha, image_id in conn.execute(stmt, rows)}
 
 
 def existing_ids(db: Session, pool_id: int, shas: Sequence[str]) -> dict[str, int]:
@@ -172,10 +213,25 @@ def ingest_uploads(
     and no file. Flushes, never commits; the caller commits inside ``staged``.
     """
     with ExitStack() as stack:
-        col = _Collector(settings)
+        executor = stack.enter_context(ThreadPoolExecutor(WORKERS, "alp-ingest"))
+        col = _Collector(settings, executor)
         for i, (name, fh) in enumerate(files):
             col.add_file(name, fh, i, stack)
+        col.flush()
         return _store(db, pool_id, col, staged, split or "train")
+
+
+def _write_files(items: list[tuple[str, _Candidate]], staged: StagedFiles, ex: Executor) -> None:
+    """Write candidates' bytes (in-memory ones on threads); waits for all before raising."""
+    futures = [ex.submit(staged.put, key, c.data) for key, c in items if c.data is not None]
+    try:
+        for key, c in items:
+            if c.data is None:
+                staged.put(key, c.reread())
+    finally:
+        wait(futures)
+    for f in futures:
+        f.result()
 
 
 def _store(
@@ -200,9 +256,14 @@ def _store(
     ids = dict(inserted)
     ids.update(existing_ids(db, pool_id, [c.sha for c in col.candidates if c.sha not in ids]))
     result = UploadResult()
-    for c, row in zip(col.candidates, rows, strict=True):
+    new = [
+        (r["storage_key"], c)
+        for c, r in zip(col.candidates, rows, strict=True)
+        if c.sha in inserted
+    ]
+    _write_files(new, staged, col.executor)
+    for c in col.candidates:
         if c.sha in inserted:
-            staged.put(row["storage_key"], c.data if c.data is not None else c.reread())
             accepted = AcceptedFile(
                 filename=c.label,
                 image_id=ids[c.sha],
@@ -218,4 +279,3 @@ def _store(
     result._statuses = [r.status for _, r in col.rejected]
     db.flush()
     return result
-
