@@ -8,3 +8,4 @@ celery_app = make_celery()
 app = celery_app
 
 import worker.tasks  # noqa: E402,F401  (registers the tasks)
+import worker.labelstudio_tasks  # noqa: E402,F401

@@ -1,0 +1,2 @@
+"""Label Studio integration: SDK wrapper (``client``), the ONE pure JSON mapping module
+(``mapping``) and the service logic (``connect``, ``push``, ``sync``)."""

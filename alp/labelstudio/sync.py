@@ -1,0 +1,238 @@
+"""Pull annotations from Label Studio into alp (webhook-triggered or periodic).
+
+Label Studio delivers each webhook once, without retry, so a webhook only queues a sync;
+the sync itself reads the project's tasks whose ``updated_at`` is newer than the stored
+cursor (minus an overlap for transactions that committed late). Creating, updating,
+cancelling ("skip") or deleting an annotation all bump the task's ``updated_at``.
+
+Per task: each submitted annotation is stored once per Label Studio annotation id (an
+update replaces it), annotations deleted in Label Studio are deleted in alp, a task with
+only cancelled annotations skips the image, and regions alp cannot use (unknown label,
+malformed) are dropped and reported on the cycle; the valid boxes are kept.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from alp import jobs, outbox
+from alp.db import Annotation, Cycle, Image, LabelStudioConnection, Pool, Selection, utcnow
+from alp.errors import BadRequest, NotFound, Unauthorized, Unprocessable
+from alp.labelstudio import mapping
+from alp.labelstudio.connect import ClientFactory, default_client
+from alp.services import annotations, cycles
+
+log = logging.getLogger("alp.labelstudio")
+SOURCE = "labelstudio"
+CURSOR_OVERLAP = timedelta(seconds=60)
+SYNC_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED",
+                "ANNOTATIONS_DELETED")  # fmt: skip
+
+
+@dataclass
+class SyncResult:
+    pool_id: int
+    tasks_seen: int = 0
+    stored: int = 0
+    deleted: int = 0
+    skipped: int = 0
+    issues: int = 0
+
+
+def _aware(ts: datetime) -> datetime:
+    return ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
+
+
+def _parse_ts(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return _aware(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    except ValueError:
+        return None
+
+
+def _ls_time(ts: datetime) -> str:
+    return _aware(ts).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _issue(db: Session, cycle_id: int | None, message: str, result: SyncResult) -> None:
+    """Record ``message`` on the cycle once (re-syncs must not repeat it)."""
+    result.issues += 1
+    log.info("cycle %s: %s", cycle_id, message)
+    cycle = db.get(Cycle, cycle_id) if cycle_id is not None else None
+    if cycle is None:
+        return
+    if any(isinstance(i, dict) and i.get("message") == message for i in cycle.issues or []):
+        return
+    cycles.record_issue(db, cycle.id, message)
+
+
+def _selection(db: Session, image: Image, task: dict[str, Any]) -> Selection | None:
+    data = task.get("data") or {}
+    cycle_id = data.get(mapping.CYCLE_ID_KEY)
+    if isinstance(cycle_id, int) and not isinstance(cycle_id, bool):
+        sel = db.scalar(
+            select(Selection).where(Selection.image_id == image.id, Selection.cycle_id == cycle_id)
+        )
+        if sel is not None:
+            return sel
+    return db.scalar(
+        select(Selection).where(Selection.image_id == image.id).order_by(Selection.id.desc())
+    )
+
+
+def apply_task(db: Session, pool: Pool, task: dict[str, Any], result: SyncResult) -> None:
+    """Make alp agree with one Label Studio task (see the module docstring)."""
+    image_id = mapping.task_image_id(task)
+    if image_id is None:  # not a task alp created: leave it alone
+        return
+    image = db.get(Image, image_id)
+    if image is None or image.pool_id != pool.id:
+        log.info("pool %s: task %s names image %s of another pool", pool.id, task.get("id"),
+                 image_id)  # fmt: skip
+        return
+    result.tasks_seen += 1
+    sel = _selection(db, image, task)
+    cycle_id = sel.cycle_id if sel is not None else None
+    if sel is not None and sel.ls_task_id is None and isinstance(task.get("id"), int):
+        sel.ls_task_id = task["id"]
+    outcome = mapping.task_outcome(task, image.width, image.height, pool.classes)
+    keep = {a.external_id for a in outcome.annotations}
+    stored = set(
+        db.scalars(
+            select(Annotation.external_id).where(
+                Annotation.image_id == image.id, Annotation.source == SOURCE
+            )
+        )
+    )
+    for ext in sorted(stored - keep, key=str):
+        annotations.delete_annotation(db, image.id, source=SOURCE, external_id=ext)
+        result.deleted += 1
+    for ann in outcome.annotations:
+        for issue in ann.issues:
+            _issue(db, cycle_id, f"Label Studio task {task.get('id')}: {issue}", result)
+        try:
+            annotations.put_annotation(
+                db, image.id, ann.boxes, source=SOURCE, external_id=ann.external_id
+            )
+            result.stored += 1
+        except Unprocessable as exc:
+            msg = f"Label Studio task {task.get('id')}, annotation {ann.external_id}: {exc.detail}"
+            _issue(db, cycle_id, msg, result)
+    if outcome.skipped:
+        annotations.put_annotation(
+            db, image.id, [], source=SOURCE, external_id=outcome.skipped_ids[0], skipped=True
+        )
+        result.skipped += 1
+    new = "annotated" if outcome.annotations else ("skipped" if outcome.skipped else None)
+    if sel is not None:
+        if sel.ls_outcome == "skipped" and new is None and image.state == "skipped":
+            _unskip(db, image, sel)
+        sel.ls_outcome = new
+    db.flush()
+
+
+def _unskip(db: Session, image: Image, sel: Selection) -> None:
+    """The skip was deleted in Label Studio: the image is to be labeled again."""
+    has_other = db.scalar(select(Annotation.id).where(Annotation.image_id == image.id).limit(1))
+    if has_other is not None:
+        image.state = "labeled"
+        return
+    cycle = db.get(Cycle, sel.cycle_id)
+    image.state = "queued" if cycle is not None and cycle.state == "labeling" else "unlabeled"
+
+
+def sync_pool(
+    db: Session,
+    pool_id: int,
+    *,
+    full: bool = False,
+    client_factory: ClientFactory = default_client,
+) -> SyncResult | None:
+    """Ingest the tasks changed since the cursor (all tasks with ``full``). Returns None
+    when the pool is not connected. Raises ``LabelStudioError`` (the cursor is not moved)."""
+    conn = db.scalar(
+        select(LabelStudioConnection)
+        .where(LabelStudioConnection.pool_id == pool_id)
+        .with_for_update()
+    )
+    if conn is None:
+        return None
+    pool = db.get(Pool, pool_id)
+    assert pool is not None
+    client = client_factory(conn.url, conn.token)
+    filters: list[dict[str, Any]] = []
+    cursor = _aware(conn.sync_cursor) if conn.sync_cursor is not None else None
+    if cursor is not None and not full:
+        since = _ls_time(cursor - CURSOR_OVERLAP)
+        filters.append({"filter": "filter:tasks:updated_at", "operator": "greater",
+                        "type": "Datetime", "value": since})  # fmt: skip
+    result = SyncResult(pool_id)
+    for task in client.iter_tasks(conn.project_id, filters):
+        apply_task(db, pool, task, result)
+        ts = _parse_ts(task.get("updated_at"))
+        if ts is not None and (cursor is None or ts > cursor):
+            cursor = ts
+    conn.sync_cursor = cursor
+    conn.last_sync_at, conn.last_error, conn.state = utcnow(), None, "connected"
+    db.flush()
+    return result
+
+
+def record_failure(db: Session, pool_id: int, message: str) -> None:
+    """Show a failed push/sync on the connection status (``state="error"``)."""
+    conn = db.get(LabelStudioConnection, pool_id)
+    if conn is not None:
+        conn.state, conn.last_error = "error", message[:2000]
+        db.flush()
+
+
+def pending_push_cycles(db: Session, pool_id: int) -> list[int]:
+    """Labeling cycles of the pool with selected images not yet pushed."""
+    return list(
+        db.scalars(
+            select(Cycle.id)
+            .join(Selection, Selection.cycle_id == Cycle.id)
+            .where(
+                Cycle.pool_id == pool_id,
+                Cycle.state == "labeling",
+                Selection.ls_task_id.is_(None),
+            )
+            .distinct()
+        )
+    )
+
+
+def connected_pools(db: Session) -> list[int]:
+    return list(db.scalars(select(LabelStudioConnection.pool_id).order_by("pool_id")))
+
+
+def accept_webhook(
+    db: Session, pool_id: int | None, secret: str | None, payload: dict[str, Any]
+) -> bool:
+    """Verify a webhook and queue a sync of its pool. Returns whether a sync was queued
+    (other actions are acknowledged and ignored). 400 without ``pool_id``, 401 on a wrong
+    secret (checked in constant time), 404 for a pool that is not connected."""
+    if pool_id is None:
+        raise BadRequest("missing pool_id query parameter")
+    conn = db.get(LabelStudioConnection, pool_id)
+    if conn is None or not conn.webhook_secret:
+        raise NotFound(f"pool {pool_id} is not connected to Label Studio")
+    if not secret or not hmac.compare_digest(secret.encode(), conn.webhook_secret.encode()):
+        raise Unauthorized("invalid or missing webhook secret")
+    project = payload.get("project")
+    project_id = project.get("id") if isinstance(project, dict) else None
+    if project_id is not None and project_id != conn.project_id:
+        return False
+    if payload.get("action") not in SYNC_ACTIONS:
+        return False
+    outbox.enqueue(db, jobs.LS_SYNC, pool_id, False)
+    return True

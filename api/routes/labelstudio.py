@@ -1,0 +1,53 @@
+"""Label Studio: connect a pool, status, forced sync, disconnect, and the webhook receiver."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Header
+
+from alp.labelstudio import connect, sync
+from alp.labelstudio.schemas import LabelStudioConnect, LabelStudioStatus, SyncQueued
+from api.deps import DB, Key, State
+
+router = APIRouter(tags=["labelstudio"])
+
+
+@router.post("/pools/{pool_id}/labelstudio", status_code=201, response_model=LabelStudioStatus)
+def connect_pool(
+    pool_id: int, body: LabelStudioConnect, db: DB, state: State, _: Key
+) -> LabelStudioStatus:
+    connect.connect_pool(db, state.settings, pool_id, body)
+    db.commit()
+    return connect.status(db, pool_id)
+
+
+@router.get("/pools/{pool_id}/labelstudio", response_model=LabelStudioStatus)
+def get_status(pool_id: int, db: DB, _: Key) -> LabelStudioStatus:
+    return connect.status(db, pool_id)
+
+
+@router.post("/pools/{pool_id}/labelstudio/sync", status_code=202, response_model=SyncQueued)
+def force_sync(pool_id: int, db: DB, _: Key) -> SyncQueued:
+    connect.request_sync(db, pool_id, full=True)
+    db.commit()
+    return SyncQueued(pool_id=pool_id)
+
+
+@router.delete("/pools/{pool_id}/labelstudio", status_code=204)
+def disconnect(pool_id: int, db: DB, _: Key) -> None:
+    connect.disconnect_pool(db, pool_id)
+    db.commit()
+
+
+@router.post("/webhooks/label-studio", status_code=202)
+def webhook(
+    db: DB,
+    payload: dict[str, Any] = Body(...),
+    pool_id: int | None = None,
+    x_alp_webhook_secret: str | None = Header(None),
+) -> dict[str, bool]:
+    """Label Studio's webhook: checked by the shared secret header; only queues a sync."""
+    queued = sync.accept_webhook(db, pool_id, x_alp_webhook_secret, payload)
+    db.commit()
+    return {"queued": queued}

@@ -1,0 +1,103 @@
+"""Label Studio tasks (io queue): push a cycle, sync a pool, periodic reconciliation.
+
+Failures talking to Label Studio are recorded on the connection (``GET
+/pools/{id}/labelstudio`` shows them); an unreachable server makes push/sync retry with
+exponential backoff, and the periodic reconciliation re-pushes anything left unpushed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from alp import jobs
+from alp.db import Cycle
+from alp.labelstudio import push, sync
+from alp.labelstudio.client import LabelStudioError
+from worker import context
+from worker.app import celery_app
+
+log = logging.getLogger("alp.labelstudio")
+MAX_RETRIES = 12
+MAX_BACKOFF_S = 30
+
+
+def backoff(retries: int) -> int:
+    return int(min(2**retries, MAX_BACKOFF_S))
+
+
+def _guarded(db: Session, pool_id: int, what: str, fn: Callable[[], Any]) -> Any:
+    """Run ``fn`` and commit; on a Label Studio error roll back, record it, re-raise."""
+    try:
+        out = fn()
+        db.commit()
+        return out
+    except LabelStudioError as exc:
+        db.rollback()
+        sync.record_failure(db, pool_id, f"{what} failed: {exc.message}")
+        db.commit()
+        raise
+
+
+@celery_app.task(name=jobs.LS_PUSH, bind=True, max_retries=MAX_RETRIES)
+def ls_push(self: Any, cycle_id: int) -> dict[str, Any]:
+    """Push cycle ``cycle_id``'s selection (idempotent; retried while LS is unreachable)."""
+    with context.session() as db:
+        cycle = db.get(Cycle, cycle_id)
+        if cycle is None:
+            return {"cycle_id": cycle_id, "skipped": "cycle not found"}
+        try:
+            result = _guarded(
+                db, cycle.pool_id, f"push of cycle {cycle_id}",
+                lambda: push.push_cycle(db, context.settings(), cycle_id, checkpoint=db.commit),
+            )  # fmt: skip
+        except LabelStudioError as exc:
+            if exc.retryable:
+                raise self.retry(countdown=backoff(self.request.retries)) from None
+            return {"cycle_id": cycle_id, "error": exc.message}
+    return vars(result)
+
+
+@celery_app.task(name=jobs.LS_SYNC, bind=True, max_retries=MAX_RETRIES)
+def ls_sync(self: Any, pool_id: int, full: bool = False) -> dict[str, Any]:
+    """Ingest the pool's changed Label Studio tasks (all of them with ``full``)."""
+    with context.session() as db:
+        try:
+            result = _guarded(db, pool_id, "sync", lambda: sync.sync_pool(db, pool_id, full=full))
+        except LabelStudioError as exc:
+            if exc.retryable:
+                raise self.retry(countdown=backoff(self.request.retries)) from None
+            return {"pool_id": pool_id, "error": exc.message}
+        except (IntegrityError, OperationalError):  # a concurrent sync stored it first
+            db.rollback()
+            raise self.retry(countdown=1) from None
+    return vars(result) if result is not None else {"pool_id": pool_id, "connected": False}
+
+
+@celery_app.task(name=jobs.LS_RECONCILE)
+def ls_reconcile() -> dict[str, Any]:
+    """Beat task: for every connected pool push unpushed selections, then sync."""
+    with context.session() as db:
+        pool_ids = sync.connected_pools(db)
+    done, failed = [], []
+    for pool_id in pool_ids:
+        with context.session() as db:
+            try:
+                for cycle_id in sync.pending_push_cycles(db, pool_id):
+                    _guarded(
+                        db, pool_id, f"push of cycle {cycle_id}",
+                        lambda c=cycle_id: push.push_cycle(
+                            db, context.settings(), c, checkpoint=db.commit
+                        ),
+                    )  # fmt: skip
+                _guarded(db, pool_id, "sync", lambda p=pool_id: sync.sync_pool(db, p))
+                done.append(pool_id)
+            except (LabelStudioError, IntegrityError, OperationalError) as exc:
+                db.rollback()
+                log.warning("reconcile of pool %s failed: %s", pool_id, exc)
+                failed.append(pool_id)
+    return {"synced": done, "failed": failed}
