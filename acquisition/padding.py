@@ -3,14 +3,17 @@ few batched torch ops instead of hundreds of tiny per-image ops."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 from torchvision.ops import box_iou
 
 from acquisition.ops import to_distribution
-from acquisition.types import ViewPrediction
+from acquisition.types import ORIGINAL, ImagePrediction, ViewPrediction
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -95,7 +98,7 @@ def pad_views(
     valid = torch.zeros(b, n, dtype=torch.bool)
     valid[img, pos] = True
     return PaddedView(
-        boxes=put(boxes, 4),
+        boxes=put(boxes, 4, dtype=torch.float32),  # IoU needs no transcendental ops
         labels=put(labels, dtype=torch.long),
         scores=put(scores),
         dist=put(dist, dist.shape[-1]),
@@ -128,3 +131,34 @@ def class_histograms(v: PaddedView, num_classes: int, mode: str = "max") -> torc
     out = torch.zeros(v.labels.shape[0], num_classes, dtype=v.scores.dtype)
     reduce = "amax" if mode == "max" else "sum"
     return out.scatter_reduce(1, labels, v.scores * v.valid, reduce=reduce)
+
+
+def map_in_size_batches(
+    preds: Sequence[ImagePrediction],
+    fn: Callable[[list[ImagePrediction], bool], list[T]],
+    batch_size: int = 128,
+) -> list[T]:
+    """Apply ``fn(batch, has_background)`` to batches of images with similar detection
+    counts (less padding) and the same head type; results come back in input order."""
+
+    def key(i: int) -> tuple[bool, int]:
+        view = preds[i].views.get(ORIGINAL)
+        return (preds[i].has_background, 0 if view is None else len(view))
+
+    order = sorted(range(len(preds)), key=key)
+    out: list[T | None] = [None] * len(preds)
+    start = 0
+    while start < len(order):
+        bg = preds[order[start]].has_background
+        stop = start
+        while (
+            stop < len(order)
+            and stop - start < batch_size
+            and preds[order[stop]].has_background == bg
+        ):
+            stop += 1
+        idx = order[start:stop]
+        for i, r in zip(idx, fn([preds[i] for i in idx], bg), strict=True):
+            out[i] = r
+        start = stop
+    return out  # type: ignore[return-value]

@@ -64,9 +64,9 @@ def score_and_select(
     ``context`` defaults to ``ScoringContext(num_classes=C)`` with C inferred from the first
     prediction's probability vectors (needs at least one prediction with a view).
     """
-    strat = strategy if isinstance(strategy, Strategy) else get_strategy(strategy, **(params or {}))
     if isinstance(strategy, Strategy) and params:
         raise ValueError("pass params only together with a strategy name")
+    strat = strategy if isinstance(strategy, Strategy) else get_strategy(strategy, **(params or {}))
     if context is None:
         context = ScoringContext(num_classes=_infer_num_classes(preds))
     records = strat.score_images(preds, context)

@@ -15,7 +15,13 @@ import torch
 
 from acquisition.base import Chosen, Strategy, rank_indices
 from acquisition.ops import LN2, js_divergence
-from acquisition.padding import PaddedView, class_histograms, pad_views, padded_match
+from acquisition.padding import (
+    PaddedView,
+    class_histograms,
+    map_in_size_batches,
+    pad_views,
+    padded_match,
+)
 from acquisition.params import Param
 from acquisition.records import ImageRecord, ScoringContext
 from acquisition.types import (
@@ -110,22 +116,10 @@ class CaldStrategy(Strategy):
         return self.score_images([pred], context)[0]
 
     def score_images(
-        self, preds: Sequence[ImagePrediction], context: ScoringContext, batch_size: int = 256
+        self, preds: Sequence[ImagePrediction], context: ScoringContext
     ) -> list[ImageRecord]:
         """Batched stage 1; same results as scoring each image alone."""
-        out: list[ImageRecord] = []
-        for start in range(0, len(preds), batch_size):
-            chunk = list(preds[start : start + batch_size])
-            groups: dict[bool, list[int]] = {}
-            for i, pr in enumerate(chunk):
-                groups.setdefault(pr.has_background, []).append(i)
-            recs: dict[int, ImageRecord] = {}
-            for bg, idx in groups.items():
-                recs.update(
-                    zip(idx, self._score_group([chunk[i] for i in idx], bg, context), strict=True)
-                )
-            out.extend(recs[i] for i in range(len(chunk)))
-        return out
+        return map_in_size_batches(preds, lambda batch, bg: self._score_group(batch, bg, context))
 
     def _score_group(
         self, preds: list[ImagePrediction], bg: bool, context: ScoringContext

@@ -23,7 +23,13 @@ from acquisition.hua_metrics import (
 )
 from acquisition.normalize import euclidean_score, minmax_normalize
 from acquisition.ops import normalized_entropy
-from acquisition.padding import PaddedView, class_histograms, pad_views, padded_match
+from acquisition.padding import (
+    PaddedView,
+    class_histograms,
+    map_in_size_batches,
+    pad_views,
+    padded_match,
+)
 from acquisition.params import Param
 from acquisition.records import ImageRecord, ScoringContext
 from acquisition.types import FLIP, ORIGINAL, ImagePrediction, Requirements
@@ -125,21 +131,10 @@ class HualeStrategy(Strategy):
         return self.score_images([pred], context)[0]
 
     def score_images(
-        self, preds: Sequence[ImagePrediction], context: ScoringContext, batch_size: int = 256
+        self, preds: Sequence[ImagePrediction], context: ScoringContext
     ) -> list[ImageRecord]:
         """Batched phase 1: identical results to scoring each image alone."""
-        out: list[ImageRecord] = []
-        for start in range(0, len(preds), batch_size):
-            chunk = preds[start : start + batch_size]
-            by_bg: dict[bool, list[int]] = {}
-            for i, pr in enumerate(chunk):
-                by_bg.setdefault(pr.has_background, []).append(i)
-            recs: dict[int, ImageRecord] = {}
-            for bg, idx in by_bg.items():
-                group = [chunk[i] for i in idx]
-                recs.update(zip(idx, self._score_group(group, bg, context), strict=True))
-            out.extend(recs[i] for i in range(len(chunk)))
-        return out
+        return map_in_size_batches(preds, lambda batch, bg: self._score_group(batch, bg, context))
 
     def _score_group(
         self, preds: list[ImagePrediction], bg: bool, context: ScoringContext
