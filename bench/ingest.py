@@ -93,6 +93,15 @@ def wait_ready(client: httpx.Client, timeout: float = 60) -> None:
     raise TimeoutError("API did not start")
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User+system CPU seconds of a process (Linux /proc), or None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def as_zip(batch: list[tuple[str, bytes]]) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
@@ -107,6 +116,7 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=50)
     p.add_argument("--clients", type=int, default=1, help="Concurrent uploading threads.")
     p.add_argument("--zip", action="store_true", help="Send each batch as one zip.")
+    p.add_argument("--warmup", type=int, default=1, help="Untimed batches sent first.")
     p.add_argument("--width", type=int, default=640)
     p.add_argument("--height", type=int, default=480)
     args = p.parse_args()
@@ -114,6 +124,11 @@ def main() -> None:
     images = make_jpegs(args.images, args.width, args.height, seed=0)
     named = [(f"img_{i:05d}.jpg", data) for i, data in enumerate(images)]
     batches = [named[i : i + args.batch] for i in range(0, len(named), args.batch)]
+    warm = make_jpegs(args.batch * args.warmup, args.width, args.height, seed=1)
+    warm_batches = [
+        [(f"warm_{i:05d}.jpg", d) for i, d in enumerate(warm[k : k + args.batch])]
+        for k in range(0, len(warm), args.batch)
+    ]
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="alp-bench-") as tmp:
         proc, key = start_api(Path(tmp), port)
@@ -137,10 +152,13 @@ def main() -> None:
                 r.raise_for_status()
                 return dt, len(r.json()["accepted"])
 
-            t0 = time.perf_counter()
+            for batch in warm_batches:
+                send(batch)
+            cpu0, t0 = cpu_seconds(proc.pid), time.perf_counter()
             with ThreadPoolExecutor(args.clients) as ex:
                 results = list(ex.map(send, batches))
             total = time.perf_counter() - t0
+            cpu1 = cpu_seconds(proc.pid)
         finally:
             proc.terminate()
             proc.wait(timeout=20)
@@ -162,6 +180,10 @@ def main() -> None:
             "p95": round(lat[min(len(lat) - 1, int(0.95 * len(lat)))] * 1000, 1),
             "max": round(lat[-1] * 1000, 1),
         },
+        "warmup_batches": args.warmup,
+        "server_cpu_ms_per_image": (
+            round((cpu1 - cpu0) * 1000 / accepted, 2) if cpu0 is not None and cpu1 else None
+        ),
         "cpu_count": os.cpu_count(),
         "load_avg_1m": round(os.getloadavg()[0], 2),
     }, indent=2))  # fmt: skip

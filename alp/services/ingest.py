@@ -29,8 +29,8 @@ from alp.services.uploads import safe_filename as _safe_filename
 from alp.storage import image_key
 
 # Validated bytes kept in memory per request; beyond this, files are re-read when stored.
-MEMORY_BUDGET = 256 * 1024 * 1024
-PENDING_BYTES = 64 * 1024 * 1024  # bytes queued for validation before waiting on them
+MEMORY_BUDGET = 64 * 1024 * 1024
+PENDING_BYTES = 32 * 1024 * 1024  # bytes queued for validation before waiting on them
 WORKERS = max(1, min(4, os.cpu_count() or 1))  # Pillow and hashlib release the GIL
 _IN_CHUNK = 500
 

@@ -11,7 +11,7 @@ from alp.schemas_images import CocoImportResult
 from alp.services import coco
 from alp.services.uploads import StagedFiles
 from api.deps import DB, Key, State
-from api.routes.images import SplitParam, form_files, read_form
+from api.routes.images import MULTIPART_SLACK, SplitParam, form_files, read_form
 
 router = APIRouter(tags=["coco"])
 
@@ -48,7 +48,9 @@ async def import_coco(
 ) -> CocoImportResult:
     """Label images from a COCO file; images come from ``archive`` (zip) or were uploaded
     before (matched by file base name). All-or-nothing unless ``strict=false``."""
-    form = await read_form(request)
+    form = await read_form(
+        request, st.settings.max_zip_bytes + coco.MAX_JSON_BYTES + MULTIPART_SLACK
+    )
     try:
         ann = form_files(form, "annotations")
         archives = form_files(form, "archive", required=False)

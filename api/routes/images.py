@@ -9,7 +9,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
-from alp.errors import Unprocessable
+from alp.errors import PayloadTooLarge, Unprocessable
 from alp.schemas_images import ImageDetail, ImagePage, UploadResult
 from alp.services import images, ingest, pools, signing
 from alp.services.uploads import StagedFiles
@@ -18,6 +18,7 @@ from api.deps import DB, Key, State, require_key
 router = APIRouter(tags=["images"])
 
 MAX_FILES_PER_REQUEST = 1000
+MULTIPART_SLACK = 1024 * 1024  # headers and boundaries on top of the largest allowed payload
 CACHE_CONTROL = "private, max-age=86400, immutable"  # content of an image id never changes
 StateParam = Literal["unlabeled", "queued", "labeled", "skipped"]
 SplitParam = Literal["train", "val"]
@@ -45,8 +46,15 @@ _UPLOAD_BODY = {
 }
 
 
-async def read_form(request: Request) -> FormData:
-    """Parse the multipart body (files spool to disk). Called after authentication."""
+async def read_form(request: Request, max_bytes: int) -> FormData:
+    """Parse the multipart body (files spool to disk, not RAM); called after authentication.
+    A declared ``Content-Length`` above ``max_bytes`` is refused (413) before reading."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise PayloadTooLarge(
+            f"request body is {declared} bytes, above the limit of {max_bytes} bytes; "
+            "send fewer files per request"
+        )
     return await request.form(max_files=MAX_FILES_PER_REQUEST, max_fields=50)
 
 
@@ -78,7 +86,7 @@ def form_choice(form: FormData, field: str, choices: tuple[str, ...]) -> str | N
 async def upload_images(pool_id: int, request: Request, db: DB, st: State, _: Key) -> Response:
     """Upload images and/or zips. 201 if any file was stored, 200 if all were duplicates,
     413/422 (with ``detail``) if every file was rejected; per-file outcome in the body."""
-    form = await read_form(request)
+    form = await read_form(request, st.settings.max_zip_bytes + MULTIPART_SLACK)
     try:
         files = form_files(form, "files")
         split = form_choice(form, "split", ("train", "val"))
@@ -108,9 +116,7 @@ def list_images(
     cursor: str | None = None,
     limit: int = Query(100, ge=1, le=images.MAX_PAGE),
 ) -> ImagePage:
-    return images.list_images(
-        db, pool_id, state=state, split=split, cursor=cursor, limit=limit
-    )
+    return images.list_images(db, pool_id, state=state, split=split, cursor=cursor, limit=limit)
 
 
 @router.get("/images/{image_id}", response_model=ImageDetail)

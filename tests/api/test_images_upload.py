@@ -101,6 +101,11 @@ def test_size_and_pixel_limits_are_413(client, settings) -> None:
     r = upload(client, pid, [("wide.png", image_bytes("PNG", 50, 21))])
     assert r.status_code == 413
     assert "50x21 = 1050 pixels, above the limit of 1000" in r.json()["rejected"][0]["reason"]
+    settings.max_zip_bytes = 1  # request limit = max_zip_bytes + 1 MiB of multipart slack
+    r = upload(client, pid, [("huge.jpg", b"\xff" * (1024 * 1024 + 10))])
+    assert r.status_code == 413
+    assert r.json()["detail"].startswith("request body is ")
+    assert "send fewer files per request" in r.json()["detail"]
     assert all_images(client, pid) == []
     assert stored_files(settings) == []
 
