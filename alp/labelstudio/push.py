@@ -132,7 +132,7 @@ def push_cycle(
         conn.project_id, model_version=version, sampling=mapping.UNCERTAINTY_SAMPLING
     )
     conn.last_push_at = utcnow()
-    conn.state = "connected"
+    conn.state, conn.last_error = "connected", None
     db.flush()
     log.info("cycle %s: pushed %s task(s) (%s recovered, %s already there)",
              cycle.id, result.created, result.recovered, result.already)  # fmt: skip
