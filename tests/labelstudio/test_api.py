@@ -10,8 +10,10 @@ def _connected_pool(sessions) -> int:
         pool = Pool(name="p", classes=["cat"], settings={})
         db.add(pool)
         db.flush()
-        conn = LabelStudioConnection(pool_id=pool.id, url="http://ls", token="secret-token",
-                                     project_id=5, webhook_id=1, webhook_secret="s3cret")  # fmt: skip
+        conn = LabelStudioConnection(
+            pool_id=pool.id, url="http://ls", token="secret-token", project_id=5, webhook_id=1,
+            webhook_secret="s3cret",
+        )  # fmt: skip
         db.add(conn)
         db.commit()
         return pool.id
