@@ -28,7 +28,13 @@ def test_cycle_end_to_end(tmp_path: Path, db_url: str) -> None:
     sessions = sessions_for(s)
     with sessions() as db:
         pool = create_synthetic_pool(
-            db, storage_for(s), "e2e", n_labeled=10, n_val=4, n_unlabeled=14, size=64,
+            db,
+            storage_for(s),
+            "e2e",
+            n_labeled=10,
+            n_val=4,
+            n_unlabeled=14,
+            size=64,
             settings=pool_settings(),
         )
         key = keys.create_key(db, "t").key
@@ -61,7 +67,7 @@ def test_cycle_end_to_end(tmp_path: Path, db_url: str) -> None:
             r = c.put(f"/api/v1/images/{item['image_id']}/annotation", json={"boxes": boxes})
             assert r.status_code == 200, r.text
         cycles = c.get(f"/api/v1/pools/{pool.pool_id}/cycles").json()
-        assert [x["state"] for x in cycles][0] == "done"
+        assert cycles[0]["state"] == "done"
         assert len(cycles) == 2, "auto-advance starts the next cycle"
         second = cycles[1]["id"]
         done = wait_state(sessions, second, ("labeling", "done"), proc=proc)

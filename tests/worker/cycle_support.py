@@ -4,8 +4,8 @@ both engines (SQLite + SQLite broker, PostgreSQL + Redis), polling on cycle rows
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
@@ -86,7 +86,10 @@ def cycle_row(sessions: sessionmaker, cycle_id: int) -> Cycle:
 
 
 def wait_state(
-    sessions: sessionmaker, cycle_id: int, states: tuple[str, ...], timeout: float = 120,
+    sessions: sessionmaker,
+    cycle_id: int,
+    states: tuple[str, ...],
+    timeout: float = 120,
     proc: Any = None,
 ) -> Cycle:
     """Poll until the cycle is in one of ``states``; fails early if it failed instead."""

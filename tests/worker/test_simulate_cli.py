@@ -10,21 +10,51 @@ from typer.testing import CliRunner
 
 from alp.cli import app
 
-TINY = ["--synthetic", "16", "--synthetic-test", "6", "--image-size", "48",
-        "--initial", "4", "--budget", "3", "--cycles", "2", "--iterations", "2",
-        "--batch-size", "2", "--no-progress"]
+TINY = [
+    "--synthetic",
+    "16",
+    "--synthetic-test",
+    "6",
+    "--image-size",
+    "48",
+    "--initial",
+    "4",
+    "--budget",
+    "3",
+    "--cycles",
+    "2",
+    "--iterations",
+    "2",
+    "--batch-size",
+    "2",
+    "--no-progress",
+]
 
 
 def test_simulate_writes_csv_json_png(tmp_path: Path) -> None:
     out = tmp_path / "sim"
-    result = CliRunner().invoke(app, ["simulate", "--strategies", "hua:huale,random:vanilla",
-                                      "--seeds", "0", "--out", str(out), *TINY])
+    result = CliRunner().invoke(
+        app,
+        [
+            "simulate",
+            "--strategies",
+            "hua:huale,random:vanilla",
+            "--seeds",
+            "0",
+            "--out",
+            str(out),
+            *TINY,
+        ],
+    )
     assert result.exit_code == 0, result.output
     with (out / "simulation.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     assert [(r["run"], r["cycle"], r["labeled"]) for r in rows] == [
-        ("hua:huale", "0", "4"), ("hua:huale", "1", "7"),
-        ("random:vanilla", "0", "4"), ("random:vanilla", "1", "7")]
+        ("hua:huale", "0", "4"),
+        ("hua:huale", "1", "7"),
+        ("random:vanilla", "0", "4"),
+        ("random:vanilla", "1", "7"),
+    ]
     assert all(0.0 <= float(r["map50"]) <= 100.0 for r in rows)
     payload = json.loads((out / "simulation.json").read_text())
     assert payload["config"]["data"]["eval_split"] == "test"
@@ -34,9 +64,13 @@ def test_simulate_writes_csv_json_png(tmp_path: Path) -> None:
 
 def test_simulate_rejects_bad_options(tmp_path: Path) -> None:
     runner = CliRunner()
-    bad = [["--strategies", "hua:nosuchpreset"], ["--seeds", "x"],
-           ["--strategies", "nosuchstrategy"], ["--initial", "99"],
-           ["--strategy-params", "{oops"]]
+    bad = [
+        ["--strategies", "hua:nosuchpreset"],
+        ["--seeds", "x"],
+        ["--strategies", "nosuchstrategy"],
+        ["--initial", "99"],
+        ["--strategy-params", "{oops"],
+    ]
     for extra in bad:
         result = runner.invoke(app, ["simulate", "--out", str(tmp_path), *TINY, *extra])
         assert result.exit_code == 2, (extra, result.output)

@@ -30,29 +30,37 @@ class FakeBackend:
         self.trained: list[tuple[str, tuple[int, ...], int]] = []
         self.predicted: list[list[int]] = []
 
-    def train(self, preset: str, labeled: Sequence[int], seed: int,
-              progress: Callable[[int, int], None]) -> Any:
+    def train(
+        self, preset: str, labeled: Sequence[int], seed: int, progress: Callable[[int, int], None]
+    ) -> Any:
         progress(1, 1)
         self.trained.append((preset, tuple(labeled), seed))
         return set(labeled)
 
     def evaluate(self, model: Any) -> dict[str, float | None]:
         hard = sum(1 for i in model if i >= 30)
-        return {"map50": 10.0 + len(model) + 5 * hard, "coco_ap": 1.0 + hard,
-                "val_map50": None, "val_coco_ap": None}
+        return {
+            "map50": 10.0 + len(model) + 5 * hard,
+            "coco_ap": 1.0 + hard,
+            "val_map50": None,
+            "val_coco_ap": None,
+        }
 
-    def predict(self, model: Any, ids: Sequence[int], requirements: Requirements,
-                seed: int) -> list[ImagePrediction]:
+    def predict(
+        self, model: Any, ids: Sequence[int], requirements: Requirements, seed: int
+    ) -> list[ImagePrediction]:
         self.predicted.append(list(ids))
         preds = []
         for i in ids:
             u = _uncertainty(i)
             probs = torch.tensor([[u / 2, 1 - u, u / 2]])
-            view = ViewPrediction(boxes=torch.tensor([[1.0, 1.0, 9.0, 9.0]]),
-                                  labels=torch.tensor([0]), scores=torch.tensor([1 - u]),
-                                  probs=probs)
-            preds.append(ImagePrediction(image_id=i, width=10, height=10,
-                                         views={ORIGINAL: view}))
+            view = ViewPrediction(
+                boxes=torch.tensor([[1.0, 1.0, 9.0, 9.0]]),
+                labels=torch.tensor([0]),
+                scores=torch.tensor([1 - u]),
+                probs=probs,
+            )
+            preds.append(ImagePrediction(image_id=i, width=10, height=10, views={ORIGINAL: view}))
         return preds
 
 
@@ -72,8 +80,9 @@ def test_rows_schedule_and_entropy_picks_uncertain_images() -> None:
     rows = sim.run()
     assert len(rows) == 2 * 2 * 3
     assert [r.labeled for r in rows[:3]] == [6, 11, 16]
-    assert {(r.seed, r.run) for r in rows} == {(s, n) for s in (0, 1)
-                                              for n in ("entropy:vanilla", "random:vanilla")}
+    assert {(r.seed, r.run) for r in rows} == {
+        (s, n) for s in (0, 1) for n in ("entropy:vanilla", "random:vanilla")
+    }
     # entropy's second training set = initial set + the 5 most uncertain unlabelled images
     init = set(initial_set(POOL, 6, 0))
     second = set(backend.trained[1][1])
@@ -84,8 +93,11 @@ def test_rows_schedule_and_entropy_picks_uncertain_images() -> None:
 
 
 def test_cycle0_model_is_shared_per_preset_and_seed() -> None:
-    specs = [RunSpec("entropy", "vanilla"), RunSpec("random", "vanilla"),
-             RunSpec("random", "huale")]
+    specs = [
+        RunSpec("entropy", "vanilla"),
+        RunSpec("random", "vanilla"),
+        RunSpec("random", "huale"),
+    ]
     sim, backend = _sim(specs, seeds=(0,), cycles=2)
     rows = sim.run()
     cycle0 = [t for t in backend.trained if len(t[1]) == 6]
@@ -110,8 +122,9 @@ def test_random_needs_no_inference_and_is_seeded() -> None:
 
 
 def test_pool_exhaustion_and_score_subset() -> None:
-    sim, backend = _sim([RunSpec("entropy", "vanilla")], initial=30, budget=8, cycles=3,
-                        seeds=(0,), score_subset=4)
+    sim, backend = _sim(
+        [RunSpec("entropy", "vanilla")], initial=30, budget=8, cycles=3, seeds=(0,), score_subset=4
+    )
     rows = sim.run()
     assert [r.labeled for r in rows] == [30, 34, 38]
     assert all(len(ids) == 4 for ids in backend.predicted)
@@ -126,11 +139,14 @@ def test_oracle_reveals_and_counts() -> None:
     assert oracle.class_frequency([0, 1]) == [0.5, 1.0]
 
 
-@pytest.mark.parametrize("spec,opts", [
-    (RunSpec("nope", "vanilla"), {}),
-    (RunSpec("hua", "vanilla", params={"retrieval_factor": -1}), {}),
-    (RunSpec("random", "vanilla"), {"initial": POOL + 1}),
-])
+@pytest.mark.parametrize(
+    "spec,opts",
+    [
+        (RunSpec("nope", "vanilla"), {}),
+        (RunSpec("hua", "vanilla", params={"retrieval_factor": -1}), {}),
+        (RunSpec("random", "vanilla"), {"initial": POOL + 1}),
+    ],
+)
 def test_bad_configuration_fails_before_training(spec: RunSpec, opts: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         _sim([spec], **opts)

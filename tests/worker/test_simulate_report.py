@@ -15,11 +15,25 @@ def _rows() -> list[dict]:
     rows = []
     for seed, offset in ((0, 0.0), (1, 2.0)):
         for cycle, (labeled, m) in enumerate(((10, 20.0), (20, 30.0), (30, 40.0))):
-            rows.append({"run": "hua:huale", "strategy": "hua", "preset": "huale",
-                         "seed": seed, "cycle": cycle, "labeled": labeled,
-                         "map50": m + offset, "coco_ap": (m + offset) / 2,
-                         "val_map50": None, "val_coco_ap": None, "train_s": 1.0,
-                         "eval_s": 0.5, "score_s": 0.2, "time_s": 1.7, "shared": False})
+            rows.append(
+                {
+                    "run": "hua:huale",
+                    "strategy": "hua",
+                    "preset": "huale",
+                    "seed": seed,
+                    "cycle": cycle,
+                    "labeled": labeled,
+                    "map50": m + offset,
+                    "coco_ap": (m + offset) / 2,
+                    "val_map50": None,
+                    "val_coco_ap": None,
+                    "train_s": 1.0,
+                    "eval_s": 0.5,
+                    "score_s": 0.2,
+                    "time_s": 1.7,
+                    "shared": False,
+                }
+            )
     return rows
 
 

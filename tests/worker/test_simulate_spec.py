@@ -16,8 +16,10 @@ from worker.simulation.spec import (
 def test_strategy_preset_pairs_and_default_preset() -> None:
     specs = parse_strategies("hua:huale, random ,entropy:vanilla", "pisa")
     assert [(s.strategy, s.preset, s.label) for s in specs] == [
-        ("hua", "huale", "hua:huale"), ("random", "pisa", "random:pisa"),
-        ("entropy", "vanilla", "entropy:vanilla")]
+        ("hua", "huale", "hua:huale"),
+        ("random", "pisa", "random:pisa"),
+        ("entropy", "vanilla", "entropy:vanilla"),
+    ]
 
 
 def test_params_by_name_and_label_label_wins() -> None:
@@ -50,8 +52,7 @@ def test_loop_options_validate_and_count() -> None:
     assert opts.labeled_counts(100) == [10, 15, 20, 25]
     assert opts.labeled_counts(17) == [10, 15, 17, 17]
     assert opts.to_dict()["seeds"] == [0]
-    for bad in ({"budget": 0}, {"cycles": -1}, {"seeds": ()}, {"score_subset": 0},
-                {"lr": 0.0}):
+    for bad in ({"budget": 0}, {"cycles": -1}, {"seeds": ()}, {"score_subset": 0}, {"lr": 0.0}):
         with pytest.raises(ValueError):
             LoopOptions(**bad)
 

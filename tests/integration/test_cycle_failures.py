@@ -1,0 +1,81 @@
+"""Failures with a real worker: a stage error fails the cycle with its error text, the
+user fixes the cause and ``POST /cycles/{id}/retry`` resumes it; a shard that fails is
+retried by itself (finished shards are not redone)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from alp.db import Image, ScoreShard
+from alp.services import keys
+from api.main import create_app
+from tests.support.processes import celery_worker, wait_for
+from tests.worker.cycle_support import (
+    TINY_TRAIN,
+    WORKER_ENV,
+    counts,
+    engine_settings,
+    pool_settings,
+    sessions_for,
+    storage_for,
+    wait_state,
+)
+from worker.synthetic_pool import create_synthetic_pool
+
+
+def test_failed_cycle_retry_and_shard_retry(tmp_path: Path, sqlite_url: str) -> None:
+    s = engine_settings(tmp_path, sqlite_url)
+    sessions = sessions_for(s)
+    storage = storage_for(s)
+    with sessions() as db:
+        pool = create_synthetic_pool(
+            db, storage, "fail", n_labeled=6, n_val=2, n_unlabeled=12, size=64,
+            settings=pool_settings(
+                strategy="entropy", train_preset="vanilla",
+                train_overrides={**TINY_TRAIN, "lr": -1.0},
+            ),
+        )  # fmt: skip
+        key = keys.create_key(db, "t").key
+        broken = db.get(Image, pool.unlabeled_ids[0])
+        broken_path = storage.path(broken.storage_key)
+        db.commit()
+    with celery_worker(s, **WORKER_ENV) as proc, TestClient(create_app(s)) as c:
+        c.headers["Authorization"] = f"Bearer {key}"
+        cycle_id = c.post(f"/api/v1/pools/{pool.pool_id}/cycles").json()["cycle"]["id"]
+        failed = wait_state(sessions, cycle_id, ("failed",), proc=proc)
+        assert failed.failed_stage == "training" and "lr must be" in failed.error
+        body = c.get(f"/api/v1/cycles/{cycle_id}").json()
+        train_job = next(j for j in body["jobs"] if j["kind"] == "train")
+        assert train_job["state"] == "failed" and "lr must be" in train_job["error"]
+
+        # the user fixes the settings; meanwhile one image becomes unreadable (transient)
+        shutil.move(broken_path, tmp_path / "aside.png")
+        r = c.patch(f"/api/v1/pools/{pool.pool_id}", json={"settings": {
+            "train_overrides": TINY_TRAIN}})  # fmt: skip
+        assert r.status_code == 200, r.text
+        r = c.post(f"/api/v1/cycles/{cycle_id}/retry")
+        assert r.status_code == 202 and r.json()["job"]["kind"] == "train", r.text
+
+        def shard_failed_once() -> ScoreShard | None:
+            assert proc.poll() is None
+            with sessions() as db:
+                shard = db.scalar(
+                    select(ScoreShard).where(ScoreShard.cycle_id == cycle_id, ScoreShard.index == 0)
+                )
+                return shard if shard is not None and shard.error else None
+
+        first = wait_for(shard_failed_once, timeout=120, what="the broken shard to fail")
+        assert f"image {pool.unlabeled_ids[0]}" in first.error and first.state == "pending"
+        shutil.move(tmp_path / "aside.png", broken_path)
+        wait_state(sessions, cycle_id, ("labeling",), proc=proc)
+    with sessions() as db:
+        shards = db.scalars(
+            select(ScoreShard).where(ScoreShard.cycle_id == cycle_id).order_by(ScoreShard.index)
+        ).all()
+        assert shards[0].attempts >= 2 and shards[0].error is None
+        assert [sh.attempts for sh in shards[1:]] == [1] * (len(shards) - 1)
+    assert counts(sessions, cycle_id)["selections"] == 4
