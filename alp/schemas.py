@@ -5,21 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-# Kept in sync with acquisition.registry by tests/unit/test_schemas_sync.py (api can't import
-# torch, so the names live here too).
-STRATEGY_NAMES = (
-    "random",
-    "entropy",
-    "least_confidence",
-    "hua",
-    "cald",
-    "ppal",
-    "coreset",
-    "mix",
-    "two_stage",
-)
+from alp import strategy_schema
+
+# Exported from acquisition.registry (tests/unit/test_strategy_schema.py keeps it in sync).
+STRATEGY_NAMES = tuple(strategy_schema.strategy_names())
 TRAIN_PRESETS = ("vanilla", "huale", "libra", "pisa", "aploss")
 
 
@@ -47,6 +38,11 @@ class PoolSettings(BaseModel):
         if v not in STRATEGY_NAMES:
             raise ValueError(f"unknown strategy {v!r}; choose one of {', '.join(STRATEGY_NAMES)}")
         return v
+
+    @model_validator(mode="after")
+    def _strategy_params(self) -> PoolSettings:
+        strategy_schema.check_params(self.strategy, self.strategy_params)
+        return self
 
     @field_validator("train_preset")
     @classmethod
