@@ -13,7 +13,7 @@ from api import errors
 from api.dashboard import data as dashboard_data
 from api.dashboard import pages as dashboard_pages
 from api.deps import AppState
-from api.routes import coco, health, images, pools
+from api.routes import annotations, coco, cycles, health, images, jobs, labelstudio, pools
 
 API_PREFIX = "/api/v1"
 
@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     errors.install(app)
     api = APIRouter(prefix=API_PREFIX)
-    for module in (pools, images, coco, dashboard_data):
+    for module in (pools, images, coco, cycles, jobs, annotations, labelstudio, dashboard_data):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)
