@@ -13,11 +13,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from alp.config import Settings
-from alp.db import Annotation, Image
+from alp.db import Image
 from alp.errors import BadRequest, NotFound
 from alp.schemas import Box, ImageOut
 from alp.schemas_images import ImageDetail, ImagePage
 from alp.services import pools
+from alp.services.annotations import latest_annotation
 from alp.services.signing import signed_content_url
 from alp.storage import LocalStorage
 
@@ -76,16 +77,6 @@ def get_image(db: Session, image_id: int) -> Image:
     if image is None:
         raise NotFound(f"image {image_id} not found")
     return image
-
-
-def latest_annotation(db: Session, image_id: int) -> Annotation | None:
-    """The most recently updated annotation of the image (any source), or None."""
-    return db.scalar(
-        select(Annotation)
-        .where(Annotation.image_id == image_id)
-        .order_by(Annotation.updated_at.desc(), Annotation.id.desc())
-        .limit(1)
-    )
 
 
 def image_detail(db: Session, settings: Settings, image_id: int) -> ImageDetail:
