@@ -51,8 +51,11 @@ class HeadConfig:
     bins), libra_faithful (bins over the negative IoU range), score_hlr (PISA ISR-N)};
     ``sampler_num``/``sampler_pos_fraction`` of ``None`` keep the model's own values
     (torchvision: 512 and 0.25). ``libra_*``: bins, floor threshold/fraction;
-    ``score_hlr_*``: ISR-N k/bias, validity score threshold, NMS-match IoU and an optional cap
-    on how many negatives per image are scored (``None`` = all, as in mmdetection).
+    ``score_hlr_*``: ISR-N k/bias, validity score threshold, NMS-match IoU and
+    ``score_hlr_candidate_factor``: score only the ``factor × negative quota`` negatives of
+    each image with the highest RPN objectness, the rest counting as easy (``None`` = score
+    all negatives, as mmdetection does; the ``pisa`` preset uses 2 to bound the extra head
+    pass).
 
     R-CNN losses: ``cls_loss`` "ce"; ``reg_loss`` ∈ {smooth_l1 (β = ``smooth_l1_beta``),
     eiou, uncertainty, synchronic}; ``eiou_gamma``; ``sync_lambda`` with an optional linear
@@ -75,7 +78,7 @@ class HeadConfig:
     score_hlr_bias: float = 0.0
     score_hlr_score_thr: float = 0.05
     score_hlr_iou_thr: float = 0.5
-    score_hlr_max_candidates: int | None = None
+    score_hlr_candidate_factor: float | None = None
     cls_loss: str = "ce"
     reg_loss: str = "smooth_l1"
     smooth_l1_beta: float = 1.0 / 9.0
@@ -122,9 +125,9 @@ class HeadConfig:
             raise ValueError(f"sampler_pos_fraction must be in [0, 1] or null, got {frac}")
         if self.libra_num_bins < 1 or not 0.0 <= self.libra_floor_fraction <= 1.0:
             raise ValueError("libra_num_bins must be >= 1 and libra_floor_fraction in [0, 1]")
-        cap = self.score_hlr_max_candidates
-        if cap is not None and cap < 1:
-            raise ValueError(f"score_hlr_max_candidates must be >= 1 or null, got {cap}")
+        factor = self.score_hlr_candidate_factor
+        if factor is not None and factor < 1:
+            raise ValueError(f"score_hlr_candidate_factor must be >= 1 or null, got {factor}")
         if not 0.0 <= self.eiou_gamma <= 1.0:
             raise ValueError(f"eiou_gamma must be in [0, 1], got {self.eiou_gamma}")
         if not 0.0 <= self.sync_lambda <= 1.0:
@@ -178,7 +181,8 @@ def head_preset(name: str) -> HeadConfig:
     * ``vanilla``: torchvision's stock behaviour (CE + Smooth-L1 / focal loss);
     * ``huale``: Emphasis (a) + synchronic loss + σ head;
     * ``libra``: Libra IoU-balanced sampler (mmdet-compatible);
-    * ``pisa``: Score-HLR sampler (ISR-N) + ISR-P + CARL (also ISR-P + CARL for RetinaNet);
+    * ``pisa``: Score-HLR sampler (ISR-N; top-objectness candidates, factor 2) + ISR-P + CARL
+      (also ISR-P + CARL for RetinaNet);
     * ``aploss``: RetinaNet AP-Loss.
     """
     if name == "vanilla":
@@ -188,7 +192,8 @@ def head_preset(name: str) -> HeadConfig:
     if name == "libra":
         return HeadConfig(sampler="libra")
     if name == "pisa":
-        return HeadConfig(sampler="score_hlr", isr_p=Reweight(2.0, 0.0), carl=Reweight(1.0, 0.2),
+        return HeadConfig(sampler="score_hlr", score_hlr_candidate_factor=2.0,
+                          isr_p=Reweight(2.0, 0.0), carl=Reweight(1.0, 0.2),
                           retina_isr_p=Reweight(2.0, 0.0), retina_carl=Reweight(1.0, 0.2))
     if name == "aploss":
         return HeadConfig(retina_cls_loss="aploss")

@@ -34,7 +34,8 @@ class RCNNTrainBatch:
     None; labels (R,) int64 (0 = background); regression_targets (R, 4) encoded with the head's
     box coder; proposals (R, 4) and gt_boxes (R, 4) matched GT boxes (pixels); gt_ids (R,)
     assigned GT unique across the batch; label_weights (R,) classification weights from the
-    sampler (ISR-N) or None (all 1).
+    sampler (ISR-N) or None (all 1). The negatives' weights are rescaled by the loss so that
+    their weighted cross-entropy sum equals the unweighted one.
     """
 
     class_logits: Tensor
@@ -46,6 +47,14 @@ class RCNNTrainBatch:
     gt_boxes: Tensor
     gt_ids: Tensor
     label_weights: Tensor | None = None
+
+
+def _renormalise_negatives(weights: Tensor, losses: Tensor, neg: Tensor) -> Tensor:
+    """Scale the weights of the ``neg`` rows so that ``Σ_neg w·loss = Σ_neg loss`` (ISR-N)."""
+    new = (weights * losses)[neg].sum()
+    ori = losses[neg].sum()
+    ratio = torch.where(new > 0, ori / new.clamp(min=1e-12), torch.ones_like(new))
+    return torch.where(neg, weights * ratio, weights)
 
 
 class RCNNLoss(nn.Module):
@@ -116,7 +125,9 @@ class RCNNLoss(nn.Module):
         ious = paired_iou(pred_boxes.detach(), b.gt_boxes[pos])
 
         ce = F.cross_entropy(b.class_logits, b.labels, reduction="none")
-        w_cls = torch.ones_like(ce) if b.label_weights is None else b.label_weights.to(ce)
+        w_cls = torch.ones_like(ce)
+        if b.label_weights is not None:
+            w_cls = _renormalise_negatives(b.label_weights.to(ce), ce.detach(), b.labels == 0)
         if cfg.isr_p is not None:
             w_cls[pos] = isr_p_weights(ious, labels_pos, b.gt_ids[pos], ce[pos],
                                        cfg.isr_p.k, cfg.isr_p.bias, base_weights=w_cls[pos])

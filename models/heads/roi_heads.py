@@ -22,7 +22,7 @@ from models.heads.config import HeadConfig
 from models.heads.predictor import select_log_vars
 from models.heads.rcnn_loss import RCNNLoss, RCNNTrainBatch
 from models.samplers import LibraSampler, ScoreHLRSampler
-from models.samplers.base import SampleResult, random_subset
+from models.samplers.base import SampleResult
 
 __all__ = ["AlpRoIHeads", "TrainSamples"]
 
@@ -105,18 +105,20 @@ class AlpRoIHeads(RoIHeads):
                          image_shapes: list[tuple[int, int]]) -> list[tuple[Tensor, Tensor]]:
         """One batched no-grad head pass over each image's negatives (Score-HLR input).
 
-        With ``score_hlr_max_candidates`` only a random subset of each image's negatives is
-        scored; the others are marked ignored (-1) in ``labels`` (in place).
+        With ``score_hlr_candidate_factor`` only the first ``factor × negative quota``
+        negatives of each image are scored; torchvision's RPN returns proposals sorted by
+        objectness (GT boxes are appended after them), so these are the negatives most likely
+        to be hard. The sampler treats the others as easy (invalid).
         """
-        cap = self.config.score_hlr_max_candidates
+        factor = self.config.score_hlr_candidate_factor
+        num, frac = self.fg_bg_sampler.batch_size_per_image, self.fg_bg_sampler.positive_fraction
         neg_boxes = []
         for img_labels, props in zip(labels, proposals, strict=True):
             neg = torch.nonzero(img_labels == 0).squeeze(1)
-            if cap is not None and neg.numel() > cap:
-                kept = random_subset(neg, cap)
-                dropped = neg[~torch.isin(neg, kept)]
-                img_labels[dropped] = -1
-                neg = torch.nonzero(img_labels == 0).squeeze(1)
+            if factor is not None:
+                n_pos = int((img_labels > 0).sum())
+                quota = num - min(int(num * frac), n_pos)
+                neg = neg[: max(1, int(factor * quota))]
             neg_boxes.append(props[neg])
         feats = self.box_head(self.box_roi_pool(features, neg_boxes, image_shapes))
         logits, deltas = self.box_predictor(feats)[:2]

@@ -30,12 +30,15 @@ def nms_match_groups(boxes: Tensor, scores: Tensor, iou_thr: float) -> Tensor:
     if n == 0:
         return torch.zeros(0, dtype=torch.int64, device=scores.device)
     keep = nms(boxes, scores, iou_thr)
-    over = box_iou(boxes[keep], boxes) > iou_thr  # (K, n); NaN (zero-area) compares False
-    has = over.any(dim=0)
-    first = over.to(torch.uint8).argmax(dim=0)  # first True row = suppressing kept box
-    ids = torch.arange(n, device=scores.device) + keep.numel()  # unmatched → own group
-    group = torch.where(has, first, ids)
+    group = torch.arange(n, device=scores.device) + keep.numel()  # unmatched → own group
     group[keep] = torch.arange(keep.numel(), device=scores.device)
+    suppressed = torch.ones(n, dtype=torch.bool, device=scores.device)
+    suppressed[keep] = False
+    sup = torch.nonzero(suppressed).squeeze(1)
+    if sup.numel():
+        over = box_iou(boxes[keep], boxes[sup]) > iou_thr  # (K, S); NaN compares False
+        first = over.to(torch.uint8).argmax(dim=0)  # first True row = the suppressing box
+        group[sup] = torch.where(over.any(dim=0), first, group[sup])
     return group
 
 
@@ -89,10 +92,11 @@ class ScoreHLRSampler:
         generator: torch.Generator | None = None,
     ) -> SampleResult:
         pos, neg = split_pos_neg(labels)
-        if neg_logits.shape[0] != neg.numel() or neg_boxes.shape[0] != neg.numel():
+        m = neg_logits.shape[0]
+        if m > neg.numel() or neg_boxes.shape[0] != m:
             raise ValueError(
-                f"neg_logits/neg_boxes must have one row per negative ({neg.numel()}), got "
-                f"{neg_logits.shape[0]} and {neg_boxes.shape[0]}"
+                f"neg_logits/neg_boxes need the same number of rows, at most one per negative "
+                f"({neg.numel()}); got {m} and {neg_boxes.shape[0]}"
             )
         num_pos, _ = expected_counts(self.num, self.pos_fraction, pos.numel())
         pos = random_subset(pos, num_pos, generator)
@@ -100,16 +104,15 @@ class ScoreHLRSampler:
         if neg.numel() == 0 or num_expected <= 0:
             return SampleResult(pos, neg[:0], neg_logits.new_zeros(0))
 
-        log_probs = F.log_softmax(neg_logits.float(), dim=-1)
-        ori_loss = -log_probs[:, 0]  # cross-entropy with the background label
-        scores = log_probs[:, 1:].exp().max(dim=1).values
+        scores = torch.zeros(neg.numel(), device=neg_logits.device)
+        scores[:m] = F.softmax(neg_logits.float(), dim=-1)[:, 1:].max(dim=1).values
         valid = torch.nonzero(scores > self.score_thr).squeeze(1)
         invalid = torch.nonzero(scores <= self.score_thr).squeeze(1)
         n_valid = valid.numel()
         if n_valid == 0:
             chosen = random_subset(torch.arange(neg.numel(), device=neg.device), num_expected,
                                    generator)
-            return SampleResult(pos, neg[chosen], ori_loss.new_ones(chosen.numel()))
+            return SampleResult(pos, neg[chosen], scores.new_ones(chosen.numel()))
 
         v_scores = scores[valid]
         groups = nms_match_groups(neg_boxes[valid].float(), v_scores, self.iou_thr)
@@ -124,7 +127,4 @@ class ScoreHLRSampler:
         chosen = torch.cat([valid[hlr], rand])
         w = torch.cat([w_hlr, w_rand])
         w = (self.bias + (1.0 - self.bias) * w).pow(self.k)
-        sel_loss = ori_loss[chosen]
-        new = (w * sel_loss).sum()
-        ratio = torch.where(new > 0, sel_loss.sum() / new.clamp(min=1e-12), torch.ones_like(new))
-        return SampleResult(pos, neg[chosen], (w * ratio).to(neg_logits.dtype))
+        return SampleResult(pos, neg[chosen], w.to(neg_logits.dtype))

@@ -41,6 +41,7 @@ def test_preset_contents() -> None:
         ({"isr_p": {"k": 2}}, "isr_p"),
         ({"carl": {"k": 1.0, "bias": 2.0}}, "bias"),
         ({"sampler_num": 0}, "sampler_num"),
+        ({"score_hlr_candidate_factor": 0.5}, "candidate_factor"),
     ],
 )
 def test_invalid_configs_raise_with_a_reason(kwargs: dict, match: str) -> None:

@@ -52,7 +52,7 @@ CONFIGS = {
     "libra_faithful": HeadConfig(sampler="libra_faithful", libra_floor_thr=0.0,
                                  libra_floor_fraction=0.2),
     "pisa": head_preset("pisa"),
-    "pisa_capped": HeadConfig(sampler="score_hlr", score_hlr_max_candidates=64),
+    "pisa_all_negatives": HeadConfig(sampler="score_hlr", score_hlr_candidate_factor=None),
     "eiou_emphasis_b": HeadConfig(reg_loss="eiou", emphasis="b", sampler_num=64),
     "sync_c_ramp": HeadConfig(reg_loss="synchronic", uncertainty_head=True, emphasis="c",
                               sync_lambda_ramp_iters=10, uncertainty_class_agnostic=True),

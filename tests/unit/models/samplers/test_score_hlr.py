@@ -30,7 +30,7 @@ def _image(n_pos: int, n_neg: int, n_valid: int, seed: int = 0):
     return labels, logits, boxes
 
 
-def test_quotas_valid_first_and_loss_preserving_weights() -> None:
+def test_quotas_valid_first_and_isr_n_weights() -> None:
     labels, logits, boxes = _image(n_pos=50, n_neg=400, n_valid=30)
     res = ScoreHLRSampler(num=64, pos_fraction=0.25)(labels, logits, boxes,
                                                      torch.Generator().manual_seed(0))
@@ -40,11 +40,10 @@ def test_quotas_valid_first_and_loss_preserving_weights() -> None:
     neg_rows = res.neg_inds - 50
     assert (neg_rows[:30] < 30).all()  # all 30 valid negatives ranked first
     assert res.neg_weights is not None and res.neg_weights.shape == (48,)
-    w = res.neg_weights
-    assert torch.allclose(w[30:], w[30:].min())  # random fill gets the minimum weight
-    assert (w[:30].diff() <= 1e-6).all()  # weights fall with the importance rank
-    ce = -torch.log_softmax(logits[neg_rows], dim=1)[:, 0]
-    assert (w * ce).sum().item() == pytest.approx(ce.sum().item(), rel=1e-5)
+    # up = max(48 expected, 30 valid) = 48; ranks 0..29; k = 0.5; random fill gets the min
+    expected = ((48 - torch.arange(30.0)) / 48).sqrt()
+    torch.testing.assert_close(res.neg_weights[:30], expected)
+    torch.testing.assert_close(res.neg_weights[30:], expected[-1].expand(18))
 
 
 def test_more_valid_than_needed_takes_the_top_ranked() -> None:
@@ -52,6 +51,12 @@ def test_more_valid_than_needed_takes_the_top_ranked() -> None:
     res = ScoreHLRSampler(num=32)(labels, logits, boxes)
     assert res.pos_inds.numel() == 0 and res.neg_inds.numel() == 32
     assert (res.neg_inds < 150).all()
+
+
+def test_unscored_negatives_count_as_invalid() -> None:
+    labels, logits, boxes = _image(n_pos=0, n_neg=300, n_valid=40)
+    res = ScoreHLRSampler(num=32)(labels, logits[:20], boxes[:20])  # only 20 scored
+    assert res.neg_inds.numel() == 32 and torch.isin(torch.arange(20), res.neg_inds).all()
 
 
 def test_no_valid_negatives_falls_back_to_random_with_unit_weights() -> None:
@@ -64,5 +69,7 @@ def test_image_without_negatives_and_bad_shapes() -> None:
     labels = torch.ones(10, dtype=torch.long)
     res = ScoreHLRSampler(num=8)(labels, torch.zeros(0, 3), torch.zeros(0, 4))
     assert res.pos_inds.numel() == 2 and res.neg_inds.numel() == 0
-    with pytest.raises(ValueError, match="one row per negative"):
+    with pytest.raises(ValueError, match="same number of rows"):
         ScoreHLRSampler()(torch.zeros(5, dtype=torch.long), torch.zeros(4, 3), torch.zeros(5, 4))
+    with pytest.raises(ValueError, match="at most one per negative"):
+        ScoreHLRSampler()(torch.zeros(5, dtype=torch.long), torch.zeros(6, 3), torch.zeros(6, 4))
