@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from alp.config import Settings
-from alp.db import Cycle, Image, Selection
-from alp.errors import Unprocessable
+from alp.db import Cycle, Image, Pool, Selection
+from alp.errors import NotFound, Unprocessable
 from alp.schemas import Box
 from alp.schemas_cycles import BatchItem, NextBatch
-from alp.services import cycles, pools
+from alp.services import cycles
 
 MAX_LIMIT = 1000
 
@@ -47,14 +47,23 @@ def prediction_boxes(prediction: dict, classes: list[str]) -> list[Box]:
 def next_batch(db: Session, settings: Settings, pool_id: int, limit: int = 20) -> NextBatch:
     """Up to ``limit`` (1..1000) selected, still ``queued`` images of the pool's labeling
     cycle by rank, with score, components, predicted boxes and a signed content URL.
-    Empty (``cycle_id`` of the active cycle, or None) when no cycle is labeling."""
+    Empty (``cycle_id`` of the active cycle, or None) when no cycle is labeling.
+
+    Two round trips: pool + labeling cycle, then the page with the number of images still
+    to label (a window count, evaluated before the LIMIT).
+    """
     if not 1 <= limit <= MAX_LIMIT:
         raise Unprocessable(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
-    pool = pools.get_pool(db, pool_id)
-    cycle = db.scalar(
-        select(Cycle).where(Cycle.pool_id == pool_id, Cycle.state == "labeling").limit(1)
-    )
-    if cycle is None:
+    head = db.execute(
+        select(Pool.classes, Cycle.id)
+        .outerjoin(Cycle, (Cycle.pool_id == Pool.id) & (Cycle.state == "labeling"))
+        .where(Pool.id == pool_id)
+        .limit(1)
+    ).first()
+    if head is None:
+        raise NotFound(f"pool {pool_id} not found")
+    classes, cycle_id = head
+    if cycle_id is None:
         active = cycles.active_cycle(db, pool_id)
         return NextBatch(
             cycle_id=active.id if active else None,
@@ -63,9 +72,9 @@ def next_batch(db: Session, settings: Settings, pool_id: int, limit: int = 20) -
             items=[],
         )
     rows = db.execute(
-        select(Selection, Image)
+        select(Selection, Image, func.count().over().label("remaining"))
         .join(Image, Image.id == Selection.image_id)
-        .where(Selection.cycle_id == cycle.id, Image.state == "queued")
+        .where(Selection.cycle_id == cycle_id, Image.state == "queued")
         .order_by(Selection.rank)
         .limit(limit)
     ).all()
@@ -73,21 +82,21 @@ def next_batch(db: Session, settings: Settings, pool_id: int, limit: int = 20) -
     items = [
         BatchItem(
             image_id=img.id,
-            cycle_id=cycle.id,
+            cycle_id=cycle_id,
             rank=sel.rank,
             score=sel.score,
             components=sel.components or {},
-            boxes=prediction_boxes(sel.prediction or {}, pool.classes),
+            boxes=prediction_boxes(sel.prediction or {}, classes),
             width=img.width,
             height=img.height,
             filename=img.filename,
             content_url=url(img.id),
         )
-        for sel, img in rows
+        for sel, img, _ in rows
     ]
     return NextBatch(
-        cycle_id=cycle.id,
-        cycle_state=cycle.state,
-        remaining=cycles.remaining_count(db, cycle.id),
+        cycle_id=cycle_id,
+        cycle_state="labeling",
+        remaining=int(rows[0][2]) if rows else 0,
         items=items,
     )
