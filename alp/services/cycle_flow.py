@@ -67,6 +67,8 @@ def _create_or_reset_shards(db: Session, cycle: Cycle, shard_size: int) -> list[
             db.add(shard)
             shards.append(shard)
     for shard in shards:
+        if shard.state == "failed":  # a retry gives it a fresh set of attempts
+            shard.attempts = 0
         if shard.state != "done":
             shard.state, shard.error = "pending", None
     db.flush()

@@ -76,3 +76,24 @@ def test_cancelled_cycle_work_is_not_started(settings, worker_ctx) -> None:
     with worker_ctx() as db:
         assert db.get(Job, job.id).state == "cancelled" and db.get(Job, job.id).attempts == 0
         assert db.get(Cycle, cycle.id).state == "cancelled"
+
+
+def test_warm_start_config_uses_the_latest_previous_checkpoint(settings, worker_ctx) -> None:
+    from worker.pipeline import modelling
+
+    with worker_ctx() as db:
+        pid, _ = make_pool(db, LocalStorage(settings.storage_dir), n=2)
+        rows = [
+            Cycle(pool_id=pid, index=i, state=st, config={}, metrics={}, timings={}, issues=[],
+                  checkpoint_key=key)
+            for i, st, key in [(0, "done", "a.pt"), (1, "done", "b.pt"), (2, "done", None),
+                               (3, "training", None)]
+        ]  # fmt: skip
+        db.add_all(rows)
+        db.flush()
+        assert train._previous_checkpoint(db, rows[3]) == "b.pt"
+        assert train._previous_checkpoint(db, rows[0]) is None
+    cfg = {"train_preset": "vanilla", "seed": 3, "train_overrides": {"iterations": 2}}
+    warm = modelling.train_config(cfg, "cpu", "/ckpt/b.pt")
+    assert warm.detector.weights == "/ckpt/b.pt" and warm.seed == 3 and warm.iterations == 2
+    assert modelling.train_config(cfg, "cpu", None).detector.weights == "none"

@@ -5,6 +5,7 @@ selects at random)."""
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from alp.db import Cycle, Pool
 from alp.services import cycles
@@ -14,7 +15,7 @@ from worker.pipeline import data, modelling
 from worker.pipeline.common import StageRun, device_name
 
 
-def _previous_checkpoint(db, cycle: Cycle) -> str | None:
+def _previous_checkpoint(db: Session, cycle: Cycle) -> str | None:
     return db.scalar(
         select(Cycle.checkpoint_key)
         .where(
