@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ap.add_argument(f"--{key.replace('_', '-')}", type=int, default=None,
                         help=f"override the profile's {key}")
     ap.add_argument("--device", default=None)
+    ap.add_argument("--lr", type=float, default=None, help="learning rate (default: preset's)")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--data-seed", type=int, default=0)
     ap.add_argument("--val-split", type=float, default=0.0)
@@ -105,6 +106,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--docs", action="store_true",
                     help="copy the plot to docs/label_efficiency.png")
     ap.add_argument("--progress", action="store_true")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch CPU threads (1 is faster on an oversubscribed machine)")
+    ap.add_argument("--score-subset", type=int, default=None,
+                    help="score a random subset of this many unlabelled images per cycle")
     args = ap.parse_args(argv)
     prof = dict(PROFILES[args.profile])
     for key in prof:
@@ -121,12 +126,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     from worker.simulate import DataOptions, simulate
 
-    torch.set_num_threads(max(1, min(2, torch.get_num_threads())) if prof["device"] == "cpu"
-                          else torch.get_num_threads())
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     loop = LoopOptions(initial=prof["initial"], budget=prof["budget"], cycles=prof["cycles"],
                        seeds=parse_seeds(args.seeds), iterations=prof["iterations"],
                        batch_size=prof["batch_size"], image_size=prof["size"],
-                       device=prof["device"])
+                       device=prof["device"], score_subset=args.score_subset,
+                       lr=args.lr)
     data = DataOptions(synthetic=prof["pool"], synthetic_test=prof["test"],
                        val_split=args.val_split, data_seed=args.data_seed)
     result = simulate(specs, loop, data, args.out, show_progress=args.progress,
@@ -136,6 +142,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out = {
         "benchmark": "label efficiency (synthetic shapes, tiny Faster R-CNN)",
         "profile": args.profile, "settings": prof, "seeds": list(loop.seeds),
+        "lr": args.lr, "score_subset": args.score_subset, "threads": args.threads,
         "data": result.data,
         "metric": "mAP@0.5 (VOC all-point, %) on the held-out test set",
         "map50": summary["map50"],

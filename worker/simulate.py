@@ -3,7 +3,8 @@
 ``simulate()`` loads the data (COCO on disk or the synthetic generator), runs every
 ``strategy:preset`` x seed through :class:`worker.simulation.loop.Simulation` with a rich
 progress display, and writes ``simulation.csv``, ``simulation.json`` and
-``simulation.png`` (learning curves, mean ± std over seeds) into the output directory.
+``simulation.png`` (learning curves, mean ± std over seeds) into the output directory
+(``simulation.partial.csv`` holds the rows finished so far while it runs).
 Imports torch: the CLI imports this module only when the command runs.
 """
 
@@ -22,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from worker.simulation.backend import TorchBackend
 from worker.simulation.data import SimulationData, coco_data, synthetic_data
 from worker.simulation.loop import CycleRow, Oracle, Simulation
-from worker.simulation.report import write_outputs
+from worker.simulation.report import write_csv, write_outputs
 from worker.simulation.spec import LoopOptions, RunSpec
 
 __all__ = ["DataOptions", "SimulationResult", "load_data", "simulate"]
@@ -114,7 +115,15 @@ def simulate(
     with Progress(*columns, console=console, disable=not show_progress) as progress:
         events = _RichEvents(progress, total)
         sim = Simulation(specs, loop, backend, oracle, event=events)
-        rows = sim.run()
+        partial = Path(out_dir) / f"{stem}.partial.csv"
+        done: list[dict[str, Any]] = []
+
+        def on_row(row: CycleRow) -> None:  # rows so far survive an interrupted run
+            done.append(row.to_dict())
+            write_csv(done, partial)
+
+        rows = sim.run(on_row=on_row)
+        partial.unlink(missing_ok=True)
     seconds = time.perf_counter() - start
     config["seconds"] = round(seconds, 1)
     paths = write_outputs([r.to_dict() for r in rows], out_dir, config, stem=stem)
