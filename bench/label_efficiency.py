@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     help="add hua:vanilla runs that rank by one metric each")
     ap.add_argument("--runs", default=None,
                     help="comma-separated subset of run labels, e.g. hua:huale,random:vanilla")
-    ap.add_argument("--out", type=Path, default=ROOT / "bench-out" / "label_efficiency")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "label_efficiency")
     ap.add_argument("--docs", action="store_true",
                     help="copy the plot to docs/label_efficiency.png")
     ap.add_argument("--progress", action="store_true")
