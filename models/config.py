@@ -220,7 +220,7 @@ class TrainConfig:
         heads = head_preset("vanilla" if name == "retinanet" else name).to_dict()
         base: dict[str, Any] = {"name": name}
         if retina:
-            base.update(lr=0.01, warmup_factor=1.0 / 3.0)
+            base.update(warmup_factor=1.0 / 3.0)
         det_over = overrides.pop("detector", None)
         if isinstance(det_over, DetectorConfig):
             detector = det_over.to_dict()

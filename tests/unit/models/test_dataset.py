@@ -124,5 +124,5 @@ def test_coco_write_read_round_trip(tmp_path: Path) -> None:
                                    np.array(sample["boxes"]).reshape(-1, 4))
         assert entry["labels"] == sample["labels"]
     image, _ = DetectionDataset(manifest)[0]
-    expected = torch.from_numpy(np.asarray(original[0]["image"])).permute(2, 0, 1) / 255.0
+    expected = torch.from_numpy(np.array(original[0]["image"])).permute(2, 0, 1) / 255.0
     assert torch.allclose(image, expected)
