@@ -137,25 +137,37 @@ def bench_next_batch(rows: int, data: Path) -> dict[str, Any]:
         engine = make_engine(url)
         t0 = time.perf_counter()
         with engine.begin() as conn:
-            conn.execute(text(
-                "INSERT INTO pools (name, classes, settings, created_at, updated_at) VALUES "
-                "('big', '[\"a\", \"b\"]', '{\"batch_size\": 1000}', now(), now())"))
-            conn.execute(text(
-                "INSERT INTO images (pool_id, sha256, storage_key, filename, content_type, "
-                "size_bytes, width, height, state, split, created_at, updated_at) "
-                "SELECT 1, md5(g::text) || md5((g+1)::text), 'k/' || g, 'f' || g || '.png', "
-                "'image/png', 1000, 128, 128, CASE WHEN g <= 1000 THEN 'queued' ELSE "
-                "'unlabeled' END, 'train', now(), now() FROM generate_series(1, :n) g"),
-                {"n": rows})
-            conn.execute(text(
-                "INSERT INTO cycles (pool_id, index, state, config, metrics, labeled_count, "
-                "timings, issues, cancel_requested, created_at) VALUES "
-                "(1, 0, 'labeling', '{}', '{}', 0, '{}', '[]', false, now())"))
-            conn.execute(text(
-                "INSERT INTO selections (cycle_id, image_id, rank, score, components, "
-                "prediction) SELECT 1, g, g - 1, 1.0 / g, '{\"entropy\": 0.5}', "
-                "'{\"boxes\": [[1, 2, 30, 40]], \"labels\": [0], \"scores\": [0.9]}' "
-                "FROM generate_series(1, 1000) g"))
+            conn.execute(
+                text(
+                    "INSERT INTO pools (name, classes, settings, created_at, updated_at) VALUES "
+                    "('big', '[\"a\", \"b\"]', '{\"batch_size\": 1000}', now(), now())"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO images (pool_id, sha256, storage_key, filename, content_type, "
+                    "size_bytes, width, height, state, split, created_at, updated_at) "
+                    "SELECT 1, md5(g::text) || md5((g+1)::text), 'k/' || g, 'f' || g || '.png', "
+                    "'image/png', 1000, 128, 128, CASE WHEN g <= 1000 THEN 'queued' ELSE "
+                    "'unlabeled' END, 'train', now(), now() FROM generate_series(1, :n) g"
+                ),
+                {"n": rows},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO cycles (pool_id, index, state, config, metrics, labeled_count, "
+                    "timings, issues, cancel_requested, created_at) VALUES "
+                    "(1, 0, 'labeling', '{}', '{}', 0, '{}', '[]', false, now())"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO selections (cycle_id, image_id, rank, score, components, "
+                    "prediction) SELECT 1, g, g - 1, 1.0 / g, '{\"entropy\": 0.5}', "
+                    '\'{"boxes": [[1, 2, 30, 40]], "labels": [0], "scores": [0.9]}\' '
+                    "FROM generate_series(1, 1000) g"
+                )
+            )
             conn.execute(text("UPDATE images SET state = 'labeled' WHERE id <= 500"))
         with engine.connect() as conn:
             conn.execute(text("ANALYZE"))
@@ -165,8 +177,15 @@ def bench_next_batch(rows: int, data: Path) -> dict[str, Any]:
         service = _time_service(s, url)
         http = _time_http(s)
         engine.dispose()
-    return {"image_rows": rows, "selected": 1000, "still_to_label": 500, "limit": 20,
-            "generate_rows_s": round(load_s, 1), "service_ms": service, "http_ms": http}
+    return {
+        "image_rows": rows,
+        "selected": 1000,
+        "still_to_label": 500,
+        "limit": 20,
+        "generate_rows_s": round(load_s, 1),
+        "service_ms": service,
+        "http_ms": http,
+    }
 
 
 def _pct(samples: list[float]) -> dict[str, float]:

@@ -56,9 +56,7 @@ def create_synthetic_pool(
 
     pool = pools.create_pool(
         db,
-        PoolCreate(
-            name=name, classes=list(classes), settings=PoolSettings(**(settings or {}))
-        ),
+        PoolCreate(name=name, classes=list(classes), settings=PoolSettings(**(settings or {}))),
     )
     total = n_labeled + n_val + n_unlabeled
     samples = generate(total, size=size, classes=classes, seed=seed, **generator_kwargs)
