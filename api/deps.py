@@ -63,8 +63,8 @@ def require_key(request: Request, db: Annotated[Session, Depends(get_db)]) -> Ap
             raise Forbidden(f"cookie-authenticated writes need the {session.CSRF_HEADER} header")
         return row
     row = keys.verify_key(db, token)
-    keys.touch(db, row)
-    db.commit()
+    if keys.touch(db, row):
+        db.commit()
     return row
 
 

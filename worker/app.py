@@ -7,5 +7,6 @@ from alp.jobs import make_celery
 celery_app = make_celery()
 app = celery_app
 
-import worker.tasks  # noqa: E402,F401  (registers the tasks)
-import worker.labelstudio_tasks  # noqa: E402,F401
+# Registers the tasks (imported after celery_app exists: they decorate with it).
+import worker.labelstudio_tasks  # noqa: E402
+import worker.tasks  # noqa: E402,F401

@@ -71,8 +71,22 @@ def verify_key(db: Session, key: str) -> ApiKey:
     return row
 
 
-def touch(db: Session, row: ApiKey) -> None:
-    row.last_used_at = utcnow()
+TOUCH_EVERY_S = 60.0
+
+
+def touch(db: Session, row: ApiKey) -> bool:
+    """Record use at most once a minute (so reads don't write on every request).
+
+    Returns True when the row changed and the caller should commit.
+    """
+    now = utcnow()
+    last = row.last_used_at
+    if last is not None and last.tzinfo is None:
+        last = last.replace(tzinfo=now.tzinfo)
+    if last is not None and (now - last).total_seconds() < TOUCH_EVERY_S:
+        return False
+    row.last_used_at = now
+    return True
 
 
 def has_any_key(db: Session) -> bool:

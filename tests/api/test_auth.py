@@ -96,3 +96,16 @@ def test_every_api_route_requires_a_key(app, anon_client) -> None:
             assert r.status_code == 401, (method, path, r.status_code)
             checked += 1
     assert checked >= 4
+
+
+def test_key_use_is_recorded_at_most_once_a_minute(sessions, api_key) -> None:
+    from datetime import timedelta
+
+    with sessions() as db:
+        row = keys.verify_key(db, api_key)
+        assert keys.touch(db, row) is True
+        first = row.last_used_at
+        assert keys.touch(db, row) is False
+        assert row.last_used_at == first
+        row.last_used_at = first - timedelta(seconds=61)
+        assert keys.touch(db, row) is True
