@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image as PILImage
-from PIL import ImageDraw, ImageFont, UnidentifiedImageError
+from PIL import ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 from sqlalchemy.orm import Session
 
 from alp.db import Image, Pool, Selection
 from alp.errors import BadRequest, NotFound
+from alp.services import uploads
 from alp.storage import LocalStorage, thumbnail_key
 
 SIZES = (128, 256, 512)
@@ -47,9 +48,10 @@ def render(
     """
     try:
         with PILImage.open(src) as im:
-            orig_w, orig_h = im.size
+            swap = uploads.exif_orientation(im) in uploads.SWAPS_AXES
+            orig_w, orig_h = (im.height, im.width) if swap else im.size
             im.draft("RGB", (max_side, max_side))  # fast JPEG downscale on decode
-            thumb = im.convert("RGB")
+            thumb = ImageOps.exif_transpose(im).convert("RGB")
     except (UnidentifiedImageError, OSError) as exc:
         raise BadRequest(f"cannot read image file for thumbnail: {exc}") from exc
     thumb.thumbnail((max_side, max_side))

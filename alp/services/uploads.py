@@ -42,9 +42,24 @@ class Rejected(Exception):
         self.status = status
 
 
+# EXIF orientations that swap the axes (rotations by 90/270 degrees, with or without mirror).
+# Stored bytes are kept as uploaded; every decoder applies the orientation (as browsers do),
+# so sizes, training data, thumbnails and Label Studio share one upright coordinate system.
+SWAPS_AXES = {5, 6, 7, 8}
+EXIF_ORIENTATION = 0x0112
+
+
+def exif_orientation(im: Image.Image) -> int:
+    try:
+        return int(im.getexif().get(EXIF_ORIENTATION, 1) or 1)
+    except Exception:  # unreadable EXIF is treated as "no rotation"
+        return 1
+
+
 @dataclass(frozen=True)
 class ImageInfo:
-    """What validation learned about an accepted image (``width``/``height`` in pixels)."""
+    """What validation learned about an accepted image: ``width``/``height`` are the
+    displayed (EXIF-upright) size in pixels."""
 
     format: str
     width: int
@@ -95,6 +110,8 @@ def probe_image(data: bytes, max_pixels: int) -> ImageInfo:
                 413,
             )
         fmt = str(im.format)
+        if exif_orientation(im) in SWAPS_AXES:
+            width, height = height, width
         if fmt == "JPEG":
             im.draft(None, (max(1, width // 8), max(1, height // 8)))
         try:

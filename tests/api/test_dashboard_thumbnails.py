@@ -119,3 +119,19 @@ def test_learning_curve_geometry() -> None:
     [(x, _, tip)] = single.series[0].points
     assert c.left < x < single.width - single.right
     assert tip == "cycle 0: 5 labeled, AP50 0.200"
+
+
+def test_thumbnail_of_exif_rotated_image_is_upright(tmp_path) -> None:
+    import io
+
+    from PIL import Image
+
+    from alp.services.thumbnails import render
+
+    im = Image.new("RGB", (80, 40), "white")
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    src = tmp_path / "rot.jpg"
+    im.save(src, "JPEG", exif=exif)
+    out = Image.open(io.BytesIO(render(src, [], max_side=64)))
+    assert out.height > out.width  # displayed upright: 40 wide, 80 tall

@@ -107,3 +107,19 @@ def test_staged_files_deleted_on_error_kept_on_success(tmp_path) -> None:
     with StagedFiles(storage) as staged:
         staged.put("a/y.bin", b"2")
     assert storage.exists("a/y.bin")
+
+
+def test_exif_rotated_jpeg_reports_upright_size() -> None:
+    import io
+
+    from PIL import Image
+
+    from alp.services.uploads import probe_image
+
+    im = Image.new("RGB", (40, 20), "red")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise on display
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", exif=exif)
+    info = probe_image(buf.getvalue(), 10_000)
+    assert (info.width, info.height) == (20, 40)
