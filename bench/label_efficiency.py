@@ -86,6 +86,35 @@ def targets(summary: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def merge(paths: list[Path]) -> dict[str, Any]:
+    """Summary + targets over the rows of several ``label_efficiency.json`` files."""
+    from worker.simulation.report import summarize
+
+    rows: list[dict[str, Any]] = []
+    configs = []
+    for path in paths:
+        payload = json.loads(Path(path).read_text())
+        rows.extend(payload["rows"])
+        configs.append(payload["config"])
+    keys = {(r["run"], r["seed"], r["cycle"]) for r in rows}
+    if len(keys) != len(rows):
+        raise SystemExit("the merged files repeat a (run, seed, cycle)")
+    maps = summarize(rows, "map50")
+    out = {
+        "benchmark": "label efficiency (merged)", "files": [str(p) for p in paths],
+        "loop": configs[0]["loop"], "data": configs[0]["data"],
+        "seeds": sorted({r["seed"] for r in rows}),
+        "metric": "mAP@0.5 (VOC all-point, %) on the held-out test set",
+        "map50": maps,
+        "coco_ap": {run: {k: s[k] for k in ("mean", "mean_after_first", "aulc")}
+                    for run, s in summarize(rows, "coco_ap").items()},
+        "targets": targets(maps),
+        "seconds": sum(c.get("seconds", 0.0) for c in configs),
+    }
+    print(json.dumps(out, indent=2))
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--profile", choices=sorted(PROFILES), default="cpu")
@@ -110,7 +139,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     help="torch CPU threads (1 is faster on an oversubscribed machine)")
     ap.add_argument("--score-subset", type=int, default=None,
                     help="score a random subset of this many unlabelled images per cycle")
+    ap.add_argument("--merge", type=Path, nargs="+", default=None,
+                    help="summarise the rows of earlier runs' label_efficiency.json files "
+                         "(e.g. one process per seed) instead of running")
     args = ap.parse_args(argv)
+    if args.merge:
+        return merge(args.merge)
     prof = dict(PROFILES[args.profile])
     for key in prof:
         if getattr(args, key, None) is not None:
