@@ -127,6 +127,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--data-seed", type=int, default=0)
     ap.add_argument("--val-split", type=float, default=0.0)
+    ap.add_argument("--object-scale", default=None,
+                    help="synthetic object side range as fractions, e.g. 0.2,0.5")
     ap.add_argument("--hua-metric-ablation", action="store_true",
                     help="add hua:vanilla runs that rank by one metric each")
     ap.add_argument("--runs", default=None,
@@ -167,8 +169,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                        batch_size=prof["batch_size"], image_size=prof["size"],
                        device=prof["device"], score_subset=args.score_subset,
                        lr=args.lr)
+    world: dict[str, Any] = {}
+    if args.object_scale:
+        lo, hi = (float(v) for v in args.object_scale.split(","))
+        world["scale"] = (lo, hi)
     data = DataOptions(synthetic=prof["pool"], synthetic_test=prof["test"],
-                       val_split=args.val_split, data_seed=args.data_seed)
+                       val_split=args.val_split, data_seed=args.data_seed,
+                       synthetic_overrides=world)
     result = simulate(specs, loop, data, args.out, show_progress=args.progress,
                       stem="label_efficiency")
     payload = json.loads(result.paths["json"].read_text())
@@ -177,6 +184,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "benchmark": "label efficiency (synthetic shapes, tiny Faster R-CNN)",
         "profile": args.profile, "settings": prof, "seeds": list(loop.seeds),
         "lr": args.lr, "score_subset": args.score_subset, "threads": args.threads,
+        "synthetic_overrides": {k: list(v) for k, v in world.items()},
         "data": result.data,
         "metric": "mAP@0.5 (VOC all-point, %) on the held-out test set",
         "map50": summary["map50"],
