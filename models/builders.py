@@ -112,7 +112,8 @@ def _build_tiny(cfg: DetectorConfig, num_classes: int) -> nn.Module:
         return FasterRCNN(
             backbone,
             num_classes=None,
-            box_roi_pool=MultiScaleRoIAlign(["0"], output_size=7, sampling_ratio=2),
+            box_roi_pool=MultiScaleRoIAlign(["0"], output_size=7,
+                                            sampling_ratio=cfg.resolved("roi_sampling_ratio")),
             box_head=TwoMLPHead(backbone.out_channels * 7 * 7, rep),
             box_predictor=FastRCNNPredictor(rep, num_classes + 1),
             **_rcnn_kwargs(cfg),

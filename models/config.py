@@ -66,6 +66,7 @@ class DetectorConfig:
     tiny_depths: tuple[int, int, int] = (1, 1, 2)
     representation_size: int = 256
     rois_per_image: int | None = None  # tiny 128, otherwise torchvision's 512
+    roi_sampling_ratio: int | None = None  # tiny only: RoIAlign samples per bin side (2)
     anchor_sizes: tuple[int, ...] | None = None  # tiny (16, 32, 64); FPN: per level defaults
     aspect_ratios: tuple[float, ...] = (0.5, 1.0, 2.0)
     rpn_pre_nms_top_n_train: int | None = None
@@ -78,6 +79,7 @@ class DetectorConfig:
 
     TINY_DEFAULTS: ClassVar[dict[str, Any]] = {
         "rois_per_image": 128,
+        "roi_sampling_ratio": 2,
         "anchor_sizes": (16, 32, 64),
         "rpn_pre_nms_top_n_train": 1000,
         "rpn_post_nms_top_n_train": 500,
@@ -86,6 +88,7 @@ class DetectorConfig:
     }
     FPN_DEFAULTS: ClassVar[dict[str, Any]] = {
         "rois_per_image": 512,
+        "roi_sampling_ratio": 2,
         "anchor_sizes": None,
         "rpn_pre_nms_top_n_train": 2000,
         "rpn_post_nms_top_n_train": 2000,

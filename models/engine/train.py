@@ -118,7 +118,8 @@ def train(
                         pin_memory=dev.type == "cuda")
     result = TrainResult(iterations=0, total_iterations=total, stopped=False, seconds=0.0)
     start = time.perf_counter()
-    fork_devices = [dev] if dev.type == "cuda" else []
+    fork_devices = [dev.index if dev.index is not None else torch.cuda.current_device()] \
+        if dev.type == "cuda" else []
     with torch.random.fork_rng(devices=fork_devices):
         torch.manual_seed(config.seed)
         batches = _batches(loader)
