@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 from torchvision.transforms.functional import pil_to_tensor
 
@@ -25,10 +25,14 @@ Target = dict[str, Any]
 
 
 def load_image(path: str | Path) -> torch.Tensor:
-    """Decode an image file with Pillow into a (3, H, W) float32 tensor in [0, 1]."""
+    """Decode an image file with Pillow into a (3, H, W) float32 tensor in [0, 1].
+
+    The EXIF orientation is applied (as browsers do), so H, W and box coordinates refer to
+    the upright image that annotators see.
+    """
     try:
         with Image.open(path) as im:
-            rgb = im.convert("RGB")
+            rgb = ImageOps.exif_transpose(im).convert("RGB")
     except (OSError, ValueError) as exc:
         raise ValueError(f"cannot decode image {path}: {exc}") from exc
     return pil_to_tensor(rgb).float().div_(255.0)

@@ -61,4 +61,5 @@ def select_log_vars(log_vars: Tensor, rows: Tensor, labels: Tensor) -> Tensor:
     """
     if log_vars.shape[1] == 4:
         return log_vars[rows]
-    return log_vars.reshape(log_vars.shape[0], -1, 4)[rows, labels]
+    # Explicit class count: reshape(-1) cannot infer it when there are zero RoIs.
+    return log_vars.reshape(log_vars.shape[0], log_vars.shape[1] // 4, 4)[rows, labels]

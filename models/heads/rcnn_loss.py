@@ -120,7 +120,8 @@ class RCNNLoss(nn.Module):
         num = max(b.labels.numel(), 1)
         pos = torch.nonzero(b.labels > 0).squeeze(1)
         labels_pos = b.labels[pos]
-        deltas = b.box_regression.reshape(b.labels.numel(), -1, 4)[pos, labels_pos]
+        reg = b.box_regression
+        deltas = reg.reshape(b.labels.numel(), reg.shape[1] // 4, 4)[pos, labels_pos]
         pred_boxes = self.box_coder.decode_single(deltas, b.proposals[pos])
         ious = paired_iou(pred_boxes.detach(), b.gt_boxes[pos])
 

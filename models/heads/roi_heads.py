@@ -124,7 +124,8 @@ class AlpRoIHeads(RoIHeads):
         logits, deltas = self.box_predictor(feats)[:2]
         n = logits.shape[0]
         cls = logits[:, 1:].argmax(dim=1) + 1
-        deltas = deltas.reshape(n, -1, 4)[torch.arange(n, device=deltas.device), cls]
+        rows = torch.arange(n, device=deltas.device)
+        deltas = deltas.reshape(n, deltas.shape[1] // 4, 4)[rows, cls]
         decoded = self.box_coder.decode_single(deltas, torch.cat(neg_boxes))
         counts = [b.shape[0] for b in neg_boxes]
         return list(zip(logits.split(counts), decoded.split(counts), strict=True))

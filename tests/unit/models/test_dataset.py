@@ -126,3 +126,15 @@ def test_coco_write_read_round_trip(tmp_path: Path) -> None:
     image, _ = DetectionDataset(manifest)[0]
     expected = torch.from_numpy(np.array(original[0]["image"])).permute(2, 0, 1) / 255.0
     assert torch.allclose(image, expected)
+
+
+def test_load_image_applies_exif_orientation(tmp_path) -> None:
+    from PIL import Image
+
+    from models.data.dataset import load_image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # displayed rotated by 90°
+    path = tmp_path / "rot.jpg"
+    Image.new("RGB", (40, 20), "blue").save(path, "JPEG", exif=exif)
+    assert tuple(load_image(path).shape) == (3, 40, 20)

@@ -128,3 +128,21 @@ def test_install_rejects_bad_input(stock_tiny_detector: Callable) -> None:
     install_heads(model, head_preset("huale"), NUM)
     with pytest.raises(ValueError, match="σ head"):
         install_heads(model, head_preset("vanilla"), NUM)
+
+
+@pytest.mark.parametrize("preset", ["huale", "pisa"])
+def test_zero_proposals_give_empty_detections(stock_tiny_detector: Callable,
+                                              tiny_batch: tuple, preset: str) -> None:
+    """A σ head (class-specific) and PISA's extra pass must cope with zero RoIs."""
+    images, _ = tiny_batch
+    model = install_heads(stock_tiny_detector("fasterrcnn"), head_preset(preset), NUM)
+    model.eval()
+    features = model.backbone(torch.stack(images))
+    if isinstance(features, torch.Tensor):
+        features = {"0": features}
+    sizes = [tuple(im.shape[-2:]) for im in images]
+    empty = [torch.zeros(0, 4) for _ in images]
+    with torch.no_grad():
+        results, _ = model.roi_heads(features, empty, sizes)
+    assert [r["boxes"].shape[0] for r in results] == [0] * len(images)
+    assert all(r["probs"].shape == (0, NUM) for r in results)
