@@ -158,8 +158,16 @@ def on_image_done(db: Session, image: Image) -> None:
 
 
 def record_issue(db: Session, cycle_id: int, message: str) -> None:
-    """Append a non-fatal problem (with a timestamp) to ``Cycle.issues``."""
-    cycle = db.get(Cycle, cycle_id)
+    """Append a non-fatal problem (with a timestamp) to ``Cycle.issues``.
+
+    The cycle row is re-read under a row lock (PostgreSQL), so concurrent writers (e.g. two
+    scoring shards finishing together) never lose each other's issues."""
+    cycle = db.scalar(
+        select(Cycle)
+        .where(Cycle.id == cycle_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     if cycle is None:
         return
     cycle.issues = [*(cycle.issues or []), {"at": utcnow().isoformat(), "message": message}]

@@ -4,7 +4,6 @@ stage message is a no-op."""
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import select
 
 from alp import jobs, outbox
@@ -12,18 +11,8 @@ from alp.db import Cycle, Image, Job, ScoreShard, Selection
 from alp.services import cycles
 from alp.storage import LocalStorage
 from tests.api.cycle_fixtures import make_pool
-from tests.worker.cycle_support import sessions_for
-from worker import context
 from worker.pipeline import evaluate, score, train
 from worker.pipeline import select as select_stage
-
-
-@pytest.fixture
-def worker_ctx(settings, monkeypatch):
-    sessions = sessions_for(settings)
-    monkeypatch.setattr(context, "settings", lambda: settings)
-    monkeypatch.setattr(context, "sessions", lambda: sessions)
-    return sessions
 
 
 def _job(db, cycle_id: int, kind: str) -> Job:

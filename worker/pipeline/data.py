@@ -1,16 +1,22 @@
 """From DB rows to model inputs: validation hold-out, training/validation manifests,
-labeled-class statistics. No torch here (manifests are plain dicts)."""
+unreadable-image filtering, labeled-class statistics. No torch here (manifests are plain
+dicts)."""
 
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Any
 
+from PIL import Image as PILImage
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from alp.db import Annotation, Image
+from alp.services import cycles
 from alp.storage import LocalStorage
+
+MAX_ISSUES_PER_STAGE = 20  # individual "image skipped" issues; the rest are summed up
 
 
 def _order_key(seed: int, image_id: int) -> str:
@@ -82,6 +88,46 @@ def labeled_manifest(
             "image_id": image_id,
         })  # fmt: skip
     return manifest
+
+
+def unreadable_reason(path: str | Path) -> str | None:
+    """Why the image file at ``path`` cannot be decoded (None when it can).
+
+    Decodes the whole file with Pillow (JPEGs at reduced scale: every byte is still read,
+    so truncated files are caught) without keeping the pixels."""
+    try:
+        with PILImage.open(path) as im:
+            im.draft("RGB", (max(1, im.width // 8), max(1, im.height // 8)))
+            im.load()
+    except FileNotFoundError:
+        return "file missing"
+    except (OSError, ValueError, SyntaxError, PILImage.DecompressionBombError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def readable_manifest(
+    manifest: list[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], list[tuple[int, str]]]:
+    """Split manifest entries into readable ones and ``(image_id, reason)`` of the rest."""
+    kept, skipped = [], []
+    for entry in manifest:
+        reason = unreadable_reason(entry["path"])
+        if reason is None:
+            kept.append(entry)
+        else:
+            skipped.append((int(entry["image_id"]), reason))
+    return kept, skipped
+
+
+def record_skipped(db: Session, cycle_id: int, stage: str, skipped: list[tuple[int, str]]) -> None:
+    """One cycle issue per skipped image (``image <id> skipped in <stage>: <reason>``), at
+    most :data:`MAX_ISSUES_PER_STAGE`, then one summary line. Flushes, never commits."""
+    for image_id, reason in skipped[:MAX_ISSUES_PER_STAGE]:
+        cycles.record_issue(db, cycle_id, f"image {image_id} skipped in {stage}: {reason}")
+    rest = len(skipped) - MAX_ISSUES_PER_STAGE
+    if rest > 0:
+        cycles.record_issue(db, cycle_id, f"{rest} more unreadable images skipped in {stage}")
 
 
 def labeled_class_freq(db: Session, pool_id: int, classes: list[str]) -> list[float] | None:

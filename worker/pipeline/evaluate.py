@@ -9,6 +9,8 @@ from worker import context
 from worker.pipeline import data, modelling
 from worker.pipeline.common import StageRun, device_name
 
+TRAINING_METRICS = ("class_quality",)  # stored by the training stage, kept by evaluation
+
 
 def run(job_id: int) -> None:
     run = StageRun.claim(job_id, "evaluating")
@@ -26,17 +28,23 @@ def _evaluate(run: StageRun) -> None:
         assert cycle is not None and pool is not None
         key = cycle.checkpoint_key
         classes = list(pool.classes)
+        kept = {k: v for k, v in (cycle.metrics or {}).items() if k in TRAINING_METRICS}
         manifest = data.labeled_manifest(db, storage, pool.id, "val", classes)
+        skipped: list[tuple[int, str]] = []
+        if key is not None and manifest:
+            manifest, skipped = data.readable_manifest(manifest)
+            data.record_skipped(db, cycle.id, "evaluation", skipped)
         if key is None:
             reason = "no model trained in this cycle: evaluation skipped"
         elif not manifest:
-            reason = "no labeled validation images: evaluation skipped"
+            readable = "readable " if skipped else ""
+            reason = f"no {readable}labeled validation images: evaluation skipped"
             cycles.record_issue(db, cycle.id, reason)
         else:
             reason = ""
         db.commit()
     if reason:
-        run.complete(reason, {"metrics": {"note": reason}})
+        run.complete(reason, {"metrics": {**kept, "note": reason}})
         return
     device = device_name(context.settings().device)
     model = modelling.load_model(storage, key, len(classes), device)
@@ -47,5 +55,5 @@ def _evaluate(run: StageRun) -> None:
     run.check()
     run.complete(
         f"mAP@0.5 {metrics['map50']:.3f} on {len(manifest)} images",
-        {"metrics": {**metrics, "val_images": len(manifest)}},
+        {"metrics": {**kept, **metrics, "val_images": len(manifest)}},
     )

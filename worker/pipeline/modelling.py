@@ -41,14 +41,38 @@ def train_config(cycle_config: dict[str, Any], device: str, weights: str | None)
 
 
 def save_checkpoint(
-    storage: LocalStorage, key: str, model: nn.Module, config: TrainConfig, classes: list[str]
+    storage: LocalStorage,
+    key: str,
+    model: nn.Module,
+    config: TrainConfig,
+    classes: list[str],
+    metrics: dict[str, Any] | None = None,
 ) -> None:
-    """Write an alp checkpoint (``models.checkpoint``) atomically under storage ``key``."""
+    """Write an alp checkpoint (``models.checkpoint``, with JSON-like ``metrics``)
+    atomically under storage ``key``."""
     from models.checkpoint import save_checkpoint as save
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = save(Path(tmp) / "ckpt.pt", model, config, classes)
+        path = save(Path(tmp) / "ckpt.pt", model, config, classes, metrics)
         storage.put_file(key, path)
+
+
+def class_quality(model: nn.Module, classes: list[str]) -> dict[str, float] | None:
+    """PPAL class qualities ``{class name: q_c in [0, 1]}`` from the head's
+    ``class_quality`` buffer (RetinaNet heads, ``models.heads.retina``); None without it."""
+    q = getattr(getattr(model, "head", None), "class_quality", None)
+    if q is None or q.numel() != len(classes):
+        return None
+    return {name: round(float(v), 6) for name, v in zip(classes, q.tolist(), strict=True)}
+
+
+def class_quality_list(metrics: dict[str, Any] | None, classes: list[str]) -> list[float] | None:
+    """:func:`class_quality`'s dict (as stored in ``Cycle.metrics``) in class order, or
+    None when absent or not covering every class (e.g. classes added since)."""
+    stored = (metrics or {}).get("class_quality")
+    if not isinstance(stored, dict) or any(c not in stored for c in classes):
+        return None
+    return [float(stored[c]) for c in classes]
 
 
 def load_model(storage: LocalStorage, key: str, num_classes: int, device: str) -> nn.Module:

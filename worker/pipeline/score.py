@@ -1,5 +1,7 @@
 """Scoring stage, one task per shard: predict the shard's images, run the strategy's
 per-image step, store ``{"record", "prediction"}`` per image in ``ScoreShard.records``.
+An unreadable image file gets no record (it cannot be selected) and a cycle issue naming
+it, written in the transaction that stores the shard's records.
 
 Shards are claimed with a lease (``attempts`` is the token) so a redelivered or duplicated
 shard message never scores twice; a failed shard is re-enqueued (up to
@@ -39,12 +41,19 @@ def strategy_for(cycle: Cycle) -> Any:
 
 
 def scoring_context(db: Session, cycle: Cycle, classes: list[str]) -> Any:
-    """Pool-level context (labeled class frequencies), computed once per cycle."""
+    """Pool-level context shared by every shard and the selection, computed once per cycle
+    (cached in the cycle's config): ``labeled_class_freq`` (mean boxes per class per
+    labeled train image, from annotations) and ``class_quality`` (PPAL, from the training
+    stage's ``metrics["class_quality"]``; None for models without that buffer).
+    ``labeled_embeddings`` are added by the selection stage only (:func:`with_embeddings`)."""
     from acquisition.records import ScoringContext
 
     cached = (cycle.config or {}).get("_scoring_context")
     if cached is None:
-        cached = {"labeled_class_freq": data.labeled_class_freq(db, cycle.pool_id, classes)}
+        cached = {
+            "labeled_class_freq": data.labeled_class_freq(db, cycle.pool_id, classes),
+            "class_quality": modelling.class_quality_list(cycle.metrics, classes),
+        }
         cycle.config = {**cycle.config, "_scoring_context": cached}
         db.flush()
     return ScoringContext(num_classes=len(classes), **cached)
@@ -84,8 +93,9 @@ def run_shard(shard_id: int) -> None:
         job_rows.touch_running(db, job.id)
         db.commit()
         job_id, cycle_id = job.id, cycle.id
+    skipped: list[tuple[int, str]] = []
     try:
-        records = _score(shard_id, cycle_id)
+        records = _score(shard_id, cycle_id, skipped)
     except Exception as exc:
         log.exception("shard %s of cycle %s failed", shard_id, cycle_id)
         _failed(shard_id, token, cycle_id, job_id, error_text(exc))
@@ -101,12 +111,16 @@ def run_shard(shard_id: int) -> None:
             .values(state="done", records=records, error=None, updated_at=utcnow())
             .execution_options(synchronize_session=False)
         )
+        if res.rowcount == 1 and skipped:  # recorded with the records, or not at all
+            data.record_skipped(db, cycle_id, "scoring", skipped)
         db.commit()
         if res.rowcount == 1:
             _after_shard(db, cycle_id, job_id)
 
 
-def _score(shard_id: int, cycle_id: int) -> list[dict[str, Any]]:
+def _score(shard_id: int, cycle_id: int, skipped: list[tuple[int, str]]) -> list[dict[str, Any]]:
+    """Records of the shard's images; unreadable images get none and are appended to
+    ``skipped`` as ``(image id, reason)``."""
     storage = context.storage()
     with context.session() as db:
         shard = db.get(ScoreShard, shard_id)
@@ -134,16 +148,17 @@ def _score(shard_id: int, cycle_id: int) -> list[dict[str, Any]]:
     model = modelling.load_model(storage, key, len(classes), device)
     out: list[dict[str, Any]] = []
     for start in range(0, len(rows), BATCH):
-        batch = rows[start : start + BATCH]
-        images = []
-        for image_id, skey, _, _ in batch:
+        images, ids = [], []
+        for image_id, skey, _, _ in rows[start : start + BATCH]:
             try:
                 images.append(load_image(storage.path(skey)))
-            except (OSError, ValueError) as exc:
-                raise RuntimeError(f"image {image_id}: cannot read {skey}: {exc}") from exc
-        ids = [r[0] for r in batch]
-        preds = modelling.predict(model, images, ids, strategy.requirements, device, seed=ids[0])
-        out += [_entry(strategy.score_image(p, ctx), modelling.preannotation(p)) for p in preds]
+                ids.append(image_id)
+            except (OSError, ValueError) as exc:  # load_image wraps decode errors
+                reason = "file missing" if not storage.exists(skey) else str(exc.__cause__ or exc)
+                skipped.append((image_id, f"unreadable image file ({reason})"))
+        if ids:
+            preds = modelling.predict(model, images, ids, strategy.requirements, device, ids[0])
+            out += [_entry(strategy.score_image(p, ctx), modelling.preannotation(p)) for p in preds]
         _beat(shard_id)
     return out
 

@@ -1,5 +1,6 @@
-"""Selection stage: merge the shards' records, run the strategy's global step, store the
-Selection rows (rank, score, components, pre-annotation) and enter ``labeling``.
+"""Selection stage: merge the shards' records, run the strategy's global step (with the
+labeled images' embeddings as k-centre centres when the strategy uses embeddings), store
+the Selection rows (rank, score, components, pre-annotation) and enter ``labeling``.
 
 Idempotent: the cycle's selections are replaced in the same transaction that finishes the
 job, so a redelivered task never duplicates rows.
@@ -7,11 +8,16 @@ job, so a redelivered task never duplicates rows.
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
 
 from alp.db import Cycle, Image, Pool, ScoreShard, Selection
-from alp.services import cycle_flow, job_rows
+from alp.services import cycle_flow, cycles, job_rows
 from worker import context
+from worker.pipeline import embeddings
 from worker.pipeline.common import StageRun
 from worker.pipeline.score import scoring_context, strategy_for
 
@@ -22,6 +28,21 @@ def run(job_id: int) -> None:
         return
     with run:
         _select(run)
+
+
+def _with_labeled_embeddings(db: Session, cycle: Cycle, ctx: Any) -> Any:
+    """``ctx`` with the labeled images' embeddings stored by training (k-centre centres);
+    without them (e.g. the strategy was switched and the cycle retried after training) the
+    strategy starts from a seeded point and a cycle issue says so."""
+    assert cycle.checkpoint_key is not None
+    vectors = embeddings.load(context.storage(), embeddings.embeddings_key(cycle.checkpoint_key))
+    if vectors is None:
+        cycles.record_issue(
+            db, cycle.id, "no labeled-image embeddings for this model: k-centre selection "
+            "starts without labeled centres (retrain the cycle to compute them)",
+        )  # fmt: skip
+        return ctx
+    return dataclasses.replace(ctx, labeled_embeddings=vectors if vectors.numel() else None)
 
 
 def _select(run: StageRun) -> None:
@@ -47,6 +68,8 @@ def _select(run: StageRun) -> None:
                     predictions[rec.image_id] = entry.get("prediction") or {}
         strategy = strategy_for(cycle)
         ctx = scoring_context(db, cycle, list(pool.classes))
+        if strategy.requirements.embedding and cycle.checkpoint_key is not None:
+            ctx = _with_labeled_embeddings(db, cycle, ctx)
         budget = int(cycle.config.get("batch_size", 20))
         seed = int(cycle.config.get("seed", 0)) * 100_003 + cycle.index
         chosen = strategy.select(records, budget, ctx, seed)

@@ -1,17 +1,21 @@
 """Training stage: hold out validation images, train on the labeled train split (fresh or
-warm start), save the checkpoint to storage. Without labels it is skipped (the cycle then
+warm start; unreadable images are skipped with a cycle issue), save the checkpoint to
+storage with the head's PPAL class qualities (also in ``Cycle.metrics``) and, for k-centre
+strategies, the labeled images' embeddings. Without labels it is skipped (the cycle then
 selects at random)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from alp.db import Cycle, Pool
 from alp.services import cycles
-from alp.storage import checkpoint_key
+from alp.storage import LocalStorage, checkpoint_key
 from worker import context
-from worker.pipeline import data, modelling
+from worker.pipeline import data, embeddings, modelling
 from worker.pipeline.common import StageRun, device_name
 
 
@@ -51,10 +55,21 @@ def _train(run: StageRun) -> None:
         classes = list(pool.classes)
         previous = _previous_checkpoint(db, cycle) if cfg.get("warm_start") else None
         db.commit()
+    readable, skipped = data.readable_manifest(manifest)
+    if skipped:
+        with context.session() as db:
+            data.record_skipped(db, run.cycle_id, "training", skipped)
+            db.commit()
+        if not readable:
+            raise RuntimeError(
+                f"none of the {len(manifest)} labeled training images is readable "
+                f"(e.g. image {skipped[0][0]}: {skipped[0][1]})"
+            )
+        manifest = readable
     if not manifest:
         run.complete(
             "no labeled images: this cycle selects at random",
-            {"labeled_count": labeled, "checkpoint_key": None},
+            {"labeled_count": labeled, "checkpoint_key": None, "metrics": {}},
         )
         return
     device = device_name(context.settings().device)
@@ -85,9 +100,27 @@ def _train(run: StageRun) -> None:
     if result.stopped:
         return
     key = checkpoint_key(pool.id, run.cycle_id)
-    modelling.save_checkpoint(storage, key, model, config, classes)
+    quality = modelling.class_quality(model, classes)
+    metrics = {"class_quality": quality} if quality is not None else {}
+    modelling.save_checkpoint(storage, key, model, config, classes, metrics)
+    if embeddings.needed(cfg):
+        _embed_labeled(run, storage, key, model, manifest, device, int(cfg.get("seed", 0)))
     run.complete(
         f"trained {result.iterations} iterations on {len(manifest)} images "
         f"(final loss {result.final_losses.get('loss', float('nan')):.3f})",
-        {"labeled_count": labeled, "checkpoint_key": key},
+        {"labeled_count": labeled, "checkpoint_key": key, "metrics": metrics},
     )
+
+
+def _embed_labeled(
+    run: StageRun, storage: LocalStorage, key: str, model: Any, manifest: list[dict[str, Any]],
+    device: str, seed: int,
+) -> None:  # fmt: skip
+    """Embeddings of the labeled train images with the new model (k-centre strategies)."""
+
+    def progress(done: int, total: int) -> None:
+        run.progress(0.98 + 0.02 * done / total, f"embedding labeled images {done}/{total}")
+        run.check()
+
+    vectors = embeddings.compute(model, manifest, device, seed, progress=progress)
+    embeddings.save(storage, embeddings.embeddings_key(key), vectors)
