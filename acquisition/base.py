@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from acquisition.padding import map_in_size_batches
 from acquisition.params import Param, validate_params
 from acquisition.records import ImageRecord, ScoringContext, Selected, id_sort_key
 from acquisition.types import ImagePrediction, Requirements
@@ -133,3 +134,26 @@ def top_by_score(records: list[ImageRecord], budget: int, *tiebreak: torch.Tenso
     scores = torch.tensor([r.score for r in records], dtype=torch.float64)
     order = rank_indices(scores, *tiebreak)[:budget]
     return [(records[i], records[i].score, dict(records[i].components)) for i in order.tolist()]
+
+
+class BatchedStrategy(Strategy):
+    """A strategy whose phase 1 runs on padded batches of images of one probability layout.
+
+    Subclasses implement ``_score_group(preds, has_background, context)``; scoring one image
+    and scoring many give identical records.
+    """
+
+    def score_image(self, pred: ImagePrediction, context: ScoringContext) -> ImageRecord:
+        return self.score_images([pred], context)[0]
+
+    def score_images(
+        self, preds: Sequence[ImagePrediction], context: ScoringContext
+    ) -> list[ImageRecord]:
+        return map_in_size_batches(preds, lambda batch, bg: self._score_group(batch, bg, context))
+
+    @abstractmethod
+    def _score_group(
+        self, preds: list[ImagePrediction], bg: bool, context: ScoringContext
+    ) -> list[ImageRecord]:
+        """Records for ``preds`` (all with ``has_background == bg``), in order."""
+

@@ -8,17 +8,15 @@ inconsistent images, prefer class vectors far (JS) from the labelled distributio
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
 
-from acquisition.base import Chosen, Strategy, rank_indices
+from acquisition.base import BatchedStrategy, Chosen, rank_indices
 from acquisition.ops import LN2, js_divergence
 from acquisition.padding import (
     PaddedView,
     class_histograms,
-    map_in_size_batches,
     pad_views,
     padded_match,
 )
@@ -84,7 +82,7 @@ def view_consistency(
     return float(consistency_batch(r, a, base_point)[0])
 
 
-class CaldStrategy(Strategy):
+class CaldStrategy(BatchedStrategy):
     """CALD with a configurable augmentation set (``"F"`` flip-only ... ``"FCDR"``)."""
 
     name = "cald"
@@ -111,15 +109,6 @@ class CaldStrategy(Strategy):
     @property
     def requirements(self) -> Requirements:
         return Requirements(views=frozenset([ORIGINAL, *self.aug_views]), probs=True)
-
-    def score_image(self, pred: ImagePrediction, context: ScoringContext) -> ImageRecord:
-        return self.score_images([pred], context)[0]
-
-    def score_images(
-        self, preds: Sequence[ImagePrediction], context: ScoringContext
-    ) -> list[ImageRecord]:
-        """Batched stage 1; same results as scoring each image alone."""
-        return map_in_size_batches(preds, lambda batch, bg: self._score_group(batch, bg, context))
 
     def _score_group(
         self, preds: list[ImagePrediction], bg: bool, context: ScoringContext

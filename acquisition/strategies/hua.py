@@ -8,12 +8,11 @@ Euclidean norm (ties: higher entropy, then image id).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
 
-from acquisition.base import Chosen, Strategy, rank_indices
+from acquisition.base import BatchedStrategy, Chosen, rank_indices
 from acquisition.hua_metrics import (
     category_diversity_batch,
     flip_iou_uncertainty_batch,
@@ -26,7 +25,6 @@ from acquisition.ops import normalized_entropy
 from acquisition.padding import (
     PaddedView,
     class_histograms,
-    map_in_size_batches,
     pad_views,
     padded_match,
 )
@@ -64,7 +62,7 @@ def _check_metrics(value: list[Any]) -> str | None:
     return None
 
 
-class HualeStrategy(Strategy):
+class HualeStrategy(BatchedStrategy):
     """Entropy retrieval (top P) then SA/CD/OR/LU ranking by Euclidean norm."""
 
     name = "hua"
@@ -127,15 +125,6 @@ class HualeStrategy(Strategy):
         return Requirements(views=frozenset(views), probs=True, log_vars=log_vars)
 
     # ------------------------------------------------------------------ phase 1
-    def score_image(self, pred: ImagePrediction, context: ScoringContext) -> ImageRecord:
-        return self.score_images([pred], context)[0]
-
-    def score_images(
-        self, preds: Sequence[ImagePrediction], context: ScoringContext
-    ) -> list[ImageRecord]:
-        """Batched phase 1: identical results to scoring each image alone."""
-        return map_in_size_batches(preds, lambda batch, bg: self._score_group(batch, bg, context))
-
     def _score_group(
         self, preds: list[ImagePrediction], bg: bool, context: ScoringContext
     ) -> list[ImageRecord]:
