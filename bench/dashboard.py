@@ -14,19 +14,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import insert, text
 from sqlalchemy.engine import make_url
 
 from alp.config import Settings
@@ -34,24 +32,10 @@ from alp.db import Cycle, Image, Job, Pool, ScoreShard, Selection, make_engine, 
 from alp.db.migrate import upgrade
 from alp.schemas import PoolSettings
 from alp.services import keys
+from tests.support.databases import private_postgres_database
 
 CHUNK = 10_000
 STAGES = {"training": 120.0, "evaluating": 8.0, "scoring": 45.0, "selecting": 1.5}
-
-
-@contextmanager
-def postgres_database(base: str) -> Iterator[str]:
-    url = make_url(base)
-    name = f"alp_bench_{secrets.token_hex(4)}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def populate(url: str, n_images: int, n_cycles: int, batch: int, shard_size: int) -> int:
@@ -252,7 +236,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
         if args.postgres:
-            with postgres_database(args.postgres) as url:
+            with private_postgres_database(args.postgres, prefix="alp_bench") as url:
                 result = run(url, data_dir, args)
         else:
             result = run(f"sqlite:///{data_dir / 'alp.db'}", data_dir, args)

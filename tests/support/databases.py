@@ -42,11 +42,13 @@ def redis_base_url() -> str | None:
 
 
 @contextmanager
-def private_postgres_database() -> Iterator[str]:
-    base = postgres_base_url()
+def private_postgres_database(base: str | None = None, prefix: str = "alp_t") -> Iterator[str]:
+    """A fresh database on the server of ``base`` (default ``ALP_TEST_POSTGRES_URL``),
+    dropped on exit (also used by bench/ scripts)."""
+    base = base or postgres_base_url()
     assert base, f"{PG_ENV} is not set"
     url = make_url(base)
-    name = f"alp_t_{secrets.token_hex(4)}"
+    name = f"{prefix}_{secrets.token_hex(4)}"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
