@@ -29,12 +29,37 @@ from alp.storage import LocalStorage
 
 log = logging.getLogger("alp.demo")
 POOL_NAME = "demo"
-DEMO_TRAIN = {
-    "iterations": 60,
+# Tuned so that mAP@0.5 visibly rises within the first cycles on a CPU (docs/cycles.md):
+# an easy pool (2 classes, 1-2 big shapes, no clutter/noise), a tiny detector with anchors
+# and proposal counts sized for it, and warm starts (each cycle continues from the last).
+DEMO_POOL: dict[str, Any] = {
+    "size": 96,
+    "classes": ("circle", "square"),
+    "scale": (0.3, 0.6),
+    "min_objects": 1,
+    "max_objects": 2,
+    "clutter": 0,
+    "noise": 0.0,
+}
+DEMO_TRAIN: dict[str, Any] = {
+    "iterations": 50,
     "batch_size": 8,
-    "warmup_iters": 10,
-    "lr": 0.01,
-    "detector": {"min_size": 96, "max_size": 96},
+    "warmup_iters": 5,
+    "lr": 0.04,
+    "detector": {
+        "min_size": 96, "max_size": 96, "anchor_sizes": [32, 64], "rois_per_image": 64,
+        "rpn_pre_nms_top_n_train": 300, "rpn_post_nms_top_n_train": 150,
+        "rpn_pre_nms_top_n_test": 200, "rpn_post_nms_top_n_test": 100,
+    },
+}  # fmt: skip
+DEMO_SETTINGS: dict[str, Any] = {
+    "strategy": "hua",
+    "train_preset": "huale",
+    "train_overrides": DEMO_TRAIN,
+    "val_fraction": 0.0,  # the demo has its own held-out validation images
+    "warm_start": True,
+    "score_subset": 120,  # keeps scoring to ~15 s per cycle on a CPU
+    "auto_advance": True,
 }
 
 
@@ -54,9 +79,8 @@ def ensure_pool(db: Any, settings: Settings, args: argparse.Namespace) -> int:
     assert settings.storage_dir is not None
     made = create_synthetic_pool(
         db, LocalStorage(settings.storage_dir), POOL_NAME,
-        n_labeled=args.seed_labels, n_val=args.val, n_unlabeled=args.images, size=96,
-        settings={"strategy": "hua", "batch_size": args.batch, "train_preset": "huale",
-                  "train_overrides": DEMO_TRAIN, "val_fraction": 0.0, "auto_advance": True},
+        n_labeled=args.seed_labels, n_val=args.val, n_unlabeled=args.images,
+        settings={**DEMO_SETTINGS, "batch_size": args.batch}, **DEMO_POOL,
     )  # fmt: skip
     path = truth_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -91,7 +115,7 @@ def annotate_some(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--images", type=int, default=400, help="unlabeled images")
+    parser.add_argument("--images", type=int, default=300, help="unlabeled images")
     parser.add_argument("--seed-labels", type=int, default=20, help="labeled seed images")
     parser.add_argument("--val", type=int, default=40, help="held-out validation images")
     parser.add_argument("--batch", type=int, default=20, help="images selected per cycle")
