@@ -86,9 +86,10 @@ def targets(summary: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def merge(paths: list[Path]) -> dict[str, Any]:
-    """Summary + targets over the rows of several ``label_efficiency.json`` files."""
-    from worker.simulation.report import summarize
+def merge(paths: list[Path], out_dir: Path, docs: bool) -> dict[str, Any]:
+    """Summary + targets over the rows of several ``label_efficiency.json`` files; writes
+    the merged CSV/JSON/PNG into ``out_dir`` (and the PNG into docs/ with ``docs``)."""
+    from worker.simulation.report import summarize, write_outputs
 
     rows: list[dict[str, Any]] = []
     configs = []
@@ -111,6 +112,11 @@ def merge(paths: list[Path]) -> dict[str, Any]:
         "targets": targets(maps),
         "seconds": sum(c.get("seconds", 0.0) for c in configs),
     }
+    written = write_outputs(rows, out_dir, {**configs[0], "merged_from": out["files"]},
+                            stem="label_efficiency")
+    out["merged_files"] = {k: str(v) for k, v in written.items()}
+    if docs and "png" in written:
+        shutil.copyfile(written["png"], ROOT / "docs" / "label_efficiency.png")
     print(json.dumps(out, indent=2))
     return out
 
@@ -146,7 +152,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                          "(e.g. one process per seed) instead of running")
     args = ap.parse_args(argv)
     if args.merge:
-        return merge(args.merge)
+        return merge(args.merge, args.out, args.docs)
     prof = dict(PROFILES[args.profile])
     for key in prof:
         if getattr(args, key, None) is not None:
