@@ -103,8 +103,8 @@ def merge(paths: list[Path], out_dir: Path, docs: bool) -> dict[str, Any]:
     maps = summarize(rows, "map50")
     out = {
         "benchmark": "label efficiency (merged)", "files": [str(p) for p in paths],
-        "loop": configs[0]["loop"], "data": configs[0]["data"],
-        "seeds": sorted({r["seed"] for r in rows}),
+        "loop": {**configs[0]["loop"], "seeds": sorted({r["seed"] for r in rows})},
+        "data": configs[0]["data"], "seeds": sorted({r["seed"] for r in rows}),
         "metric": "mAP@0.5 (VOC all-point, %) on the held-out test set",
         "map50": maps,
         "coco_ap": {run: {k: s[k] for k in ("mean", "mean_after_first", "aulc")}
