@@ -11,7 +11,7 @@ from alp import strategy_schema
 
 # Exported from acquisition.registry (tests/unit/test_strategy_schema.py keeps it in sync).
 STRATEGY_NAMES = tuple(strategy_schema.strategy_names())
-TRAIN_PRESETS = ("vanilla", "huale", "libra", "pisa", "aploss")
+TRAIN_PRESETS = ("vanilla", "huale", "libra", "pisa", "aploss", "retinanet")
 
 
 class PoolSettings(BaseModel):

@@ -59,3 +59,18 @@ def test_bad_hua_params_rejected(params: dict, reason: str) -> None:
 
     with pytest.raises(ValueError):
         get_strategy("hua", **params)
+
+
+def test_api_presets_match_models_presets() -> None:
+    from alp.schemas import TRAIN_PRESETS
+    from models.config import TrainConfig
+
+    for name in TRAIN_PRESETS:
+        assert TrainConfig.preset(name).name == name
+
+
+def test_every_models_preset_is_accepted_by_the_api() -> None:
+    from alp.schemas import TRAIN_PRESETS
+    from models.config import PRESETS
+
+    assert set(PRESETS) == set(TRAIN_PRESETS)
