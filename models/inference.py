@@ -6,6 +6,7 @@ one line; ``models`` does not import ``acquisition``)::
 
     {"image_id": Hashable, "width": int, "height": int, "has_background": bool,
      "embedding": Tensor (D,) | None,
+     "extra": {"box_features": Tensor (N_orig, D)} when requested, else {},
      "views": {name: {"boxes": (N, 4) float32 original-image pixels,
                       "labels": (N,) int64 0-based foreground class,
                       "scores": (N,) float32 in [0, 1],
@@ -14,8 +15,10 @@ one line; ``models`` does not import ``acquisition``)::
                       "log_vars": (N, 4) float32 | None}}}
 
 All tensors are on the CPU; an image without detections has N = 0 with the same trailing
-shapes. If the installed heads do not provide ``probs`` a fallback is used: score on the
-predicted class, 1 - score on background (R-CNN), zeros elsewhere.
+shapes. ``extra["box_features"]`` has one L2-normalised row per detection of the ORIGINAL
+view, in the order of ``views["orig"]["boxes"]`` (``models.box_features``). If the
+installed heads do not provide ``probs`` a fallback is used: score on the predicted class,
+1 - score on background (R-CNN), zeros elsewhere.
 """
 
 from __future__ import annotations
@@ -29,6 +32,12 @@ import torch
 from torch import nn
 
 from models.augment import ORIGINAL, VIEW_NAMES, View, clip_boxes, cutout_view, make_view
+from models.box_features import (
+    BOX_FEATURE_MODES,
+    feature_levels,
+    pool_box_features,
+    to_transformed,
+)
 from models.builders import is_two_stage, num_classes_of
 from models.data.dataset import load_image, to_tensor_image
 
@@ -51,7 +60,7 @@ class _Capture:
     def __init__(self, model: nn.Module) -> None:
         self.image_sizes: list[tuple[int, int]] = []
         self.padded: tuple[int, int] = (0, 0)
-        self.features: list[torch.Tensor] = []
+        self.features: dict[str, torch.Tensor] = {}
         self.handles = [
             model.transform.register_forward_hook(self._on_transform),
             model.backbone.register_forward_hook(self._on_backbone),
@@ -63,18 +72,36 @@ class _Capture:
         self.padded = tuple(image_list.tensors.shape[-2:])
 
     def _on_backbone(self, _m: nn.Module, _i: Any, output: Any) -> None:
-        self.features = list(output.values()) if isinstance(output, dict) else [output]
+        self.features = dict(output) if isinstance(output, dict) else {"0": output}
 
     def embedding(self, index: int) -> torch.Tensor:
         """Mean over pyramid levels of the feature map average-pooled over the valid
         (unpadded) region of batch item ``index``: shape (channels,)."""
         h, w = self.image_sizes[index]
         pooled = []
-        for feat in self.features:
+        for feat in self.features.values():
             fh = max(1, round(feat.shape[-2] * h / self.padded[0]))
             fw = max(1, round(feat.shape[-1] * w / self.padded[1]))
             pooled.append(feat[index, :, :fh, :fw].float().mean(dim=(1, 2)))
         return torch.stack(pooled).mean(0).cpu()
+
+    def box_features(self, model: nn.Module, boxes: list[torch.Tensor | None],
+                     originals: list[tuple[int, int]], mode: str) -> list[torch.Tensor | None]:
+        """Features of ``boxes[k]`` (original-image pixels of batch item ``k``, whose
+        image is ``originals[k]`` = (height, width)) from the captured maps; None in, None
+        out (items whose features are not wanted)."""
+        wanted = [k for k, b in enumerate(boxes) if b is not None]
+        out: list[torch.Tensor | None] = [None] * len(boxes)
+        if not wanted:
+            return out
+        scaled = [to_transformed(boxes[k], originals[k], self.image_sizes[k]) for k in wanted]
+        levels = feature_levels(model, list(self.features))
+        maps = {n: self.features[n][wanted] for n in levels}
+        sizes = [self.image_sizes[k] for k in wanted]
+        for k, feats in zip(wanted, pool_box_features(maps, scaled, sizes, levels, mode),
+                            strict=True):
+            out[k] = feats
+        return out
 
     def remove(self) -> None:
         for handle in self.handles:
@@ -106,6 +133,21 @@ def _forward(model: nn.Module, views: list[View], device: torch.device) -> list[
     return model([v.image.to(device) for v in views])
 
 
+def _add_box_features(model: nn.Module, capture: _Capture, chunk: list[torch.Tensor],
+                      results: list[dict[str, Any]], per_image: int, orig_at: int,
+                      mode: str) -> None:
+    """``extra["box_features"]`` of each result's original view, batch item
+    ``i * per_image + orig_at`` of the forward just captured."""
+    boxes: list[torch.Tensor | None] = [None] * (len(chunk) * per_image)
+    sizes = [(0, 0)] * len(boxes)
+    for i, (im, r) in enumerate(zip(chunk, results, strict=True)):
+        boxes[i * per_image + orig_at] = r["views"][ORIGINAL]["boxes"]
+        sizes[i * per_image + orig_at] = (int(im.shape[-2]), int(im.shape[-1]))
+    feats = capture.box_features(model, boxes, sizes, mode)
+    for i, r in enumerate(results):
+        r["extra"]["box_features"] = feats[i * per_image + orig_at]
+
+
 @torch.inference_mode()
 def predict(
     model: nn.Module,
@@ -113,6 +155,8 @@ def predict(
     image_ids: Sequence[Hashable] | None = None,
     views: Sequence[str] = (ORIGINAL, "flip"),
     embedding: bool = False,
+    box_features: bool = False,
+    box_feature_mode: str = "roi",
     batch_size: int = 8,
     device: str | torch.device = "cpu",
     generator: torch.Generator | None = None,
@@ -125,7 +169,10 @@ def predict(
     ``"orig"``; all views except ``"cutout"`` of ``batch_size`` images go through ONE
     batched forward pass; ``"cutout"`` needs the original detections and takes a second
     pass. ``generator`` (CPU) drives the random views (default: seeded with 0).
-    ``embedding=True`` adds the pooled backbone feature of the original view. The model's
+    ``embedding=True`` adds the pooled backbone feature of the original view;
+    ``box_features=True`` adds ``extra["box_features"]``, (N, D) float32 per original-view
+    detection pooled from the same forward's features (``box_feature_mode``: ``"roi"`` box
+    mean or ``"centre"`` point, see ``models.box_features``). The model's
     train/eval mode and post-processing limits are restored afterwards.
     """
     names = list(dict.fromkeys(views))
@@ -140,10 +187,14 @@ def predict(
         raise ValueError(f"{len(image_ids)} image ids for {len(images)} images")
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")
+    if box_features and box_feature_mode not in BOX_FEATURE_MODES:
+        raise ValueError(f"unknown box_feature_mode {box_feature_mode!r}; "
+                         f"known: {list(BOX_FEATURE_MODES)}")
     gen = generator if generator is not None else torch.Generator().manual_seed(0)
     dev = torch.device(device)
     two_stage, num_classes = is_two_stage(model), num_classes_of(model)
     direct = [v for v in names if v != "cutout"]
+    orig_at = direct.index(ORIGINAL)  # batch item i * len(direct) + orig_at: image i's original
     was_training = model.training
     model.to(dev).eval()
     capture = _Capture(model)
@@ -159,14 +210,18 @@ def predict(
                     height, width = int(im.shape[-2]), int(im.shape[-1])
                     entry: dict[str, Any] = {
                         "image_id": image_ids[start + i], "width": width, "height": height,
-                        "has_background": two_stage, "embedding": None, "views": {}}
+                        "has_background": two_stage, "embedding": None, "extra": {},
+                        "views": {}}
                     for j, name in enumerate(direct):
                         k = i * len(direct) + j
                         entry["views"][name] = _convert(outputs[k], batch[k], width, height,
                                                         two_stage, num_classes)
                     if embedding:
-                        entry["embedding"] = capture.embedding(i * len(direct))
+                        entry["embedding"] = capture.embedding(i * len(direct) + orig_at)
                     chunk_results.append(entry)
+                if box_features:
+                    _add_box_features(model, capture, chunk, chunk_results, len(direct),
+                                      orig_at, box_feature_mode)
                 if "cutout" in names:
                     cut = [cutout_view(im, r["views"][ORIGINAL]["boxes"], gen)
                            for im, r in zip(chunk, chunk_results, strict=True)]

@@ -172,8 +172,69 @@ def test_predict_paths_decodes_files(tmp_path: Path, rcnn: nn.Module, synthetic_
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [({"views": ("flip",)}, "orig"), ({"views": ("orig", "mosaic")}, "unknown views"),
-     ({"image_ids": [1]}, "image ids"), ({"batch_size": 0}, "batch_size")],
+     ({"image_ids": [1]}, "image ids"), ({"batch_size": 0}, "batch_size"),
+     ({"box_features": True, "box_feature_mode": "grid"}, "box_feature_mode")],
 )
 def test_bad_arguments(rcnn: nn.Module, synthetic_samples: list, kwargs: dict, message: str):
     with pytest.raises(ValueError, match=message):
         predict(rcnn, _images(synthetic_samples, 2), **kwargs)
+
+
+def _manual_box_features(model: nn.Module, image: torch.Tensor, boxes: torch.Tensor,
+                         mode: str = "roi") -> torch.Tensor:
+    """Reference: one more forward of the transform + backbone, pooled at ``boxes``."""
+    from models.box_features import feature_levels, pool_box_features, to_transformed
+
+    with torch.inference_mode():
+        batch, _ = model.eval().transform([image])
+        feats = model.backbone(batch.tensors)
+    feats = feats if isinstance(feats, dict) else {"0": feats}
+    size = tuple(batch.image_sizes[0])
+    scaled = to_transformed(boxes, tuple(image.shape[-2:]), size)
+    levels = feature_levels(model, list(feats))
+    return pool_box_features(feats, [scaled], [size], levels, mode)[0]
+
+
+@pytest.mark.parametrize("arch", ["fasterrcnn", "retinanet"])
+@pytest.mark.parametrize("mode", ["roi", "centre"])
+def test_box_features_follow_the_original_view_boxes(
+    arch: str, mode: str, tiny_detector_config: Callable, synthetic_samples: list
+) -> None:
+    model = build_detector(TrainConfig.preset("vanilla", detector=tiny_detector_config(arch)), 3)
+    images = _images(synthetic_samples)
+    # "orig" not first and a cutout pass afterwards: features still come from the original
+    results = predict(model, images, views=("flip", "orig", "cutout"), box_features=True,
+                      box_feature_mode=mode, score_thresh=0.0, max_det=7, batch_size=2)
+    for image, r in zip(images, results, strict=True):
+        boxes, feats = r["views"]["orig"]["boxes"], r["extra"]["box_features"]
+        assert feats.shape == (len(boxes), 64) and feats.dtype == torch.float32
+        assert len(boxes) > 0
+        torch.testing.assert_close(feats.norm(dim=1), torch.ones(len(boxes)))
+        # row i is the pooled feature of box i, taken from the detector's own forward
+        reference = _manual_box_features(model, image, boxes, mode)
+        torch.testing.assert_close(feats, reference, atol=1e-4, rtol=0)
+        # different boxes give different features
+        cosine = feats @ feats.T
+        off_diagonal = cosine[~torch.eye(len(boxes), dtype=torch.bool)]
+        assert off_diagonal.min() < 0.999
+
+
+def test_box_features_are_not_computed_unless_asked(
+    rcnn: nn.Module, synthetic_samples: list
+) -> None:
+    plain = predict(rcnn, _images(synthetic_samples, 1), score_thresh=0.0)[0]
+    assert plain["extra"] == {}
+    # the same detections with features: order and count match, detections unchanged
+    with_feats = predict(rcnn, _images(synthetic_samples, 1), score_thresh=0.0,
+                         box_features=True)[0]
+    assert torch.equal(plain["views"]["orig"]["boxes"], with_feats["views"]["orig"]["boxes"])
+    assert with_feats["extra"]["box_features"].shape[0] == len(plain["views"]["orig"]["boxes"])
+
+
+def test_box_features_of_zero_detections(rcnn: nn.Module, synthetic_samples: list) -> None:
+    results = predict(rcnn, _images(synthetic_samples, 2), views=("orig", "flip"),
+                      box_features=True, score_thresh=1.01)
+    for r in results:
+        assert r["views"]["orig"]["boxes"].shape == (0, 4)
+        assert r["extra"]["box_features"].shape == (0, 64)
+        assert r["extra"]["box_features"].dtype == torch.float32
