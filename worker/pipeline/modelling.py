@@ -99,7 +99,8 @@ def predict(
     device: str,
     seed: int = 0,
 ) -> list[ImagePrediction]:
-    """Inference with the views/embedding the strategy needs, as ``ImagePrediction``s."""
+    """Inference with the views/embedding/per-box features the strategy needs, as
+    ``ImagePrediction``s (box features land in ``extra["box_features"]``)."""
     import torch
 
     from acquisition.types import ORIGINAL
@@ -112,6 +113,7 @@ def predict(
         list(image_ids),
         views=views,
         embedding=requirements.embedding,
+        box_features=requirements.box_features,
         device=device,
         generator=torch.Generator().manual_seed(int(seed)),
     )
@@ -119,7 +121,8 @@ def predict(
 
 
 def to_image_prediction(raw: dict[str, Any]) -> ImagePrediction:
-    """Plain dict with the field layout of ``acquisition.types`` -> dataclasses."""
+    """Plain dict with the field layout of ``acquisition.types`` -> dataclasses; the
+    dict's ``extra`` (e.g. ``box_features``, (N_orig, D)) becomes ``ImagePrediction.extra``."""
     from acquisition.types import ImagePrediction, ViewPrediction
 
     if isinstance(raw, ImagePrediction):

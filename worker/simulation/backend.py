@@ -97,6 +97,7 @@ class TorchBackend:
         views = [ORIGINAL, *sorted(v for v in requirements.views if v != ORIGINAL)]
         images = [self._pool.load(i) for i in ids]
         raw = predict(model, images, list(ids), views=views, embedding=requirements.embedding,
+                      box_features=requirements.box_features,
                       batch_size=self.options.eval_batch_size, device=self.options.device,
                       generator=torch.Generator().manual_seed(int(seed)))
         return [to_image_prediction(r) for r in raw]
