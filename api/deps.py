@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from celery import Celery
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from alp.config import Settings
 from alp.db import ApiKey
+from alp.db.tables import MAX_ID
 from alp.errors import Forbidden, Unauthorized
 from alp.services import keys
 from alp.storage import LocalStorage
@@ -69,5 +70,9 @@ def require_key(request: Request, db: Annotated[Session, Depends(get_db)]) -> Ap
 
 
 DB = Annotated[Session, Depends(get_db)]
+# Row ids in paths/queries: anything outside the 64-bit key range is refused with a 422
+# here, the same on every engine, instead of overflowing inside the database driver.
+Id = Annotated[int, Path(ge=1, le=MAX_ID, description="Row id (1 .. 2^63-1).")]
+OptionalIdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 Key = Annotated[ApiKey, Depends(require_key)]
 State = Annotated[AppState, Depends(state)]

@@ -42,6 +42,7 @@ JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 ANNOTATION_SOURCES = ("api", "labelstudio", "import", "simulated")
 
 PK = BigInteger().with_variant(Integer, "sqlite")
+MAX_ID = 2**63 - 1  # largest primary key either engine can hold (signed 64-bit)
 
 
 class Pool(Base):

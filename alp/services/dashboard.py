@@ -334,14 +334,19 @@ def gallery(db: Session, pool_id: int, page: int = 1, per_page: int = 24) -> Gal
         or 0
     )
     conn = db.get(LabelStudioConnection, pool_id)
-    rows = db.execute(
-        select(Selection, Image.filename, Image.width, Image.height, Image.state)
-        .join(Image, Image.id == Selection.image_id)
-        .where(Selection.cycle_id == cycle_id)
-        .order_by(Selection.rank, Selection.id)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    ).all()
+    offset = (page - 1) * per_page
+    rows: list[Any] = []
+    if offset < total:  # past the end: no query (a huge offset would overflow the driver)
+        rows = list(
+            db.execute(
+                select(Selection, Image.filename, Image.width, Image.height, Image.state)
+                .join(Image, Image.id == Selection.image_id)
+                .where(Selection.cycle_id == cycle_id)
+                .order_by(Selection.rank, Selection.id)
+                .limit(per_page)
+                .offset(offset)
+            ).all()
+        )
     items = [
         GalleryItem(
             selection_id=s.id,

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from alp.config import Settings
 from alp.db import Image
+from alp.db.tables import MAX_ID
 from alp.errors import BadRequest, NotFound
 from alp.schemas import Box, ImageOut
 from alp.schemas_images import ImageDetail, ImagePage
@@ -35,7 +36,7 @@ def decode_cursor(cursor: str) -> int:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         kind, _, value = raw.partition(":")
         last_id = int(value)
-        if kind != "i" or last_id < 0:
+        if kind != "i" or not 0 <= last_id <= MAX_ID:
             raise ValueError(raw)
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise BadRequest(f"invalid cursor {cursor[:40]!r}: use next_cursor from a page") from exc

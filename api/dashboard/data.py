@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 
 from alp.services import dashboard, thumbnails
-from api.deps import DB, Key, State
+from api.deps import DB, Id, Key, State
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"])
 
@@ -17,13 +17,13 @@ def pools_overview(db: DB, _: Key) -> list[dashboard.PoolSummary]:
 
 
 @router.get("/pools/{pool_id}/status", response_model=dashboard.PoolStatus)
-def pool_status(pool_id: int, db: DB, st: State, _: Key) -> dashboard.PoolStatus:
+def pool_status(pool_id: Id, db: DB, st: State, _: Key) -> dashboard.PoolStatus:
     return dashboard.pool_status(db, pool_id, st.settings.worker_stale_after_s)
 
 
 @router.get("/pools/{pool_id}/gallery", response_model=dashboard.Gallery)
 def pool_gallery(
-    pool_id: int,
+    pool_id: Id,
     db: DB,
     _: Key,
     page: int = Query(1, ge=1),
@@ -34,7 +34,7 @@ def pool_gallery(
 
 @router.get("/selections/{selection_id}/thumbnail", response_class=FileResponse)
 def selection_thumbnail(
-    selection_id: int, db: DB, st: State, _: Key, size: int = Query(256)
+    selection_id: Id, db: DB, st: State, _: Key, size: int = Query(256)
 ) -> FileResponse:
     key = thumbnails.selection_thumbnail(db, st.storage, selection_id, size)
     return FileResponse(

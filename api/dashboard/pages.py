@@ -18,7 +18,7 @@ from alp.errors import NotFound, Unauthorized
 from alp.schemas import STRATEGY_NAMES
 from alp.services import dashboard, keys
 from api.dashboard import chart, session
-from api.deps import DB, AppState, state
+from api.deps import DB, AppState, Id, state
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -123,7 +123,7 @@ def overview(request: Request, db: DB) -> Response:
 
 
 @router.get("/pools/{pool_id}", response_class=HTMLResponse)
-def pool_page(request: Request, pool_id: int, db: DB, page: int = Query(1, ge=1)) -> Response:
+def pool_page(request: Request, pool_id: Id, db: DB, page: int = Query(1, ge=1)) -> Response:
     key = _signed_in(request, db)
     if key is None:
         return _to_login(request)

@@ -8,7 +8,7 @@ from alp.db import Image
 from alp.errors import NotFound
 from alp.schemas_cycles import AnnotationIn, AnnotationOut
 from alp.services import annotations
-from api.deps import DB, Key
+from api.deps import DB, Id, Key
 
 router = APIRouter(tags=["annotations"])
 
@@ -21,13 +21,13 @@ def _image(db: DB, image_id: int) -> Image:
 
 
 @router.put("/images/{image_id}/annotation", response_model=AnnotationOut)
-def put_annotation(image_id: int, body: AnnotationIn, db: DB, _: Key) -> AnnotationOut:
+def put_annotation(image_id: Id, body: AnnotationIn, db: DB, _: Key) -> AnnotationOut:
     row = annotations.put_annotation(db, image_id, body.boxes, skipped=body.skipped)
     db.commit()
     return annotations.to_out(db, _image(db, image_id), row)
 
 
 @router.get("/images/{image_id}/annotation", response_model=AnnotationOut)
-def get_annotation(image_id: int, db: DB, _: Key) -> AnnotationOut:
+def get_annotation(image_id: Id, db: DB, _: Key) -> AnnotationOut:
     image = _image(db, image_id)
     return annotations.to_out(db, image, annotations.latest_annotation(db, image.id))

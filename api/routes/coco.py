@@ -10,7 +10,7 @@ from alp.errors import Unprocessable
 from alp.schemas_images import CocoImportResult
 from alp.services import coco
 from alp.services.uploads import StagedFiles
-from api.deps import DB, Key, State
+from api.deps import DB, Id, Key, State
 from api.routes.images import MULTIPART_SLACK, SplitParam, form_files, read_form
 
 router = APIRouter(tags=["coco"])
@@ -38,7 +38,7 @@ _IMPORT_BODY = {
     "/pools/{pool_id}/import/coco", response_model=CocoImportResult, openapi_extra=_IMPORT_BODY
 )
 async def import_coco(
-    pool_id: int,
+    pool_id: Id,
     request: Request,
     db: DB,
     st: State,
@@ -73,7 +73,7 @@ async def import_coco(
 
 
 @router.get("/pools/{pool_id}/export/coco")
-def export_coco(pool_id: int, db: DB, _: Key, split: SplitParam | None = None) -> JSONResponse:
+def export_coco(pool_id: Id, db: DB, _: Key, split: SplitParam | None = None) -> JSONResponse:
     """COCO json of the labeled images (1-based ids, categories in class order)."""
     body = coco.export_coco(db, pool_id, split)
     disposition = f'attachment; filename="pool-{pool_id}-coco.json"'

@@ -13,7 +13,7 @@ from alp.errors import PayloadTooLarge, Unprocessable
 from alp.schemas_images import ImageDetail, ImagePage, UploadResult
 from alp.services import images, ingest, pools, signing
 from alp.services.uploads import StagedFiles
-from api.deps import DB, Key, State, require_key
+from api.deps import DB, Id, Key, State, require_key
 
 router = APIRouter(tags=["images"])
 
@@ -83,7 +83,7 @@ def form_choice(form: FormData, field: str, choices: tuple[str, ...]) -> str | N
     openapi_extra=_UPLOAD_BODY,
     responses={200: {"description": "Nothing new (duplicates)"}, 422: {}, 413: {}},
 )
-async def upload_images(pool_id: int, request: Request, db: DB, st: State, _: Key) -> Response:
+async def upload_images(pool_id: Id, request: Request, db: DB, st: State, _: Key) -> Response:
     """Upload images and/or zips. 201 if any file was stored, 200 if all were duplicates,
     413/422 (with ``detail``) if every file was rejected; per-file outcome in the body."""
     form = await read_form(request, st.settings.max_zip_bytes + MULTIPART_SLACK)
@@ -108,7 +108,7 @@ async def upload_images(pool_id: int, request: Request, db: DB, st: State, _: Ke
 
 @router.get("/pools/{pool_id}/images", response_model=ImagePage)
 def list_images(
-    pool_id: int,
+    pool_id: Id,
     db: DB,
     _: Key,
     state: StateParam | None = None,
@@ -120,7 +120,7 @@ def list_images(
 
 
 @router.get("/images/{image_id}", response_model=ImageDetail)
-def get_image(image_id: int, db: DB, st: State, _: Key) -> ImageDetail:
+def get_image(image_id: Id, db: DB, st: State, _: Key) -> ImageDetail:
     return images.image_detail(db, st.settings, image_id)
 
 
@@ -137,7 +137,7 @@ def _etag_matches(header: str | None, etag: str) -> bool:
     responses={200: {"content": {"image/*": {}}}, 304: {}, 403: {}},
 )
 def image_content(
-    image_id: int,
+    image_id: Id,
     request: Request,
     db: DB,
     st: State,

@@ -8,14 +8,14 @@ from fastapi import APIRouter, Body, Header
 
 from alp.labelstudio import connect, sync
 from alp.labelstudio.schemas import LabelStudioConnect, LabelStudioStatus, SyncQueued
-from api.deps import DB, Key, State
+from api.deps import DB, Id, Key, OptionalIdQuery, State
 
 router = APIRouter(tags=["labelstudio"])
 
 
 @router.post("/pools/{pool_id}/labelstudio", status_code=201, response_model=LabelStudioStatus)
 def connect_pool(
-    pool_id: int, body: LabelStudioConnect, db: DB, state: State, _: Key
+    pool_id: Id, body: LabelStudioConnect, db: DB, state: State, _: Key
 ) -> LabelStudioStatus:
     connect.connect_pool(db, state.settings, pool_id, body)
     db.commit()
@@ -23,19 +23,19 @@ def connect_pool(
 
 
 @router.get("/pools/{pool_id}/labelstudio", response_model=LabelStudioStatus)
-def get_status(pool_id: int, db: DB, _: Key) -> LabelStudioStatus:
+def get_status(pool_id: Id, db: DB, _: Key) -> LabelStudioStatus:
     return connect.status(db, pool_id)
 
 
 @router.post("/pools/{pool_id}/labelstudio/sync", status_code=202, response_model=SyncQueued)
-def force_sync(pool_id: int, db: DB, _: Key) -> SyncQueued:
+def force_sync(pool_id: Id, db: DB, _: Key) -> SyncQueued:
     connect.request_sync(db, pool_id, full=True)
     db.commit()
     return SyncQueued(pool_id=pool_id)
 
 
 @router.delete("/pools/{pool_id}/labelstudio", status_code=204)
-def disconnect(pool_id: int, db: DB, _: Key) -> None:
+def disconnect(pool_id: Id, db: DB, _: Key) -> None:
     connect.disconnect_pool(db, pool_id)
     db.commit()
 
@@ -44,7 +44,7 @@ def disconnect(pool_id: int, db: DB, _: Key) -> None:
 def webhook(
     db: DB,
     payload: dict[str, Any] = Body(...),
-    pool_id: int | None = None,
+    pool_id: OptionalIdQuery = None,
     x_alp_webhook_secret: str | None = Header(None),
 ) -> dict[str, bool]:
     """Label Studio's webhook: checked by the shared secret header; only queues a sync."""

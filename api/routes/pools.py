@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from alp.schemas import PoolCreate, PoolOut, PoolPatch
 from alp.services import pools
-from api.deps import DB, Key
+from api.deps import DB, Id, Key
 
 router = APIRouter(tags=["pools"])
 
@@ -26,13 +26,13 @@ def list_pools(db: DB, _: Key) -> list[PoolOut]:
 
 
 @router.get("/pools/{pool_id}", response_model=PoolOut)
-def get_pool(pool_id: int, db: DB, _: Key) -> PoolOut:
+def get_pool(pool_id: Id, db: DB, _: Key) -> PoolOut:
     pool = pools.get_pool(db, pool_id)
     return pools.to_out(pool, pools.image_counts(db, [pool.id])[pool.id])
 
 
 @router.patch("/pools/{pool_id}", response_model=PoolOut)
-def patch_pool(pool_id: int, body: PoolPatch, db: DB, _: Key) -> PoolOut:
+def patch_pool(pool_id: Id, body: PoolPatch, db: DB, _: Key) -> PoolOut:
     pool = pools.patch_pool(db, pools.get_pool(db, pool_id), body)
     db.commit()
     return pools.to_out(pool, pools.image_counts(db, [pool.id])[pool.id])
