@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 
 from alp import __version__
 from alp.config import Settings, get_settings
@@ -14,6 +14,7 @@ from api.dashboard import data as dashboard_data
 from api.dashboard import pages as dashboard_pages
 from api.deps import AppState
 from api.routes import annotations, coco, cycles, health, images, jobs, labelstudio, pools
+from api.strict_json import strict_json_body
 
 API_PREFIX = "/api/v1"
 
@@ -30,6 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Active-learning annotation pipeline for object detection.",
         docs_url="/docs",
         openapi_url="/openapi.json",
+        dependencies=[Depends(strict_json_body)],
     )
     celery = make_celery(s)
     app.state.alp = AppState(
