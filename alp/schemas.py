@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from typing import Any, Literal
 
@@ -54,13 +55,17 @@ class PoolSettings(BaseModel):
         return v
 
 
-def _check_classes(v: list[str]) -> list[str]:
+def check_class_names(v: list[str]) -> list[str]:
+    """Stripped names; ``ValueError`` when empty, blank, duplicated or holding control
+    characters (NUL, newlines, ... cannot go into a Label Studio config or every database)."""
     names = [c.strip() for c in v]
     if not names:
         raise ValueError("classes must not be empty")
     if any(not c for c in names):
         raise ValueError("class names must not be blank")
-    dupes = sorted({c for c in names if names.count(c) > 1})
+    if any(not c.isprintable() for c in names):
+        raise ValueError("class names must not contain control characters")
+    dupes = sorted(c for c, n in Counter(names).items() if n > 1)
     if dupes:
         raise ValueError(f"duplicate class names: {', '.join(dupes)}")
     return names
@@ -81,7 +86,7 @@ class PoolCreate(BaseModel):
             raise ValueError("name must not be blank")
         return v
 
-    _classes = field_validator("classes")(classmethod(lambda cls, v: _check_classes(v)))
+    _classes = field_validator("classes")(classmethod(lambda cls, v: check_class_names(v)))
 
 
 class PoolPatch(BaseModel):
@@ -98,7 +103,7 @@ class PoolPatch(BaseModel):
     @field_validator("classes")
     @classmethod
     def _classes(cls, v: list[str] | None) -> list[str] | None:
-        return None if v is None else _check_classes(v)
+        return None if v is None else check_class_names(v)
 
 
 class PoolOut(BaseModel):

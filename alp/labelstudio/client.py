@@ -65,6 +65,8 @@ def translate(exc: Exception, what: str) -> LabelStudioError:
         return LabelStudioError(
             "rejected", f"Label Studio rejected {what} ({code}): {detail}", code
         )
+    if isinstance(exc, httpx.InvalidURL | UnicodeEncodeError):  # bad URL; non-ASCII token
+        return LabelStudioError("rejected", f"cannot {what}: invalid URL or token ({exc})")
     if isinstance(exc, httpx.HTTPError):
         return LabelStudioError(
             "unreachable", f"cannot reach Label Studio to {what}: {type(exc).__name__}"
@@ -75,7 +77,7 @@ def translate(exc: Exception, what: str) -> LabelStudioError:
 def _call(what: str, fn: Callable[[], T]) -> T:
     try:
         return fn()
-    except (ApiError, httpx.HTTPError) as exc:
+    except (ApiError, httpx.HTTPError, httpx.InvalidURL, UnicodeEncodeError) as exc:
         raise translate(exc, what) from None
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -18,15 +19,25 @@ class LabelStudioConnect(BaseModel):
         description="Legacy API token or personal access token (JWT). Never returned.",
     )
     project_id: int | None = Field(
-        None, ge=1, description="Use this existing project instead of creating one."
+        None, ge=1, le=2**31 - 1, description="Use this existing project instead of creating one."
     )
 
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
         v = v.strip().rstrip("/")
+        message = "must be an http(s) URL (with a host) of at most 500 characters"
         if not v.startswith(("http://", "https://")) or len(v) > 500:
-            raise ValueError("must be an http(s) URL of at most 500 characters")
+            raise ValueError(message)
+        if any(c.isspace() or not c.isprintable() for c in v):
+            raise ValueError(f"{message}, without spaces or control characters")
+        try:
+            parts = urlsplit(v)
+            _ = parts.port  # raises on a malformed or out-of-range port
+        except ValueError as exc:
+            raise ValueError(f"{message}: {exc}") from exc
+        if not parts.hostname:
+            raise ValueError(message)
         return v
 
     @field_validator("token")
@@ -35,6 +46,8 @@ class LabelStudioConnect(BaseModel):
         v = v.strip()
         if not v or any(c.isspace() for c in v):
             raise ValueError("must be a non-blank token without whitespace")
+        if not (v.isascii() and v.isprintable()):
+            raise ValueError("must contain printable ASCII characters only")
         return v
 
 

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from alp.config import Settings
 from alp.db import Annotation, Image, Pool, utcnow
 from alp.errors import AlpError, PayloadTooLarge, Unprocessable
+from alp.schemas import check_class_names
 from alp.schemas_images import CocoImportResult, UploadResult
 from alp.services import cycles, ingest, pools
 from alp.services.annotations import validate_boxes
@@ -76,6 +77,8 @@ def parse_coco(fh: BinaryIO) -> CocoFile:
         raw = json.load(fh)
     except (ValueError, UnicodeDecodeError) as exc:
         raise Unprocessable(f"annotations is not valid JSON ({exc})") from exc
+    except RecursionError as exc:
+        raise Unprocessable("annotations is nested too deeply to be a COCO file") from exc
     try:
         return CocoFile.model_validate(raw)
     except ValidationError as exc:
@@ -175,7 +178,10 @@ def _map_categories(pool: Pool, coco: CocoFile, add_classes: bool) -> tuple[dict
             "(pass add_classes=true to append them)"
         )
     if unknown:
-        pool.classes = [*pool.classes, *unknown]
+        try:
+            pool.classes = check_class_names([*pool.classes, *unknown])
+        except ValueError as exc:
+            raise Unprocessable(f"cannot add the COCO categories as classes: {exc}") from exc
     return cat_names, unknown
 
 
