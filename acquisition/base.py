@@ -157,3 +157,15 @@ class BatchedStrategy(Strategy):
     ) -> list[ImageRecord]:
         """Records for ``preds`` (all with ``has_background == bg``), in order."""
 
+
+class TopScoreStrategy(Strategy):
+    """A strategy whose global step is plain top-``budget`` by the per-image score."""
+
+    def _select(
+        self,
+        records: list[ImageRecord],
+        budget: int,
+        context: ScoringContext,
+        gen: torch.Generator,
+    ) -> Chosen:
+        return top_by_score(records, budget)

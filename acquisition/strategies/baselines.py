@@ -6,7 +6,7 @@ from typing import ClassVar
 
 import torch
 
-from acquisition.base import Chosen, Strategy, top_by_score
+from acquisition.base import Chosen, Strategy, TopScoreStrategy
 from acquisition.ops import aggregate, filter_view, normalized_entropy, to_distribution
 from acquisition.params import Param
 from acquisition.records import ImageRecord, ScoringContext
@@ -55,7 +55,7 @@ _DET_PARAMS: dict[str, Param] = {
 }
 
 
-class EntropyStrategy(Strategy):
+class EntropyStrategy(TopScoreStrategy):
     """Image score = max/mean/sum over detections (score >= threshold) of the normalised
     class entropy H_k in [0, 1] (ALGORITHMS §1.3); ``empty_score`` without detections."""
 
@@ -73,17 +73,8 @@ class EntropyStrategy(Strategy):
             components={"entropy": score, "detections": float(len(view))},
         )
 
-    def _select(
-        self,
-        records: list[ImageRecord],
-        budget: int,
-        context: ScoringContext,
-        gen: torch.Generator,
-    ) -> Chosen:
-        return top_by_score(records, budget)
 
-
-class LeastConfidenceStrategy(Strategy):
+class LeastConfidenceStrategy(TopScoreStrategy):
     """Image score = max/mean/sum over detections of ``1 - score`` (detection confidence);
     ``empty_score`` without detections. Needs no class-probability vectors."""
 
@@ -104,12 +95,3 @@ class LeastConfidenceStrategy(Strategy):
             score=score,
             components={"least_confidence": score, "detections": float(scores.numel())},
         )
-
-    def _select(
-        self,
-        records: list[ImageRecord],
-        budget: int,
-        context: ScoringContext,
-        gen: torch.Generator,
-    ) -> Chosen:
-        return top_by_score(records, budget)
