@@ -9,9 +9,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from alp import strategy_schema
+from alp.train_overrides import check_train_overrides
 
 # Exported from acquisition.registry (tests/unit/test_strategy_schema.py keeps it in sync).
 STRATEGY_NAMES = tuple(strategy_schema.strategy_names())
+MAX_CLASS_NAME = 200
 TRAIN_PRESETS = ("vanilla", "huale", "libra", "pisa", "aploss", "retinanet")
 
 
@@ -30,8 +32,10 @@ class PoolSettings(BaseModel):
     auto_advance: bool = Field(True, description="Start the next cycle when labeling is done.")
     val_fraction: float = Field(0.2, ge=0.0, lt=1.0, description="Labeled share held out.")
     warm_start: bool = Field(False, description="Start training from the previous checkpoint.")
-    seed: int = Field(0, ge=0)
-    score_subset: int | None = Field(None, ge=1, description="Score a random subset only.")
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    score_subset: int | None = Field(
+        None, ge=1, le=100_000_000, description="Score a random subset only."
+    )
 
     @field_validator("strategy")
     @classmethod
@@ -43,6 +47,11 @@ class PoolSettings(BaseModel):
     @model_validator(mode="after")
     def _strategy_params(self) -> PoolSettings:
         strategy_schema.check_params(self.strategy, self.strategy_params)
+        return self
+
+    @model_validator(mode="after")
+    def _train_overrides(self) -> PoolSettings:
+        check_train_overrides(self.train_preset, self.train_overrides)
         return self
 
     @field_validator("train_preset")
@@ -63,6 +72,8 @@ def check_class_names(v: list[str]) -> list[str]:
         raise ValueError("classes must not be empty")
     if any(not c for c in names):
         raise ValueError("class names must not be blank")
+    if any(len(c) > MAX_CLASS_NAME for c in names):
+        raise ValueError(f"class names must be at most {MAX_CLASS_NAME} characters")
     if any(not c.isprintable() for c in names):
         raise ValueError("class names must not contain control characters")
     dupes = sorted(c for c, n in Counter(names).items() if n > 1)

@@ -4,98 +4,30 @@
 configured training losses it makes ``model(images)`` in eval mode return, in every result
 dict, ``probs`` ((N, C+1) softmax with column 0 = background for Faster R-CNN, (N, C) sigmoid
 for RetinaNet) and, when the σ head exists, ``log_vars`` (N, 4).
+
+The names are loaded lazily, so ``models.heads.config`` (pure Python) can be imported, e.g.
+by the API to validate training overrides, without importing torch.
 """
 
 from __future__ import annotations
 
-from torch import nn
-from torchvision.models.detection import FasterRCNN, RetinaNet
+import importlib
+from typing import Any
 
-from models.heads.config import HeadConfig, Reweight, head_preset
-from models.heads.predictor import UncertaintyBoxPredictor
-from models.heads.retina import AlpRetinaNet, AlpRetinaNetHead
-from models.heads.roi_heads import AlpRoIHeads
-
-__all__ = [
-    "AlpRetinaNet",
-    "AlpRetinaNetHead",
-    "AlpRoIHeads",
-    "HeadConfig",
-    "Reweight",
-    "UncertaintyBoxPredictor",
-    "head_preset",
-    "install_heads",
-]
+_WHERE = {
+    "AlpRetinaNet": "models.heads.retina",
+    "AlpRetinaNetHead": "models.heads.retina",
+    "AlpRoIHeads": "models.heads.roi_heads",
+    "HeadConfig": "models.heads.config",
+    "Reweight": "models.heads.config",
+    "UncertaintyBoxPredictor": "models.heads.predictor",
+    "head_preset": "models.heads.config",
+    "install_heads": "models.heads.install",
+}
+__all__ = sorted(_WHERE)
 
 
-def _install_rcnn(model: FasterRCNN, config: HeadConfig, num_classes: int) -> None:
-    if config.retina_cls_loss != "focal":
-        raise ValueError(f"retina_cls_loss={config.retina_cls_loss!r} applies to RetinaNet only")
-    heads = model.roi_heads
-    if heads.has_mask() or heads.has_keypoint():
-        raise ValueError("install_heads supports box-only Faster R-CNN (no mask/keypoint heads)")
-    predictor = heads.box_predictor
-    cls_score = getattr(predictor, "cls_score", None)
-    out = getattr(cls_score, "out_features", None)
-    if out != num_classes:
-        raise ValueError(f"num_classes={num_classes} (background included) does not match the "
-                         f"box predictor's {out} outputs")
-    keep_sigma = (isinstance(predictor, UncertaintyBoxPredictor)
-                  and predictor.class_agnostic_sigma == config.uncertainty_class_agnostic)
-    if config.uncertainty_head and not keep_sigma:
-        predictor = UncertaintyBoxPredictor.from_predictor(
-            predictor, config.uncertainty_class_agnostic)
-    elif not config.uncertainty_head and isinstance(predictor, UncertaintyBoxPredictor):
-        raise ValueError("the model already has a σ head; rebuild it to drop the σ head")
-    model.roi_heads = AlpRoIHeads(heads, config, num_classes, predictor)
-
-
-def _install_retina(model: RetinaNet, config: HeadConfig, num_classes: int) -> None:
-    rcnn_only = {
-        "emphasis": config.emphasis is not None,
-        "reg_loss": config.reg_loss != "smooth_l1",
-        "uncertainty_head": config.uncertainty_head,
-        "sampler": config.sampler in ("libra", "libra_faithful"),
-    }
-    bad = [name for name, used in rcnn_only.items() if used]
-    if bad:
-        raise ValueError(f"head options {bad} exist for Faster R-CNN only, not RetinaNet")
-    head = model.head
-    cls_head = getattr(head, "classification_head", None)
-    reg_head = getattr(head, "regression_head", None)
-    if cls_head is None or reg_head is None:
-        raise TypeError(f"unsupported RetinaNet head {type(head).__name__}")
-    if cls_head.num_classes != num_classes:
-        raise ValueError(f"num_classes={num_classes} does not match the RetinaNet head's "
-                         f"{cls_head.num_classes} classes")
-    if type(model) is RetinaNet:
-        model.__class__ = AlpRetinaNet
-    elif not isinstance(model, AlpRetinaNet):
-        raise TypeError(f"unsupported RetinaNet subclass {type(model).__name__}")
-    model.head = AlpRetinaNetHead(cls_head, reg_head, config, num_classes)
-
-
-def install_heads(model: nn.Module, head_config: HeadConfig, num_classes: int) -> nn.Module:
-    """Replace a torchvision detector's heads by alp's configured heads, in place.
-
-    Args:
-        model: a torchvision ``FasterRCNN`` (box-only) or ``RetinaNet``, as built; existing
-            layers (and their weights) are kept, a σ branch is added when configured.
-        head_config: what to install; R-CNN-only options (emphasis, reg_loss, σ head, Libra
-            samplers) on a RetinaNet and ``retina_cls_loss='aploss'`` on a Faster R-CNN raise
-            ``ValueError``; ``score_hlr``/``isr_p``/``carl`` are ignored by RetinaNet (which
-            reads ``retina_isr_p``/``retina_carl``).
-        num_classes: classes as torchvision counts them: C + 1 (background included) for
-            Faster R-CNN, C for RetinaNet; must match the model.
-
-    Returns:
-        The same ``model`` object. Calling it again with another config re-installs.
-    """
-    if isinstance(model, FasterRCNN):
-        _install_rcnn(model, head_config, num_classes)
-    elif isinstance(model, RetinaNet):
-        _install_retina(model, head_config, num_classes)
-    else:
-        raise TypeError(f"install_heads supports FasterRCNN and RetinaNet, got "
-                        f"{type(model).__name__}")
-    return model
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'models.heads' has no attribute {name!r}")
+    return getattr(importlib.import_module(_WHERE[name]), name)

@@ -20,8 +20,19 @@ def _modules_after(code: str) -> set[str]:
 def test_api_main_does_not_import_torch() -> None:
     mods = _modules_after("import api.main\napi.main.create_app")
     assert "api.main" in mods
-    forbidden = {"torch", "torchvision", "models", "acquisition", "worker"}
+    forbidden = {"torch", "torchvision", "acquisition", "worker"}
     assert not forbidden & mods, forbidden & mods
+    # only the pure-Python training-config dataclasses (to validate train_overrides)
+    allowed_models = {"models", "models.config", "models.heads", "models.heads.config"}
+    assert {m for m in mods if m.split(".")[0] == "models"} <= allowed_models
+
+
+def test_validating_train_overrides_does_not_import_torch() -> None:
+    mods = _modules_after(
+        "from alp.schemas import PoolSettings\n"
+        "PoolSettings(train_preset='huale', train_overrides={'heads': {'sync_lambda': 0.3}})"
+    )
+    assert "models.config" in mods and "torch" not in mods
 
 
 def test_building_the_app_does_not_import_torch(tmp_path: Path) -> None:

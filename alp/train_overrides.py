@@ -1,0 +1,99 @@
+"""API-side validation of a pool's ``train_overrides`` (``TrainConfig`` overrides).
+
+The training configuration dataclasses (``models.config``, ``models.heads.config``) are pure
+Python, so the API checks overrides exactly as the worker will build them, without
+importing torch: unknown keys, wrong value types, out-of-range values and invalid
+combinations (e.g. ``reg_loss`` "synchronic" without the σ head) become a clear 422 when
+the settings are saved instead of a failed cycle later. Keys the worker owns are refused.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import types
+import typing
+from typing import Any
+
+# keys a pool may not set: the service decides them
+OWNED = {
+    "name": "set the pool's train_preset instead",
+    "device": "the worker chooses the device",
+    "seed": "set the pool's seed instead",
+    "num_workers": "the worker chooses its data-loader processes",
+}
+# torchvision weights a pool may ask for; checkpoint paths are the worker's business
+PUBLIC_WEIGHTS = ("none", "imagenet", "default", "coco")
+
+
+def _type_name(hint: Any) -> str:
+    if typing.get_args(hint) or not hasattr(hint, "__name__"):
+        return str(hint).replace("typing.", "")
+    return str(hint.__name__)
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    """Whether a JSON value fits a (resolved) dataclass field annotation."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is Any:
+        return True
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if origin is tuple:
+        args = typing.get_args(hint)
+        if not isinstance(value, list | tuple):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_matches(v, args[0]) for v in value)
+        if len(args) != len(value):
+            return False
+        return all(_matches(v, a) for v, a in zip(value, args, strict=True))
+    if dataclasses.is_dataclass(hint):
+        return isinstance(value, dict)  # its own constructor checks the keys and values
+    return True
+
+
+def _check_types(cls: type, data: dict[str, Any], where: str, nested: dict[str, type]) -> None:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    for key, value in data.items():
+        if key not in fields:
+            raise ValueError(f"{where}: unknown key {key!r}; known keys are {sorted(fields)}")
+        if key in nested:
+            if not isinstance(value, dict):
+                raise ValueError(f"{where}.{key} must be an object")
+            _check_types(nested[key], value, f"{where}.{key}", {})
+        elif not _matches(value, hints[key]):
+            raise ValueError(f"{where}.{key} expects {_type_name(hints[key])}, got "
+                             f"{type(value).__name__} {value!r}")
+
+
+def check_train_overrides(preset: str, overrides: dict[str, Any]) -> None:
+    """Raise ``ValueError`` (with the reason) unless ``TrainConfig.preset(preset,
+    **overrides)`` builds and every override is one a pool may set."""
+    from models.config import DetectorConfig, TrainConfig
+    from models.heads.config import HeadConfig
+
+    owned = sorted(set(overrides) & set(OWNED))
+    if owned:
+        raise ValueError(f"train_overrides.{owned[0]} cannot be set: {OWNED[owned[0]]}")
+    _check_types(TrainConfig, overrides, "train_overrides",
+                 {"detector": DetectorConfig, "heads": HeadConfig})
+    weights = (overrides.get("detector") or {}).get("weights", "none")
+    if weights not in PUBLIC_WEIGHTS:
+        raise ValueError(f"train_overrides.detector.weights must be one of {PUBLIC_WEIGHTS}; "
+                         "checkpoint paths cannot be set over the API (use warm_start)")
+    try:
+        TrainConfig.preset(preset, **copy.deepcopy(overrides))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"train_overrides: {exc}") from None
