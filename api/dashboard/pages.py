@@ -23,6 +23,7 @@ from api.deps import DB, AppState, Id, state
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 POLL_MS = 1500
+OVERVIEW_REFRESH_MS = 3000
 # Same-origin assets only (works offline, no CDN); pages are never framed or cached.
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -119,7 +120,8 @@ def overview(request: Request, db: DB) -> Response:
     key = _signed_in(request, db)
     if key is None:
         return _to_login(request)
-    return _render(request, "overview.html", key=key, pools=dashboard.overview(db))
+    return _render(request, "overview.html", key=key, pools=dashboard.overview(db),
+                   poll_ms=OVERVIEW_REFRESH_MS)
 
 
 @router.get("/pools/{pool_id}", response_class=HTMLResponse)

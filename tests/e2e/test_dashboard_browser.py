@@ -114,6 +114,16 @@ def test_overview_lists_pools_with_state(page, server: Server) -> None:
     expect(page.get_by_role("heading", level=1)).to_have_text("overview-a")
 
 
+def test_overview_refreshes_itself_without_a_reload(page, server: Server) -> None:
+    sign_in(page, server)
+    page.evaluate("window.__sameDocument = true")
+    later = seed(server, "overview-late", n_images=2, finished=[])
+    row = page.locator(f'tr[data-pool="{later.pool_id}"]')
+    expect(row).to_contain_text("overview-late")  # polls until the refresh shows it
+    assert page.evaluate("window.__sameDocument === true")  # swapped in place, no reload
+    expect(page.locator("#updated")).to_contain_text("at ")
+
+
 def test_pool_page_shows_timeline_curve_and_gallery_thumbnails(page, server: Server) -> None:
     s = seed(server, "finished-pool", selection_size=4, labelstudio=True)
     sign_in(page, server, f"/pools/{s.pool_id}")

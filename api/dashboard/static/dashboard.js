@@ -50,7 +50,11 @@
 
   async function swapLive() {
     const r = await fetch(location.href, { credentials: "same-origin" });
-    if (!r.ok) return;
+    if (r.redirected && new URL(r.url).pathname === "/login") {
+      location.assign("/login?next=" + encodeURIComponent(location.pathname));
+      return;
+    }
+    if (!r.ok) throw new Error(`HTTP ${r.status}`);
     const doc = new DOMParser().parseFromString(await r.text(), "text/html");
     const focusedId = document.activeElement && document.activeElement.id;
     for (const el of document.querySelectorAll("[data-live]")) {
@@ -77,6 +81,17 @@
       setText("#updated", "— connection lost, retrying");
     }
     setTimeout(poll, Number(main.dataset.pollMs) || 2000);
+  }
+
+  // pages without a status URL (the overview) re-fetch their live sections periodically
+  async function refresh() {
+    try {
+      await swapLive();
+      setText("#updated", "at " + new Date().toLocaleTimeString());
+    } catch (_) {
+      setText("#updated", "— connection lost, retrying");
+    }
+    setTimeout(refresh, Number(main.dataset.refreshMs) || 5000);
   }
 
   document.addEventListener("click", async (ev) => {
@@ -113,4 +128,5 @@
   }
 
   if (main && main.dataset.statusUrl) setTimeout(poll, Number(main.dataset.pollMs) || 2000);
+  else if (main && main.dataset.refreshMs) setTimeout(refresh, Number(main.dataset.refreshMs));
 })();
