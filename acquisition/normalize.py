@@ -37,6 +37,6 @@ def rank_normalize(scores: torch.Tensor) -> torch.Tensor:
     n = scores.shape[0]
     if n <= 1:
         return torch.ones(n, dtype=torch.float64)
-    s = scores.to(torch.float64)
+    s = scores.to(torch.float64).contiguous()
     below = torch.searchsorted(torch.sort(s).values, s, side="left").to(torch.float64)
     return below / (n - 1)

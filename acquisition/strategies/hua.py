@@ -20,7 +20,7 @@ from acquisition.hua_metrics import (
     semantic_affinity_batch,
     sigma_uncertainty_batch,
 )
-from acquisition.normalize import euclidean_score, minmax_normalize
+from acquisition.normalize import euclidean_score, minmax_normalize, rank_normalize
 from acquisition.ops import normalized_entropy
 from acquisition.padding import (
     PaddedView,
@@ -52,6 +52,16 @@ SA, CD, OR, LU = (
     "localization_uncertainty",
 )
 METRICS = (SA, CD, OR, LU)
+ENTROPY = "entropy"  # the retrieval entropy, optionally also a ranking metric (not HUALE's)
+
+
+def _normalize(raw: torch.Tensor, how: str) -> torch.Tensor:
+    """Per-column min-max or rank normalisation of (N, M) metrics; constant columns -> 0."""
+    if how == "minmax" or raw.shape[0] == 0:
+        return minmax_normalize(raw)
+    cols = [rank_normalize(raw[:, j]) if raw.shape[0] > 1 else torch.zeros(1, dtype=torch.float64)
+            for j in range(raw.shape[1])]
+    return torch.stack(cols, dim=1)
 
 
 def _check_metrics(value: list[Any]) -> str | None:
@@ -75,7 +85,12 @@ class HualeStrategy(BatchedStrategy):
         "empty_cap": Param(0.1, float, "max fraction of P for empty images", low=0, high=1),
         "rank_threshold": Param(0.05, float, "tau_rank for ranking metrics", low=0, high=1),
         "metrics": Param(
-            list(METRICS), list, "ranking metrics", choices=METRICS, check=_check_metrics
+            list(METRICS), list, "ranking metrics ('entropy' adds the retrieval entropy)",
+            choices=(*METRICS, ENTROPY), check=_check_metrics,
+        ),
+        "normalization": Param(
+            "minmax", str, "per-metric normalisation over the retrieved set",
+            choices=("minmax", "rank"),
         ),
         "sa_variant": Param("js", str, "Semantic Affinity form", choices=("js", "iou")),
         "cd_variant": Param(
@@ -247,7 +262,7 @@ class HualeStrategy(BatchedStrategy):
             if missing:
                 raise ValueError(f"record {r.image_id!r} lacks metric(s) {missing}")
         raw = torch.tensor([[r.components[m] for m in metrics] for r in sub], dtype=torch.float64)
-        norm = minmax_normalize(raw)
+        norm = _normalize(raw, self.params["normalization"])
         score = euclidean_score(norm)
         ent = torch.tensor([r.score for r in sub], dtype=torch.float64)
         order = rank_indices(score, ent).tolist()

@@ -110,3 +110,28 @@ def test_diversity_guard_skips_duplicate_histograms() -> None:
     assert [
         s.image_id for s in plain.select(plain.score_images(preds, context()), 2, context())
     ] == [1, 2]
+
+
+def test_rank_normalization_ignores_outlier_scale() -> None:
+    # one huge SA outlier squashes the other SA values under min-max, not under rank
+    recs = [rec(1, 0.5, (100, 0.1, 0, 0)), rec(2, 0.5, (3, 0.8, 0, 0)),
+            rec(3, 0.5, (2, 0.9, 0, 0)), rec(4, 0.5, (1, 0.7, 0, 0))]
+    by_minmax = get_strategy("hua", retrieval_factor=1.0).select(recs, 4, context())
+    by_rank = get_strategy("hua", retrieval_factor=1.0, normalization="rank").select(
+        recs, 4, context())
+    sa = {s.image_id: s.components["semantic_affinity_norm"] for s in by_minmax}
+    assert sa == pytest.approx({1: 1.0, 2: 2 / 99, 3: 1 / 99, 4: 0.0})
+    sa = {s.image_id: s.components["semantic_affinity_norm"] for s in by_rank}
+    assert sa == pytest.approx({1: 1.0, 2: 2 / 3, 3: 1 / 3, 4: 0.0})
+    assert [s.image_id for s in by_rank] == [3, 1, 2, 4]
+    assert by_rank[0].score == pytest.approx((1 / 9 + 1) ** 0.5)
+    assert all(s.components["overlap_ratio_norm"] == 0.0 for s in by_rank)  # constant -> 0
+
+
+def test_entropy_can_join_the_ranking_metrics() -> None:
+    hua = get_strategy("hua", retrieval_factor=1.0, metrics=["entropy", "overlap_ratio"])
+    assert hua.requirements.views == frozenset({ORIGINAL})  # no flip needed for these two
+    recs = [rec(1, 0.9, (0, 0, 0, 0)), rec(2, 0.1, (0, 0, 0.5, 0)), rec(3, 0.8, (0, 0, 0.4, 0))]
+    sel = hua.select(recs, 3, context())
+    assert [s.image_id for s in sel] == [3, 1, 2]
+    assert sel[0].components["entropy_norm"] == pytest.approx(0.875)
