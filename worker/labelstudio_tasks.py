@@ -66,6 +66,8 @@ def ls_push(self: Any, cycle_id: int) -> dict[str, Any]:
 def ls_sync(self: Any, pool_id: int, full: bool = False) -> dict[str, Any]:
     """Ingest the pool's changed Label Studio tasks (all of them with ``full``)."""
     with context.session() as db:
+        sync.mark_sync_started(db, pool_id)
+        db.commit()  # webhooks from now on queue another sync
         try:
             result = _guarded(db, pool_id, "sync", lambda: sync.sync_pool(db, pool_id, full=full))
         except LabelStudioError as exc:

@@ -78,6 +78,8 @@ class LabelStudioConnection(Base):
     webhook_secret: Mapped[str | None] = mapped_column(String(100))
     sync_cursor: Mapped[datetime | None]
     last_push_at: Mapped[datetime | None]
+    # when a webhook last queued a sync that has not started yet (webhook bursts coalesce)
+    sync_queued_at: Mapped[datetime | None]
 
 
 class Image(Base):

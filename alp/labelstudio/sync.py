@@ -32,6 +32,9 @@ from alp.services import annotations, cycles
 log = logging.getLogger("alp.labelstudio")
 SOURCE = "labelstudio"
 CURSOR_OVERLAP = timedelta(seconds=60)
+# webhooks within this window of a queued, not yet started sync are folded into it (a
+# marker older than this, e.g. of a lost task, no longer holds new syncs back)
+WEBHOOK_COALESCE_S = 60.0
 SYNC_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED",
                 "ANNOTATIONS_DELETED")  # fmt: skip
 
@@ -234,5 +237,19 @@ def accept_webhook(
         return False
     if payload.get("action") not in SYNC_ACTIONS:
         return False
+    now = utcnow()
+    pending = conn.sync_queued_at
+    if pending is not None and now - _aware(pending) < timedelta(seconds=WEBHOOK_COALESCE_S):
+        return True  # a queued sync has not started yet; it will see this change too
+    conn.sync_queued_at = now
     outbox.enqueue(db, jobs.LS_SYNC, pool_id, False)
     return True
+
+
+def mark_sync_started(db: Session, pool_id: int) -> None:
+    """Clear the pending-webhook-sync marker as a sync starts (commit before reading Label
+    Studio), so webhooks arriving during this sync queue another one."""
+    conn = db.get(LabelStudioConnection, pool_id)
+    if conn is not None and conn.sync_queued_at is not None:
+        conn.sync_queued_at = None
+        db.flush()

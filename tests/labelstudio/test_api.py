@@ -61,3 +61,28 @@ def test_connect_validates_input(client, sessions) -> None:
     assert client.post(url, json={"url": "http://x", "token": " "}).status_code == 422
     assert client.post("/api/v1/pools/999/labelstudio",
                        json={"url": "http://x", "token": "t"}).status_code == 404  # fmt: skip
+
+
+def test_webhook_bursts_coalesce_into_one_queued_sync(sessions) -> None:
+    from datetime import timedelta
+
+    from alp import jobs, outbox
+    from alp.db import utcnow
+    from alp.labelstudio import sync
+
+    pool_id = _connected_pool(sessions)
+    body = {"action": "ANNOTATION_CREATED", "project": {"id": 5}}
+    with sessions() as db:
+        for _ in range(5):  # a labelling burst: one queued sync
+            assert sync.accept_webhook(db, pool_id, "s3cret", body) is True
+        assert [name for name, *_ in outbox.pending(db)] == [jobs.LS_SYNC]
+        sync.mark_sync_started(db, pool_id)  # the sync began: later changes need another
+        assert db.get(LabelStudioConnection, pool_id).sync_queued_at is None
+        assert sync.accept_webhook(db, pool_id, "s3cret", body)
+        assert len(outbox.pending(db)) == 2
+        # a marker older than the window (a lost task) does not hold syncs back
+        conn = db.get(LabelStudioConnection, pool_id)
+        conn.sync_queued_at = utcnow() - timedelta(seconds=sync.WEBHOOK_COALESCE_S + 1)
+        assert sync.accept_webhook(db, pool_id, "s3cret", body)
+        assert len(outbox.pending(db)) == 3
+        db.rollback()
