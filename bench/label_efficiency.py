@@ -49,11 +49,12 @@ PROFILES: dict[str, dict[str, Any]] = {
 }
 
 
-def run_specs(metric_ablation: bool) -> list[RunSpec]:
-    specs = [RunSpec(strategy=s, preset=p) for s, p in RUNS]
+def run_specs(metric_ablation: bool, hua_params: dict[str, Any] | None = None) -> list[RunSpec]:
+    hua = dict(hua_params or {})
+    specs = [RunSpec(strategy=s, preset=p, params=hua if s == "hua" else {}) for s, p in RUNS]
     if metric_ablation:
-        specs += [RunSpec("hua", "vanilla", params={"metrics": [m]}, label=f"hua[{m}]:vanilla")
-                  for m in HUA_METRICS]
+        specs += [RunSpec("hua", "vanilla", params={**hua, "metrics": [m]},
+                          label=f"hua[{m}]:vanilla") for m in HUA_METRICS]
     return specs
 
 
@@ -137,6 +138,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     help="synthetic object side range as fractions, e.g. 0.2,0.5")
     ap.add_argument("--hua-metric-ablation", action="store_true",
                     help="add hua:vanilla runs that rank by one metric each")
+    ap.add_argument("--hua-params", type=json.loads, default=None,
+                    help='JSON parameters of every hua run, e.g. \'{"retrieval_factor": 1.5}\'')
     ap.add_argument("--runs", default=None,
                     help="comma-separated subset of run labels, e.g. hua:huale,random:vanilla")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "label_efficiency")
@@ -157,7 +160,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for key in prof:
         if getattr(args, key, None) is not None:
             prof[key] = getattr(args, key)
-    specs = run_specs(args.hua_metric_ablation)
+    specs = run_specs(args.hua_metric_ablation, args.hua_params)
     if args.runs:
         wanted = {r.strip() for r in args.runs.split(",")}
         specs = [s for s in specs if s.label in wanted]
@@ -190,6 +193,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "benchmark": "label efficiency (synthetic shapes, tiny Faster R-CNN)",
         "profile": args.profile, "settings": prof, "seeds": list(loop.seeds),
         "lr": args.lr, "score_subset": args.score_subset, "threads": args.threads,
+        "hua_params": args.hua_params or {},
         "synthetic_overrides": {k: list(v) for k, v in world.items()},
         "data": result.data,
         "metric": "mAP@0.5 (VOC all-point, %) on the held-out test set",

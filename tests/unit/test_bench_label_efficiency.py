@@ -1,0 +1,40 @@
+"""The label-efficiency benchmark's run list and target checks (pure Python, no training)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+_PATH = Path(__file__).resolve().parents[2] / "bench" / "label_efficiency.py"
+_spec = importlib.util.spec_from_file_location("bench_label_efficiency", _PATH)
+assert _spec is not None and _spec.loader is not None
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
+
+
+def test_hua_params_reach_every_hua_run_only() -> None:
+    specs = bench.run_specs(True, {"retrieval_factor": 1.5})
+    labels = [s.label for s in specs]
+    assert labels[:6] == ["random:vanilla", "entropy:vanilla", "cald:vanilla", "hua:huale",
+                          "random:huale", "hua:vanilla"]
+    for s in specs:
+        if s.strategy == "hua":
+            assert s.params["retrieval_factor"] == 1.5
+        else:
+            assert dict(s.params) == {}
+    ablation = [s for s in specs if s.label.startswith("hua[")]
+    assert [s.params["metrics"] for s in ablation] == [[m] for m in bench.HUA_METRICS]
+
+
+def test_targets_compare_runs_after_the_first_cycle() -> None:
+    summary = {run: {"mean_after_first": v} for run, v in {
+        "random:vanilla": 10.0, "hua:huale": 13.5, "hua:vanilla": 12.0,
+        "entropy:vanilla": 12.5, "random:huale": 9.0}.items()}
+    t = bench.targets(summary)
+    assert t["hua_huale_minus_random"] == pytest.approx(3.5)
+    assert t["hua_huale_ge_random_plus_3"] is True
+    assert t["hua_selection_minus_entropy"] == pytest.approx(-0.5)
+    assert t["hua_selection_above_random_and_entropy"] is False
+    assert bench.targets({})["hua_huale_ge_random_plus_3"] is None
