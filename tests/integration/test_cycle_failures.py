@@ -9,7 +9,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from alp.db import Image, ScoreShard
+from alp.db import Image, Pool, ScoreShard
 from alp.services import keys
 from api.main import create_app
 from tests.support.processes import celery_worker
@@ -33,11 +33,11 @@ def test_failed_cycle_retry_skips_unreadable_image(tmp_path: Path, sqlite_url: s
     with sessions() as db:
         pool = create_synthetic_pool(
             db, storage, "fail", n_labeled=6, n_val=2, n_unlabeled=12, size=64,
-            settings=pool_settings(
-                strategy="entropy", train_preset="vanilla",
-                train_overrides={**TINY_TRAIN, "lr": -1.0},
-            ),
-        )  # fmt: skip
+            settings=pool_settings(strategy="entropy", train_preset="vanilla"),
+        )
+        # settings the API refuses today (e.g. stored by an older alp): training must fail
+        row = db.get(Pool, pool.pool_id)
+        row.settings = {**row.settings, "train_overrides": {**TINY_TRAIN, "lr": -1.0}}
         key = keys.create_key(db, "t").key
         broken = db.get(Image, pool.unlabeled_ids[0])
         broken_path = storage.path(broken.storage_key)
