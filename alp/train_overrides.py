@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import types
+import functools
+import json
 import typing
 from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
 
 # keys a pool may not set: the service decides them
 OWNED = {
@@ -32,34 +35,18 @@ def _type_name(hint: Any) -> str:
     return str(hint.__name__)
 
 
+@functools.cache
+def _adapter(hint: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(hint)
+
+
 def _matches(value: Any, hint: Any) -> bool:
-    """Whether a JSON value fits a (resolved) dataclass field annotation."""
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_matches(value, h) for h in typing.get_args(hint))
-    if hint is type(None):
-        return value is None
-    if hint is Any:
-        return True
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if hint is str:
-        return isinstance(value, str)
-    if origin is tuple:
-        args = typing.get_args(hint)
-        if not isinstance(value, list | tuple):
-            return False
-        if len(args) == 2 and args[1] is Ellipsis:
-            return all(_matches(v, args[0]) for v in value)
-        if len(args) != len(value):
-            return False
-        return all(_matches(v, a) for v, a in zip(value, args, strict=True))
-    if dataclasses.is_dataclass(hint):
-        return isinstance(value, dict)  # its own constructor checks the keys and values
+    """Whether a JSON value fits a (resolved) dataclass field annotation: pydantic's strict
+    JSON rules (no "5" for an int, no true for a number; lists stand for tuples)."""
+    try:
+        _adapter(hint).validate_json(json.dumps(value), strict=True)
+    except ValidationError:
+        return False
     return True
 
 

@@ -57,11 +57,9 @@ ENTROPY = "entropy"  # the retrieval entropy, optionally also a ranking metric (
 
 def _normalize(raw: torch.Tensor, how: str) -> torch.Tensor:
     """Per-column min-max or rank normalisation of (N, M) metrics; constant columns -> 0."""
-    if how == "minmax" or raw.shape[0] == 0:
+    if how == "minmax" or raw.shape[0] <= 1:  # one row: every column is constant -> 0
         return minmax_normalize(raw)
-    cols = [rank_normalize(raw[:, j]) if raw.shape[0] > 1 else torch.zeros(1, dtype=torch.float64)
-            for j in range(raw.shape[1])]
-    return torch.stack(cols, dim=1)
+    return torch.stack([rank_normalize(raw[:, j]) for j in range(raw.shape[1])], dim=1)
 
 
 def _check_metrics(value: list[Any]) -> str | None:
