@@ -143,15 +143,26 @@ def simulate(
     strategy_params: str | None = typer.Option(
         None, help='JSON parameters per strategy, e.g. \'{"hua": {"retrieval_factor": 2}}\'.'
     ),
+    train_overrides: str | None = typer.Option(
+        None, help='JSON training-config overrides of every run, e.g. '
+                   '\'{"detector": {"rois_per_image": 64}}\'.'
+    ),
     device: str = typer.Option("cpu", help="cpu | cuda | cuda:N."),
     out: Path = typer.Option(Path("simulation-out"), help="Output directory."),
     progress: bool = typer.Option(True, help="Show a progress display."),
 ) -> None:
     """Simulate active learning with a ground-truth oracle; write CSV, JSON and a PNG plot."""
-    from worker.simulation.spec import LoopOptions, parse_params, parse_seeds, parse_strategies
+    from worker.simulation.spec import (
+        LoopOptions,
+        parse_params,
+        parse_seeds,
+        parse_strategies,
+        parse_train_overrides,
+    )
 
     try:
         specs = parse_strategies(strategies, train_preset, parse_params(strategy_params))
+        overrides = parse_train_overrides(train_overrides)
         loop = LoopOptions(initial=initial, budget=budget, cycles=cycles,
                            seeds=parse_seeds(seeds), iterations=iterations,
                            batch_size=batch_size, image_size=image_size, backbone=backbone,
@@ -165,7 +176,8 @@ def simulate(
                        synthetic=synthetic, synthetic_test=synthetic_test, val_split=val_split,
                        data_seed=data_seed)
     try:
-        result = run_simulation(specs, loop, data, out, console=console, show_progress=progress)
+        result = run_simulation(specs, loop, data, out, train_overrides=overrides,
+                                console=console, show_progress=progress)
     except ValueError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc

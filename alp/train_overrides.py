@@ -65,17 +65,24 @@ def _check_types(cls: type, data: dict[str, Any], where: str, nested: dict[str, 
                              f"{type(value).__name__} {value!r}")
 
 
+def check_override_types(overrides: dict[str, Any], where: str = "train_overrides") -> None:
+    """Raise ``ValueError`` for an unknown key or a value of the wrong JSON type anywhere in
+    ``TrainConfig`` overrides (``detector`` / ``heads`` checked field by field)."""
+    from models.config import DetectorConfig, TrainConfig
+    from models.heads.config import HeadConfig
+
+    _check_types(TrainConfig, overrides, where, {"detector": DetectorConfig, "heads": HeadConfig})
+
+
 def check_train_overrides(preset: str, overrides: dict[str, Any]) -> None:
     """Raise ``ValueError`` (with the reason) unless ``TrainConfig.preset(preset,
     **overrides)`` builds and every override is one a pool may set."""
-    from models.config import DetectorConfig, TrainConfig
-    from models.heads.config import HeadConfig
+    from models.config import TrainConfig
 
     owned = sorted(set(overrides) & set(OWNED))
     if owned:
         raise ValueError(f"train_overrides.{owned[0]} cannot be set: {OWNED[owned[0]]}")
-    _check_types(TrainConfig, overrides, "train_overrides",
-                 {"detector": DetectorConfig, "heads": HeadConfig})
+    check_override_types(overrides)
     weights = (overrides.get("detector") or {}).get("weights", "none")
     if weights not in PUBLIC_WEIGHTS:
         raise ValueError(f"train_overrides.detector.weights must be one of {PUBLIC_WEIGHTS}; "

@@ -13,7 +13,7 @@ over cycles after the first, the area under the learning curve, and the target c
 entropy). mAP is measured on a separate held-out synthetic test set (its own generator
 seed); nothing is tuned on it. ``--val-split`` adds a validation split for investigations.
 
-    python bench/label_efficiency.py                 # CPU size (~30 min on an idle 2-core CPU)
+    python bench/label_efficiency.py --seeds 0       # CPU size, one seed (~25 min, 1 thread)
     python bench/label_efficiency.py --profile gpu   # bigger, for a GPU machine
     python bench/label_efficiency.py --hua-metric-ablation   # + one hua run per metric
 """
@@ -37,16 +37,45 @@ RUNS = (("random", "vanilla"), ("entropy", "vanilla"), ("cald", "vanilla"),
         ("hua", "huale"), ("random", "huale"), ("hua", "vanilla"))
 HUA_METRICS = ("semantic_affinity", "category_diversity", "overlap_ratio",
                "localization_uncertainty")
+# The tiny detector's RPN / RoI sizes cut to what 96 px images with 1-5 objects need: half
+# the cost per step of the defaults, so the CPU profile affords 800 steps (see README).
+CPU_DETECTOR = {"rois_per_image": 64, "rpn_pre_nms_top_n_train": 400,
+                "rpn_post_nms_top_n_train": 150, "rpn_pre_nms_top_n_test": 300,
+                "rpn_post_nms_top_n_test": 100}
 PROFILES: dict[str, dict[str, Any]] = {
-    # ~30 min on an idle 2-core CPU (tiny backbone); several times longer on a busy one
-    "cpu": {"pool": 300, "test": 200, "size": 96, "initial": 30, "budget": 30, "cycles": 4,
-            "iterations": 80, "batch_size": 8, "device": "cpu"},
+    # one seed ~25 min single-threaded on the 2-core CPU; run seeds as parallel processes
+    "cpu": {"pool": 240, "test": 150, "size": 96, "initial": 30, "budget": 30, "cycles": 3,
+            "iterations": 800, "batch_size": 4, "device": "cpu", "lr": 0.04,
+            "score_subset": 120, "object_scale": (0.25, 0.5),
+            "train_overrides": {"detector": CPU_DETECTOR}},
     "gpu": {"pool": 2000, "test": 500, "size": 128, "initial": 100, "budget": 100,
-            "cycles": 6, "iterations": 600, "batch_size": 16, "device": "cuda"},
+            "cycles": 6, "iterations": 600, "batch_size": 16, "device": "cuda", "lr": None,
+            "score_subset": None, "object_scale": None, "train_overrides": {}},
     # seconds; checks the plumbing only
     "smoke": {"pool": 24, "test": 8, "size": 48, "initial": 4, "budget": 4, "cycles": 2,
-              "iterations": 2, "batch_size": 2, "device": "cpu"},
+              "iterations": 2, "batch_size": 2, "device": "cpu", "lr": None,
+              "score_subset": None, "object_scale": None, "train_overrides": {}},
 }
+
+
+def settings(profile: str, **given: Any) -> dict[str, Any]:
+    """The profile's settings with the options ``given`` (``None`` = not given) applied;
+    ``train_overrides`` are merged onto the profile's (``detector`` / ``heads`` key by key)."""
+    prof = {**PROFILES[profile], "train_overrides": dict(PROFILES[profile]["train_overrides"])}
+    for key, value in given.items():
+        if value is None or key not in prof:
+            continue
+        if key == "train_overrides":
+            merged = prof["train_overrides"]
+            for k, v in value.items():
+                both = isinstance(v, dict) and isinstance(merged.get(k), dict)
+                merged[k] = {**merged[k], **v} if both else v
+        elif key == "object_scale" and isinstance(value, str):
+            lo, hi = (float(v) for v in value.split(","))
+            prof[key] = (lo, hi)
+        else:
+            prof[key] = value
+    return prof
 
 
 def run_specs(metric_ablation: bool, hua_params: dict[str, Any] | None = None) -> list[RunSpec]:
@@ -130,7 +159,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ap.add_argument(f"--{key.replace('_', '-')}", type=int, default=None,
                         help=f"override the profile's {key}")
     ap.add_argument("--device", default=None)
-    ap.add_argument("--lr", type=float, default=None, help="learning rate (default: preset's)")
+    ap.add_argument("--lr", type=float, default=None,
+                    help="learning rate (default: the profile's, else the preset's)")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--data-seed", type=int, default=0)
     ap.add_argument("--val-split", type=float, default=0.0)
@@ -140,6 +170,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     help="add hua:vanilla runs that rank by one metric each")
     ap.add_argument("--hua-params", type=json.loads, default=None,
                     help='JSON parameters of every hua run, e.g. \'{"retrieval_factor": 1.5}\'')
+    ap.add_argument("--train-overrides", type=json.loads, default=None,
+                    help="JSON TrainConfig overrides of every run, merged onto the profile's")
     ap.add_argument("--runs", default=None,
                     help="comma-separated subset of run labels, e.g. hua:huale,random:vanilla")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "label_efficiency")
@@ -149,17 +181,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--threads", type=int, default=None,
                     help="torch CPU threads (1 is faster on an oversubscribed machine)")
     ap.add_argument("--score-subset", type=int, default=None,
-                    help="score a random subset of this many unlabelled images per cycle")
+                    help="score a random subset of this many unlabelled images per cycle "
+                         "(default: the profile's)")
     ap.add_argument("--merge", type=Path, nargs="+", default=None,
                     help="summarise the rows of earlier runs' label_efficiency.json files "
                          "(e.g. one process per seed) instead of running")
     args = ap.parse_args(argv)
     if args.merge:
         return merge(args.merge, args.out, args.docs)
-    prof = dict(PROFILES[args.profile])
-    for key in prof:
-        if getattr(args, key, None) is not None:
-            prof[key] = getattr(args, key)
+    prof = settings(args.profile, **{k: v for k, v in vars(args).items() if k != "profile"})
     specs = run_specs(args.hua_metric_ablation, args.hua_params)
     if args.runs:
         wanted = {r.strip() for r in args.runs.split(",")}
@@ -176,23 +206,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     loop = LoopOptions(initial=prof["initial"], budget=prof["budget"], cycles=prof["cycles"],
                        seeds=parse_seeds(args.seeds), iterations=prof["iterations"],
                        batch_size=prof["batch_size"], image_size=prof["size"],
-                       device=prof["device"], score_subset=args.score_subset,
-                       lr=args.lr)
+                       device=prof["device"], score_subset=prof["score_subset"],
+                       lr=prof["lr"])
     world: dict[str, Any] = {}
-    if args.object_scale:
-        lo, hi = (float(v) for v in args.object_scale.split(","))
-        world["scale"] = (lo, hi)
+    if prof["object_scale"]:
+        world["scale"] = tuple(prof["object_scale"])
     data = DataOptions(synthetic=prof["pool"], synthetic_test=prof["test"],
                        val_split=args.val_split, data_seed=args.data_seed,
                        synthetic_overrides=world)
-    result = simulate(specs, loop, data, args.out, show_progress=args.progress,
-                      stem="label_efficiency")
+    result = simulate(specs, loop, data, args.out, train_overrides=prof["train_overrides"],
+                      show_progress=args.progress, stem="label_efficiency")
     payload = json.loads(result.paths["json"].read_text())
     summary = payload["summary"]
     out = {
         "benchmark": "label efficiency (synthetic shapes, tiny Faster R-CNN)",
         "profile": args.profile, "settings": prof, "seeds": list(loop.seeds),
-        "lr": args.lr, "score_subset": args.score_subset, "threads": args.threads,
+        "threads": args.threads,
         "hua_params": args.hua_params or {},
         "synthetic_overrides": {k: list(v) for k, v in world.items()},
         "data": result.data,

@@ -20,7 +20,8 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from worker.simulation.backend import TorchBackend
+from alp.train_overrides import check_override_types
+from worker.simulation.backend import TorchBackend, train_config
 from worker.simulation.data import SimulationData, coco_data, synthetic_data
 from worker.simulation.loop import CycleRow, Oracle, Simulation
 from worker.simulation.report import write_csv, write_outputs
@@ -100,6 +101,12 @@ def simulate(
     start = time.perf_counter()
     if loop.device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device {loop.device!r} requested but CUDA is not available")
+    try:  # bad overrides fail here, before any data is generated
+        check_override_types(dict(train_overrides or {}))
+        for spec in specs:
+            train_config(spec.preset, loop, 0, train_overrides)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"bad --train-overrides: {exc}") from None
     console = console or Console(stderr=True)
     data = load_data(data_opts, loop.image_size)
     if loop.initial > len(data.pool):

@@ -38,3 +38,17 @@ def test_targets_compare_runs_after_the_first_cycle() -> None:
     assert t["hua_selection_minus_entropy"] == pytest.approx(-0.5)
     assert t["hua_selection_above_random_and_entropy"] is False
     assert bench.targets({})["hua_huale_ge_random_plus_3"] is None
+
+
+def test_settings_merge_options_onto_the_profile() -> None:
+    prof = bench.settings("cpu", lr=None, iterations=100, object_scale="0.1,0.3",
+                          train_overrides={"detector": {"rois_per_image": 32}, "lr": 0.01},
+                          seeds="0")
+    assert prof["iterations"] == 100 and prof["lr"] == bench.PROFILES["cpu"]["lr"]
+    assert prof["object_scale"] == (0.1, 0.3)
+    detector = prof["train_overrides"]["detector"]
+    assert detector["rois_per_image"] == 32
+    assert detector["rpn_post_nms_top_n_train"] == bench.CPU_DETECTOR["rpn_post_nms_top_n_train"]
+    assert prof["train_overrides"]["lr"] == 0.01
+    assert bench.PROFILES["cpu"]["train_overrides"]["detector"]["rois_per_image"] == 64
+    assert "seeds" not in prof

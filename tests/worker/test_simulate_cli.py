@@ -70,8 +70,26 @@ def test_simulate_rejects_bad_options(tmp_path: Path) -> None:
         ["--strategies", "nosuchstrategy"],
         ["--initial", "99"],
         ["--strategy-params", "{oops"],
+        ["--train-overrides", "{oops"],
+        ["--train-overrides", "[1]"],
+        ["--train-overrides", '{"nosuchkey": 1}'],
+        ["--train-overrides", '{"lr": "fast"}'],
+        ["--train-overrides", '{"detector": {"rois_per_image": "many"}}'],
     ]
     for extra in bad:
         result = runner.invoke(app, ["simulate", "--out", str(tmp_path), *TINY, *extra])
         assert result.exit_code == 2, (extra, result.output)
     assert not (tmp_path / "simulation.csv").exists()
+
+
+def test_simulate_applies_train_overrides(tmp_path: Path) -> None:
+    out = tmp_path / "sim"
+    overrides = {"detector": {"rois_per_image": 16}, "lr": 0.01}
+    result = CliRunner().invoke(
+        app,
+        ["simulate", "--strategies", "random:vanilla", "--out", str(out),
+         "--train-overrides", json.dumps(overrides), *TINY],
+    )
+    assert result.exit_code == 0, result.output
+    payload = json.loads((out / "simulation.json").read_text())
+    assert payload["config"]["train_overrides"] == overrides

@@ -93,6 +93,21 @@ def parse_params(text: str | None) -> dict[str, dict[str, Any]]:
     return value
 
 
+def parse_train_overrides(text: str | None) -> dict[str, Any]:
+    """``--train-overrides`` JSON: ``TrainConfig.preset`` keys applied to every run, e.g.
+    ``{"detector": {"rois_per_image": 64}}``; ``None`` -> ``{}``. Only the JSON shape is
+    checked here; the values are checked when the configs are built."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--train-overrides is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ValueError('--train-overrides must be an object, e.g. {"detector": {...}}')
+    return value
+
+
 @dataclass
 class LoopOptions:
     """Schedule of the active-learning loop (the same for every run and seed).
