@@ -13,7 +13,7 @@ over cycles after the first, the area under the learning curve, and the target c
 entropy). mAP is measured on a separate held-out synthetic test set (its own generator
 seed); nothing is tuned on it. ``--val-split`` adds a validation split for investigations.
 
-    python bench/label_efficiency.py --seeds 0       # CPU size, one seed (~25 min, 1 thread)
+    python bench/label_efficiency.py --seeds 0       # CPU size, one seed (~28 min, 1 thread)
     python bench/label_efficiency.py --profile gpu   # bigger, for a GPU machine
     python bench/label_efficiency.py --hua-metric-ablation   # + one hua run per metric
 """
@@ -43,7 +43,7 @@ CPU_DETECTOR = {"rois_per_image": 64, "rpn_pre_nms_top_n_train": 400,
                 "rpn_post_nms_top_n_train": 150, "rpn_pre_nms_top_n_test": 300,
                 "rpn_post_nms_top_n_test": 100}
 PROFILES: dict[str, dict[str, Any]] = {
-    # one seed ~25 min single-threaded on the 2-core CPU; run seeds as parallel processes
+    # one seed ~28 min single-threaded (3 in parallel on the 2-core CPU); merge with --merge
     "cpu": {"pool": 240, "test": 150, "size": 96, "initial": 30, "budget": 30, "cycles": 3,
             "iterations": 800, "batch_size": 4, "device": "cpu", "lr": 0.04,
             "score_subset": 120, "object_scale": (0.25, 0.5),
