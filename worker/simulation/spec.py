@@ -80,32 +80,32 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def parse_params(text: str | None) -> dict[str, dict[str, Any]]:
-    """``--strategy-params`` JSON: ``{"hua": {"retrieval_factor": 2}}``; ``None`` -> ``{}``."""
+def _json_object(text: str | None, option: str, ok: Any, shape: str) -> dict[str, Any]:
+    """Parse ``option``'s JSON; ``{}`` for no text; ``ValueError`` unless ``ok(value)``."""
     if not text:
         return {}
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"--strategy-params is not valid JSON: {exc}") from None
-    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
-        raise ValueError('--strategy-params must map names to objects, e.g. {"hua": {...}}')
+        raise ValueError(f"{option} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict) or not ok(value):
+        raise ValueError(f"{option} must be {shape}")
     return value
+
+
+def parse_params(text: str | None) -> dict[str, dict[str, Any]]:
+    """``--strategy-params`` JSON: ``{"hua": {"retrieval_factor": 2}}``; ``None`` -> ``{}``."""
+    return _json_object(text, "--strategy-params",
+                        lambda v: all(isinstance(p, dict) for p in v.values()),
+                        'a map of names to objects, e.g. {"hua": {...}}')
 
 
 def parse_train_overrides(text: str | None) -> dict[str, Any]:
     """``--train-overrides`` JSON: ``TrainConfig.preset`` keys applied to every run, e.g.
     ``{"detector": {"rois_per_image": 64}}``; ``None`` -> ``{}``. Only the JSON shape is
     checked here; the values are checked when the configs are built."""
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"--train-overrides is not valid JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise ValueError('--train-overrides must be an object, e.g. {"detector": {...}}')
-    return value
+    return _json_object(text, "--train-overrides", lambda v: True,
+                        'an object, e.g. {"detector": {...}}')
 
 
 @dataclass
