@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from models.config import merge_overrides  # noqa: E402
 from worker.simulation.spec import LoopOptions, RunSpec, parse_seeds  # noqa: E402
 
 RUNS = (("random", "vanilla"), ("entropy", "vanilla"), ("cald", "vanilla"),
@@ -61,15 +62,12 @@ PROFILES: dict[str, dict[str, Any]] = {
 def settings(profile: str, **given: Any) -> dict[str, Any]:
     """The profile's settings with the options ``given`` (``None`` = not given) applied;
     ``train_overrides`` are merged onto the profile's (``detector`` / ``heads`` key by key)."""
-    prof = {**PROFILES[profile], "train_overrides": dict(PROFILES[profile]["train_overrides"])}
+    prof = dict(PROFILES[profile])
     for key, value in given.items():
         if value is None or key not in prof:
             continue
         if key == "train_overrides":
-            merged = prof["train_overrides"]
-            for k, v in value.items():
-                both = isinstance(v, dict) and isinstance(merged.get(k), dict)
-                merged[k] = {**merged[k], **v} if both else v
+            prof[key] = merge_overrides(prof[key], value)
         elif key == "object_scale" and isinstance(value, str):
             lo, hi = (float(v) for v in value.split(","))
             prof[key] = (lo, hi)

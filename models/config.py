@@ -45,6 +45,17 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def merge_overrides(base: dict[str, Any], extra: dict[str, Any] | None) -> dict[str, Any]:
+    """``TrainConfig.preset`` overrides ``base`` with ``extra`` applied on top: where both
+    hold a mapping under one key (``detector``, ``heads``) the two are merged key by key,
+    otherwise ``extra``'s value replaces. Returns a new dict; the inputs are not changed."""
+    out = dict(base)
+    for key, value in (extra or {}).items():
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = {**out[key], **value} if both else value
+    return out
+
+
 @dataclass
 class DetectorConfig:
     """What :func:`models.builders.build_detector` builds.

@@ -102,7 +102,7 @@ def simulate(
     if loop.device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device {loop.device!r} requested but CUDA is not available")
     try:  # bad overrides fail here, before any data is generated
-        check_override_types(dict(train_overrides or {}))
+        check_override_types(train_overrides or {})
         for spec in specs:
             train_config(spec.preset, loop, 0, train_overrides)
     except (TypeError, ValueError) as exc:

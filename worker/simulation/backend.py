@@ -11,7 +11,7 @@ from torch import nn
 
 from acquisition.types import ORIGINAL, ImagePrediction, Requirements
 from models.builders import build_detector
-from models.config import TrainConfig
+from models.config import TrainConfig, merge_overrides
 from models.data.dataset import DetectionDataset
 from models.engine import evaluate, train
 from models.inference import predict
@@ -41,12 +41,7 @@ def train_config(
     }
     if options.lr is not None:
         over["lr"] = options.lr
-    for key, value in (overrides or {}).items():
-        if key == "detector" and isinstance(value, dict):
-            over["detector"] = {**over["detector"], **value}
-        else:
-            over[key] = value
-    return TrainConfig.preset(preset, **over)
+    return TrainConfig.preset(preset, **merge_overrides(over, overrides))
 
 
 class TorchBackend:

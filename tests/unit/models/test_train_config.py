@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from models.config import PRESETS, DetectorConfig, TrainConfig
+from models.config import PRESETS, DetectorConfig, TrainConfig, merge_overrides
 from models.engine.train import lr_factor
 
 
@@ -93,3 +93,13 @@ def test_lr_factor_warmup_then_steps() -> None:
     assert lr_factor(19, **args) == pytest.approx(1.0)
     assert lr_factor(20, **args) == pytest.approx(0.1)
     assert lr_factor(30, **args) == pytest.approx(0.01)
+
+
+def test_merge_overrides_merges_mappings_key_by_key_and_copies() -> None:
+    base = {"detector": {"rois_per_image": 64, "min_size": 96}, "lr": 0.04, "milestones": [8]}
+    extra = {"detector": {"rois_per_image": 32}, "heads": {"emphasis": "a"}, "milestones": [4]}
+    merged = merge_overrides(base, extra)
+    assert merged == {"detector": {"rois_per_image": 32, "min_size": 96}, "lr": 0.04,
+                      "milestones": [4], "heads": {"emphasis": "a"}}
+    assert base["detector"]["rois_per_image"] == 64 and "heads" not in base
+    assert merge_overrides(base, None) == base and merge_overrides(base, None) is not base
