@@ -58,8 +58,10 @@ class HeadConfig:
     pass).
 
     R-CNN losses: ``cls_loss`` "ce"; ``reg_loss`` ∈ {smooth_l1 (β = ``smooth_l1_beta``),
-    eiou, uncertainty, synchronic}; ``eiou_gamma``; ``sync_lambda`` with an optional linear
-    ramp from 1 over ``sync_lambda_ramp_iters`` training iterations; ``uncertainty_head`` adds
+    eiou, uncertainty, synchronic}; ``eiou_gamma``; ``eiou_weight`` multiplies the EIoU term
+    (in ``eiou`` and ``synchronic``; mmdetection weights its R-CNN GIoU loss by 10 to match
+    Smooth-L1 on torchvision-scaled deltas); ``sync_lambda`` with an optional linear ramp
+    from 1 over ``sync_lambda_ramp_iters`` training iterations; ``uncertainty_head`` adds
     a log-variance output per coordinate (class-agnostic with ``uncertainty_class_agnostic``);
     ``emphasis`` ∈ {None, "a", "b", "c"} (ALGORITHMS §1.5); ``isr_p``/``carl`` PISA options.
 
@@ -83,6 +85,7 @@ class HeadConfig:
     reg_loss: str = "smooth_l1"
     smooth_l1_beta: float = 1.0 / 9.0
     eiou_gamma: float = 0.5
+    eiou_weight: float = 1.0
     sync_lambda: float = 0.5
     sync_lambda_ramp_iters: int = 0
     uncertainty_head: bool = False
@@ -130,6 +133,8 @@ class HeadConfig:
             raise ValueError(f"score_hlr_candidate_factor must be >= 1 or null, got {factor}")
         if not 0.0 <= self.eiou_gamma <= 1.0:
             raise ValueError(f"eiou_gamma must be in [0, 1], got {self.eiou_gamma}")
+        if not 0.0 <= self.eiou_weight <= 100.0:
+            raise ValueError(f"eiou_weight must be in [0, 100], got {self.eiou_weight}")
         if not 0.0 <= self.sync_lambda <= 1.0:
             raise ValueError(f"sync_lambda must be in [0, 1], got {self.sync_lambda}")
         if not 0.0 <= self.emphasis_momentum < 1.0 or not 0.0 <= self.class_quality_momentum < 1:
@@ -179,7 +184,10 @@ def head_preset(name: str) -> HeadConfig:
     """Named head presets.
 
     * ``vanilla``: torchvision's stock behaviour (CE + Smooth-L1 / focal loss);
-    * ``huale``: Emphasis (a) + synchronic loss + σ head;
+    * ``huale``: Emphasis (a; β = 0 for negatives) + synchronic loss (EIoU weight 10) + σ
+      head. Both choices were made on a validation split (README, "Label efficiency"): the
+      β of negatives up-weights every background RoI and an unweighted IoU term starves
+      the regression; ``emphasis_negatives="mean"``, ``eiou_weight=1`` restore the old recipe;
     * ``libra``: Libra IoU-balanced sampler (mmdet-compatible);
     * ``pisa``: Score-HLR sampler (ISR-N; top-objectness candidates, factor 2) + ISR-P + CARL
       (also ISR-P + CARL for RetinaNet);
@@ -188,7 +196,8 @@ def head_preset(name: str) -> HeadConfig:
     if name == "vanilla":
         return HeadConfig()
     if name == "huale":
-        return HeadConfig(emphasis="a", reg_loss="synchronic", uncertainty_head=True)
+        return HeadConfig(emphasis="a", emphasis_negatives="zero", reg_loss="synchronic",
+                          uncertainty_head=True, eiou_weight=10.0)
     if name == "libra":
         return HeadConfig(sampler="libra")
     if name == "pisa":

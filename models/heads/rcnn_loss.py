@@ -98,7 +98,7 @@ class RCNNLoss(nn.Module):
         if cfg.reg_loss == "smooth_l1":
             return F.smooth_l1_loss(deltas, tgt, beta=cfg.smooth_l1_beta, reduction="none").sum(1)
         if cfg.reg_loss == "eiou":
-            return eiou_loss(pred_boxes, b.gt_boxes[pos], gamma=cfg.eiou_gamma)
+            return cfg.eiou_weight * eiou_loss(pred_boxes, b.gt_boxes[pos], gamma=cfg.eiou_gamma)
         if b.log_vars is None:
             raise ValueError(f"reg_loss={cfg.reg_loss!r} needs the σ head's log-variances")
         lv = select_log_vars(b.log_vars, pos, b.labels[pos])
@@ -107,7 +107,8 @@ class RCNNLoss(nn.Module):
         if cfg.reg_loss == "uncertainty":
             return unc
         lam = lambda_schedule(step, cfg.sync_lambda, cfg.sync_lambda_ramp_iters)
-        return lam * eiou_loss(pred_boxes, b.gt_boxes[pos], gamma=cfg.eiou_gamma) + (1 - lam) * unc
+        l_iou = cfg.eiou_weight * eiou_loss(pred_boxes, b.gt_boxes[pos], gamma=cfg.eiou_gamma)
+        return lam * l_iou + (1 - lam) * unc
 
     def forward(self, b: RCNNTrainBatch) -> dict[str, Tensor]:
         cfg = self.config

@@ -112,18 +112,21 @@ def emphasis_weights(betas: Tensor, losses: Tensor, renormalise: bool = True) ->
     """Per-sample weights ``1 + β_i`` (detached), optionally renormalised.
 
     With ``renormalise`` the weights are rescaled so that
-    ``Σ w_i·l_i = (1 + mean β)·Σ l_i``: the emphasis redistributes loss between samples while the
-    total grows only by the mean β, which keeps the learning-rate schedule valid.
+    ``Σ w_i·|l_i| = (1 + mean β)·Σ |l_i|``: the emphasis redistributes loss between samples
+    while the total grows only by the mean β, which keeps the learning-rate schedule valid.
+    Magnitudes, not signed values: the uncertainty / synchronic losses go negative when
+    σ < 1, and a signed sum near 0 or of the other sign would give huge or negative weights
+    (gradient ascent). For non-negative losses the two are the same.
 
     Args:
         betas: (n,) β per sample (or a 0-d β broadcast to all samples).
         losses: (n,) per-sample losses (detached here; only their values are used).
 
     Returns:
-        (n,) weights; empty for n = 0. If ``Σ (1+β_i)·l_i`` is 0 the weights are not rescaled.
+        (n,) positive weights; empty for n = 0. If ``Σ (1+β_i)·|l_i|`` is 0 the weights are not rescaled.
     """
     betas = betas.detach()
-    losses = losses.detach()
+    losses = losses.detach().abs()
     w = (1.0 + betas).expand_as(losses).to(losses.dtype)
     if not renormalise or losses.numel() == 0:
         return w.clone()

@@ -37,6 +37,7 @@ def test_preset_contents() -> None:
         ({"uncertainty_head": True}, "uncertainty_head"),
         ({"emphasis": "d"}, "emphasis"),
         ({"eiou_gamma": 2.0}, "eiou_gamma"),
+        ({"eiou_weight": -1.0}, "eiou_weight"),
         ({"retina_cls_loss": "aploss", "retina_isr_p": {"k": 2, "bias": 0}}, "aploss"),
         ({"isr_p": {"k": 2}}, "isr_p"),
         ({"carl": {"k": 1.0, "bias": 2.0}}, "bias"),

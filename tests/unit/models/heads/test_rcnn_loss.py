@@ -62,3 +62,15 @@ def test_batch_without_positives_gives_zero_box_losses() -> None:
         assert losses["loss_box_reg"].item() == 0.0
         assert losses.get("loss_carl", torch.tensor(0.0)).item() == 0.0
         assert torch.isfinite(losses["loss_classifier"])
+
+
+@pytest.mark.parametrize("extra", [{}, {"reg_loss": "synchronic", "uncertainty_head": True,
+                                         "sync_lambda": 1.0}])
+def test_eiou_weight_scales_the_iou_term(extra: dict) -> None:
+    base = {"reg_loss": "eiou", **extra}
+    batch = _batch()
+    if extra:
+        batch.log_vars = torch.zeros(12, 4 * C1)
+    one = _loss(HeadConfig(**base), batch)["loss_box_reg"].item()
+    ten = _loss(HeadConfig(**base, eiou_weight=10.0), batch)["loss_box_reg"].item()
+    assert one > 0 and ten == pytest.approx(10 * one, rel=1e-6)

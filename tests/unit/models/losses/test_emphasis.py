@@ -72,3 +72,14 @@ def test_hardness_and_loss_ratio_betas() -> None:
     assert not bc.requires_grad
     zc, zl = loss_ratio_betas(torch.tensor(0.0), torch.tensor(0.0))
     assert zc.item() == 0.0 and zl.item() == 0.0
+
+
+def test_emphasis_weights_stay_positive_and_bounded_for_signed_losses() -> None:
+    # the uncertainty loss is negative for confident, accurate boxes: a signed sum near 0
+    # must not turn the weights huge or negative (that would be gradient ascent)
+    betas = torch.tensor([0.2, 0.8, 0.5])
+    losses = torch.tensor([-0.5, 0.5001, 0.0])
+    w = emphasis_weights(betas, losses)
+    assert bool((w > 0).all()) and float(w.max()) < 3.0
+    expected = (1 + betas.mean()) * losses.abs().sum()
+    assert float((w * losses.abs()).sum()) == pytest.approx(float(expected), rel=1e-5)
