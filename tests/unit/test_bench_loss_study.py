@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
 
-_PATH = Path(__file__).resolve().parents[2] / "bench" / "loss_study.py"
-_spec = importlib.util.spec_from_file_location("bench_loss_study", _PATH)
-assert _spec is not None and _spec.loader is not None
-bench = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench)
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # bench/ is not installed
+from bench import loss_study as bench
 
 
 def test_loss_study_reports_validation_map_per_seed() -> None:
