@@ -123,7 +123,8 @@ def emphasis_weights(betas: Tensor, losses: Tensor, renormalise: bool = True) ->
         losses: (n,) per-sample losses (detached here; only their values are used).
 
     Returns:
-        (n,) positive weights; empty for n = 0. If ``Σ (1+β_i)·|l_i|`` is 0 the weights are not rescaled.
+        (n,) positive weights; empty for n = 0. If ``Σ (1+β_i)·|l_i|`` is 0 the weights are
+        not rescaled.
     """
     betas = betas.detach()
     losses = losses.detach().abs()
