@@ -20,6 +20,7 @@ def test_preset_contents() -> None:
     assert head_preset("vanilla").rcnn_is_stock()
     huale = head_preset("huale")
     assert (huale.emphasis, huale.reg_loss, huale.uncertainty_head) == ("a", "synchronic", True)
+    assert (huale.emphasis_negatives, huale.eiou_weight) == ("zero", 10.0)
     pisa = head_preset("pisa")
     assert pisa.sampler == "score_hlr" and pisa.isr_p == Reweight(2.0, 0.0)
     assert pisa.carl == Reweight(1.0, 0.2) and pisa.retina_carl == Reweight(1.0, 0.2)
