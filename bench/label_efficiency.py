@@ -76,6 +76,18 @@ def settings(profile: str, **given: Any) -> dict[str, Any]:
     return prof
 
 
+def loop_options(prof: dict[str, Any], **extra: Any) -> LoopOptions:
+    """The profile's training schedule (detector size, steps, lr, device) as ``LoopOptions``;
+    ``extra`` sets the loop's other fields (initial, budget, cycles, seeds, ...)."""
+    return LoopOptions(iterations=prof["iterations"], batch_size=prof["batch_size"],
+                       image_size=prof["size"], lr=prof["lr"], device=prof["device"], **extra)
+
+
+def synthetic_world(prof: dict[str, Any]) -> dict[str, Any]:
+    """The profile's overrides of the synthetic generator (``object_scale`` -> ``scale``)."""
+    return {"scale": tuple(prof["object_scale"])} if prof["object_scale"] else {}
+
+
 def run_specs(metric_ablation: bool, hua_params: dict[str, Any] | None = None) -> list[RunSpec]:
     hua = dict(hua_params or {})
     specs = [RunSpec(strategy=s, preset=p, params=hua if s == "hua" else {}) for s, p in RUNS]
@@ -201,14 +213,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    loop = LoopOptions(initial=prof["initial"], budget=prof["budget"], cycles=prof["cycles"],
-                       seeds=parse_seeds(args.seeds), iterations=prof["iterations"],
-                       batch_size=prof["batch_size"], image_size=prof["size"],
-                       device=prof["device"], score_subset=prof["score_subset"],
-                       lr=prof["lr"])
-    world: dict[str, Any] = {}
-    if prof["object_scale"]:
-        world["scale"] = tuple(prof["object_scale"])
+    loop = loop_options(prof, initial=prof["initial"], budget=prof["budget"],
+                        cycles=prof["cycles"], seeds=parse_seeds(args.seeds),
+                        score_subset=prof["score_subset"])
+    world = synthetic_world(prof)
     data = DataOptions(synthetic=prof["pool"], synthetic_test=prof["test"],
                        val_split=args.val_split, data_seed=args.data_seed,
                        synthetic_overrides=world)

@@ -23,9 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.label_efficiency import PROFILES, settings  # noqa: E402
+from bench.label_efficiency import PROFILES, loop_options, settings, synthetic_world  # noqa: E402
 from models.config import merge_overrides  # noqa: E402
-from worker.simulation.spec import LoopOptions, parse_seeds  # noqa: E402
+from worker.simulation.spec import parse_seeds  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -51,13 +51,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    world = {"scale": tuple(prof["object_scale"])} if prof["object_scale"] else {}
     data = synthetic_data(args.pool, 0, prof["size"], val_split=args.val_split,
-                          seed=args.data_seed, **world)
+                          seed=args.data_seed, **synthetic_world(prof))
     if not data.val or args.labelled > len(data.pool):
         ap.error(f"need a validation split and --labelled <= {len(data.pool)} pool images")
-    loop = LoopOptions(iterations=prof["iterations"], batch_size=prof["batch_size"],
-                       image_size=prof["size"], lr=prof["lr"], device=prof["device"])
+    loop = loop_options(prof)
     overrides = merge_overrides(prof["train_overrides"], {"heads": args.heads or {}})
     backend = TorchBackend(data, loop, overrides)
     runs = []

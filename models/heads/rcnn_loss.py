@@ -97,8 +97,12 @@ class RCNNLoss(nn.Module):
         tgt = b.regression_targets[pos]
         if cfg.reg_loss == "smooth_l1":
             return F.smooth_l1_loss(deltas, tgt, beta=cfg.smooth_l1_beta, reduction="none").sum(1)
-        if cfg.reg_loss == "eiou":
+
+        def iou_term() -> Tensor:  # the weighted EIoU of the eiou and synchronic losses
             return cfg.eiou_weight * eiou_loss(pred_boxes, b.gt_boxes[pos], gamma=cfg.eiou_gamma)
+
+        if cfg.reg_loss == "eiou":
+            return iou_term()
         if b.log_vars is None:
             raise ValueError(f"reg_loss={cfg.reg_loss!r} needs the σ head's log-variances")
         lv = select_log_vars(b.log_vars, pos, b.labels[pos])
@@ -107,8 +111,7 @@ class RCNNLoss(nn.Module):
         if cfg.reg_loss == "uncertainty":
             return unc
         lam = lambda_schedule(step, cfg.sync_lambda, cfg.sync_lambda_ramp_iters)
-        l_iou = cfg.eiou_weight * eiou_loss(pred_boxes, b.gt_boxes[pos], gamma=cfg.eiou_gamma)
-        return lam * l_iou + (1 - lam) * unc
+        return lam * iou_term() + (1 - lam) * unc
 
     def forward(self, b: RCNNTrainBatch) -> dict[str, Tensor]:
         cfg = self.config
