@@ -88,13 +88,27 @@ def synthetic_world(prof: dict[str, Any]) -> dict[str, Any]:
     return {"scale": tuple(prof["object_scale"])} if prof["object_scale"] else {}
 
 
+def spec_for_label(label: str, hua_params: dict[str, Any] | None = None) -> RunSpec:
+    """A run from its label: ``strategy:preset``, or ``hua[metric+metric]:preset`` for hua
+    ranked by those metrics only. Every hua run gets ``hua_params``; ``ValueError`` for a
+    label without a preset, brackets on another strategy or an unknown preset."""
+    head, _, preset = label.partition(":")
+    name, bracket, metrics = head.partition("[")
+    if not name or not preset:
+        raise ValueError(f"run {label!r} is not strategy:preset")
+    params = dict(hua_params or {}) if name == "hua" else {}
+    if bracket:
+        if name != "hua" or not metrics.endswith("]") or len(metrics) < 2:
+            raise ValueError(f"run {label!r}: only hua takes [metric+metric]")
+        params["metrics"] = metrics[:-1].split("+")
+    return RunSpec(strategy=name, preset=preset, params=params, label=label)
+
+
 def run_specs(metric_ablation: bool, hua_params: dict[str, Any] | None = None) -> list[RunSpec]:
-    hua = dict(hua_params or {})
-    specs = [RunSpec(strategy=s, preset=p, params=hua if s == "hua" else {}) for s, p in RUNS]
+    labels = [f"{s}:{p}" for s, p in RUNS]
     if metric_ablation:
-        specs += [RunSpec("hua", "vanilla", params={**hua, "metrics": [m]},
-                          label=f"hua[{m}]:vanilla") for m in HUA_METRICS]
-    return specs
+        labels += [f"hua[{m}]:vanilla" for m in HUA_METRICS]
+    return [spec_for_label(label, hua_params) for label in labels]
 
 
 def _after_first(summary: dict[str, Any], run: str) -> float | None:
@@ -183,7 +197,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--train-overrides", type=json.loads, default=None,
                     help="JSON TrainConfig overrides of every run, merged onto the profile's")
     ap.add_argument("--runs", default=None,
-                    help="comma-separated subset of run labels, e.g. hua:huale,random:vanilla")
+                    help="comma-separated runs instead of the six, e.g. hua:huale,entropy:huale,"
+                         "hua[semantic_affinity+overlap_ratio]:vanilla")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "label_efficiency")
     ap.add_argument("--docs", action="store_true",
                     help="copy the plot to docs/label_efficiency.png")
@@ -202,10 +217,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     prof = settings(args.profile, **{k: v for k, v in vars(args).items() if k != "profile"})
     specs = run_specs(args.hua_metric_ablation, args.hua_params)
     if args.runs:
-        wanted = {r.strip() for r in args.runs.split(",")}
-        specs = [s for s in specs if s.label in wanted]
-        if not specs:
-            ap.error(f"--runs matched none of {[s.label for s in run_specs(True)]}")
+        try:
+            specs = [spec_for_label(r.strip(), args.hua_params) for r in args.runs.split(",")]
+        except ValueError as exc:
+            ap.error(str(exc))
 
     import torch
 

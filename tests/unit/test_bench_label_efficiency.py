@@ -49,3 +49,28 @@ def test_settings_merge_options_onto_the_profile() -> None:
     assert prof["train_overrides"]["lr"] == 0.01
     assert bench.PROFILES["cpu"]["train_overrides"]["detector"]["rois_per_image"] == 64
     assert "seeds" not in prof
+
+
+def test_any_run_label_builds_its_spec() -> None:
+    spec = bench.spec_for_label("hua[semantic_affinity+overlap_ratio]:huale",
+                                {"retrieval_factor": 2})
+    assert (spec.strategy, spec.preset) == ("hua", "huale")
+    assert spec.params == {"retrieval_factor": 2,
+                           "metrics": ["semantic_affinity", "overlap_ratio"]}
+    assert spec.label == "hua[semantic_affinity+overlap_ratio]:huale"
+    entropy = bench.spec_for_label("entropy:huale", {"retrieval_factor": 2})
+    assert (entropy.strategy, entropy.preset, dict(entropy.params)) == ("entropy", "huale", {})
+
+
+@pytest.mark.parametrize("label", ["hua", "entropy[x]:vanilla", "hua[]:vanilla",
+                                   "hua[semantic_affinity:vanilla", "random:nope"])
+def test_malformed_run_labels_are_refused(label: str) -> None:
+    with pytest.raises(ValueError):
+        bench.spec_for_label(label)
+
+
+def test_cli_refuses_a_bad_run_before_anything_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        bench.main(["--runs", "hua:vanilla,cald", "--out", "/nonexistent/x"])
+    assert exc.value.code == 2
+    assert "'cald' is not strategy:preset" in capsys.readouterr().err
