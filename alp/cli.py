@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from alp.config import Settings
 
@@ -33,7 +34,7 @@ def _migrate(s: Settings) -> None:
     try:
         upgrade(s.database_url)
     except DatabaseAheadError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
 
 
@@ -179,7 +180,7 @@ def simulate(
         result = run_simulation(specs, loop, data, out, train_overrides=overrides,
                                 console=console, show_progress=progress)
     except ValueError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     for kind, path in result.paths.items():
         console.print(f"{kind}: {path}")

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from alp.train_overrides import check_override_types
@@ -76,7 +77,7 @@ class _RichEvents:
     def __call__(self, kind: str, **info: Any) -> None:
         p = self.progress
         if kind == "cycle":
-            p.update(self.overall, description=f"{info['run']} seed {info['seed']} "
+            p.update(self.overall, description=f"{escape(info['run'])} seed {info['seed']} "
                      f"cycle {info['cycle']} ({info['labeled']} labelled)")
             p.update(self.step, description="train", completed=0, total=1)
         elif kind == "train":
@@ -86,7 +87,7 @@ class _RichEvents:
         elif kind == "row":
             row = info["row"]
             p.advance(self.overall)
-            p.console.print(f"{row.run:>20} seed {row.seed} cycle {row.cycle} "
+            p.console.print(f"{escape(row.run):>20} seed {row.seed} cycle {row.cycle} "
                             f"labelled {row.labeled:4d}  mAP50 {row.map50:5.1f}  "
                             f"AP {row.coco_ap:5.1f}  {row.time_s:6.1f}s"
                             + ("  (shared cycle-0 model)" if row.shared else ""))

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 
+from rich.console import Console
+from rich.progress import Progress
 from typer.testing import CliRunner
 
 from alp.cli import app
+from worker.simulate import _RichEvents
+from worker.simulation.loop import CycleRow
 
 TINY = [
     "--synthetic",
@@ -80,6 +85,24 @@ def test_simulate_rejects_bad_options(tmp_path: Path) -> None:
         result = runner.invoke(app, ["simulate", "--out", str(tmp_path), *TINY, *extra])
         assert result.exit_code == 2, (extra, result.output)
     assert not (tmp_path / "simulation.csv").exists()
+
+
+def test_errors_and_progress_rows_show_brackets_verbatim(tmp_path: Path) -> None:
+    """Run labels such as ``hua[semantic_affinity]:vanilla`` are not rich markup."""
+    result = CliRunner().invoke(
+        app, ["simulate", "--out", str(tmp_path), *TINY, "--strategies", "hua[semantic_affinity]"]
+    )
+    assert result.exit_code == 2
+    assert "'hua[semantic_affinity]'" in " ".join(result.output.split())
+
+    console = Console(file=io.StringIO(), width=200)
+    events = _RichEvents(Progress(console=console), total_cycles=1)
+    row = CycleRow(run="hua[semantic_affinity]:vanilla", strategy="hua", preset="vanilla",
+                   seed=0, cycle=1, labeled=60, map50=43.4, coco_ap=21.5, val_map50=None,
+                   val_coco_ap=None, train_s=1.0, eval_s=1.0, score_s=1.0, time_s=3.0)
+    events("cycle", run=row.run, seed=0, cycle=1, labeled=60)
+    events("row", row=row)
+    assert "hua[semantic_affinity]:vanilla seed 0 cycle 1" in console.file.getvalue()
 
 
 def test_simulate_applies_train_overrides(tmp_path: Path) -> None:
