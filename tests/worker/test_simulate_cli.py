@@ -87,6 +87,15 @@ def test_simulate_rejects_bad_options(tmp_path: Path) -> None:
     assert not (tmp_path / "simulation.csv").exists()
 
 
+def test_unknown_strategy_is_reported_before_the_dataset_is_read(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"images": [], "annotations": [], "categories": []}')
+    result = CliRunner().invoke(app, ["simulate", "--out", str(tmp_path), "--no-progress",
+                                      "--strategies", "nosuch", "--dataset", str(broken)])
+    assert result.exit_code == 2
+    assert "unknown acquisition strategy 'nosuch'" in result.output
+
+
 def test_errors_and_progress_rows_show_brackets_verbatim(tmp_path: Path) -> None:
     """Run labels such as ``hua[semantic_affinity]:vanilla`` are not rich markup."""
     result = CliRunner().invoke(
