@@ -21,11 +21,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from acquisition.registry import get_strategy
 from alp.train_overrides import check_override_types
 from worker.simulation.backend import TorchBackend, train_config
 from worker.simulation.data import SimulationData, coco_data, synthetic_data
-from worker.simulation.loop import CycleRow, Oracle, Simulation
+from worker.simulation.loop import CycleRow, Oracle, Simulation, check_runs
 from worker.simulation.report import write_csv, write_outputs
 from worker.simulation.spec import LoopOptions, RunSpec
 
@@ -109,8 +108,7 @@ def simulate(
             train_config(spec.preset, loop, 0, train_overrides)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"bad --train-overrides: {exc}") from None
-    for spec in specs:  # unknown strategies / bad parameters fail before any data is loaded
-        get_strategy(spec.strategy, **dict(spec.params))
+    check_runs(specs)  # unknown strategies / bad parameters fail before any data is loaded
     console = console or Console(stderr=True)
     data = load_data(data_opts, loop.image_size)
     if loop.initial > len(data.pool):

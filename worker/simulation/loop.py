@@ -131,6 +131,15 @@ def _noop(*_args: Any, **_kwargs: Any) -> None:
     return None
 
 
+def check_runs(specs: Sequence[RunSpec]) -> None:
+    """``ValueError`` for no runs, an unknown strategy or bad strategy parameters (cheap:
+    builds each strategy, touches no data)."""
+    if not specs:
+        raise ValueError("need at least one strategy")
+    for spec in specs:
+        get_strategy(spec.strategy, **dict(spec.params))
+
+
 class Simulation:
     """Runs ``specs`` x ``options.seeds`` over ``backend``; call :meth:`run`."""
 
@@ -138,10 +147,7 @@ class Simulation:
         self, specs: Sequence[RunSpec], options: LoopOptions, backend: Backend, oracle: Oracle,
         event: Event | None = None,
     ) -> None:
-        if not specs:
-            raise ValueError("need at least one strategy")
-        for spec in specs:  # fail fast on unknown strategies / bad parameters
-            get_strategy(spec.strategy, **dict(spec.params))
+        check_runs(specs)
         if options.initial > len(oracle):
             raise ValueError(f"--initial {options.initial} exceeds the pool ({len(oracle)})")
         self.specs, self.options, self.backend, self.oracle = list(specs), options, backend, oracle
