@@ -39,9 +39,15 @@ class PaddedView:
     valid: torch.Tensor
     count: torch.Tensor
 
-    def masked_mean(self, x: torch.Tensor) -> torch.Tensor:
-        """Mean of (B, N) values over the valid slots; 0 for images without detections."""
-        return (x * self.valid).sum(1) / self.count.clamp_min(1)
+    def masked_mean(self, x: torch.Tensor, weighted: bool = False) -> torch.Tensor:
+        """Mean of (B, N) values over the valid slots; 0 for images without detections.
+        ``weighted``: detection-score-weighted mean (plain mean where the scores sum to 0)."""
+        plain = (x * self.valid).sum(1) / self.count.clamp_min(1)
+        if not weighted:
+            return plain
+        w = self.scores * self.valid
+        den = w.sum(1)
+        return torch.where(den > 0, (x * w).sum(1) / den.clamp_min(1e-300), plain)
 
 
 def pad_views(

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -88,20 +89,44 @@ def synthetic_world(prof: dict[str, Any]) -> dict[str, Any]:
     return {"scale": tuple(prof["object_scale"])} if prof["object_scale"] else {}
 
 
+LABEL = re.compile(
+    r"^(?P<name>\w+)(?:\[(?P<metrics>[^\]]*)\])?(?:\{(?P<params>[^}]*)\})?:(?P<preset>\w+)$"
+)
+
+
+def _label_params(text: str, label: str) -> dict[str, Any]:
+    """``key=value;key=value`` -> dict; values are JSON scalars, else plain strings."""
+    out: dict[str, Any] = {}
+    for item in filter(None, (x.strip() for x in text.split(";"))):
+        key, eq, raw = item.partition("=")
+        if not eq or not key.strip():
+            raise ValueError(f"run {label!r}: {item!r} is not key=value")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.strip()] = raw.strip()
+    return out
+
+
 def spec_for_label(label: str, hua_params: dict[str, Any] | None = None) -> RunSpec:
-    """A run from its label: ``strategy:preset``, or ``hua[metric+metric]:preset`` for hua
-    ranked by those metrics only. Every hua run gets ``hua_params``; ``ValueError`` for a
-    label without a preset, brackets on another strategy or an unknown preset."""
-    head, _, preset = label.partition(":")
-    name, bracket, metrics = head.partition("[")
-    if not name or not preset:
-        raise ValueError(f"run {label!r} is not strategy:preset")
+    """A run from its label: ``strategy:preset``; ``hua[metric+metric]:preset`` ranks hua by
+    those metrics only; ``strategy{key=value;...}:preset`` sets that run's parameters (values
+    parsed as JSON, e.g. ``hua{retrieval_factor=1.5;normalization=rank}:vanilla``). Every hua
+    run gets ``hua_params`` first; ``ValueError`` for a label without a preset, brackets on
+    another strategy, a malformed parameter or an unknown preset."""
+    m = LABEL.match(label)
+    if m is None:
+        raise ValueError(f"run {label!r} is not strategy:preset "
+                         "(or strategy[metric+metric]{key=value;...}:preset)")
+    name, metrics = m["name"], m["metrics"]
     params = dict(hua_params or {}) if name == "hua" else {}
-    if bracket:
-        if name != "hua" or not metrics.endswith("]") or len(metrics) < 2:
+    if metrics is not None:
+        if name != "hua" or not metrics:
             raise ValueError(f"run {label!r}: only hua takes [metric+metric]")
-        params["metrics"] = metrics[:-1].split("+")
-    return RunSpec(strategy=name, preset=preset, params=params, label=label)
+        params["metrics"] = metrics.split("+")
+    if m["params"] is not None:
+        params.update(_label_params(m["params"], label))
+    return RunSpec(strategy=name, preset=m["preset"], params=params, label=label)
 
 
 def run_specs(metric_ablation: bool, hua_params: dict[str, Any] | None = None) -> list[RunSpec]:
@@ -225,6 +250,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     import torch
 
     from worker.simulate import DataOptions, simulate
+    from worker.simulation.loop import check_runs
+
+    try:
+        check_runs(specs)
+    except ValueError as exc:
+        ap.error(str(exc))
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)

@@ -95,6 +95,10 @@ class HualeStrategy(BatchedStrategy):
             "views", str, "Category Diversity reference", choices=("views", "pool")
         ),
         "cd_histogram": Param("max", str, "class histogram", choices=("max", "count")),
+        "box_weights": Param(
+            "uniform", str, "per-box means in SA/OR/LU: plain or detection-score weighted",
+            choices=("uniform", "score"),
+        ),
         "overlap_threshold": Param(0.3, float, "tau_ov", low=0.0, high=1.0),
         "overlap_views": Param(
             "orig", str, "OR on original or max of both views", choices=("orig", "max")
@@ -161,8 +165,9 @@ class HualeStrategy(BatchedStrategy):
         match = padded_match(o, f) if f is not None else None
 
         cols: dict[str, torch.Tensor] = {"entropy": entropy}
+        w = p["box_weights"] == "score"
         if self._metric_on(SA):
-            cols[SA] = semantic_affinity_batch(o, f, match, p["sa_variant"])
+            cols[SA] = semantic_affinity_batch(o, f, match, p["sa_variant"], w)
         if self._metric_on(CD):
             cols[CD] = category_diversity_batch(
                 o,
@@ -173,9 +178,10 @@ class HualeStrategy(BatchedStrategy):
                 self._pool_dist(context),
             )
         if self._metric_on(OR):
-            value = overlap_ratio_batch(o, p["overlap_threshold"])
+            value = overlap_ratio_batch(o, p["overlap_threshold"], weighted=w)
             if p["overlap_views"] == "max":
-                value = torch.maximum(value, overlap_ratio_batch(f, p["overlap_threshold"]))
+                other = overlap_ratio_batch(f, p["overlap_threshold"], weighted=w)
+                value = torch.maximum(value, other)
             cols[OR] = value
         if self._metric_on(LU):
             cols[LU] = self._localization(o, f, match)
@@ -204,15 +210,15 @@ class HualeStrategy(BatchedStrategy):
         f: PaddedView | None,
         match: tuple[torch.Tensor, torch.Tensor] | None,
     ) -> torch.Tensor:
-        mode = self.params["localization"]
+        mode, w = self.params["localization"], self.params["box_weights"] == "score"
         if mode == "sigma" and not bool(o.has_log_vars.all()):
             raise ValueError("localization='sigma' needs log_vars (an uncertainty head)")
-        sigma = sigma_uncertainty_batch([o] + ([f] if f is not None else []))
+        sigma = sigma_uncertainty_batch([o] + ([f] if f is not None else []), w)
         if mode == "sigma":
             return sigma
         if f is None or match is None:
             raise ValueError("localization='flip_iou' needs the flip view")
-        flip_iou = flip_iou_uncertainty_batch(o, f, match)
+        flip_iou = flip_iou_uncertainty_batch(o, f, match, w)
         if mode == "flip_iou":
             return flip_iou
         return torch.where(o.has_log_vars, sigma, flip_iou)

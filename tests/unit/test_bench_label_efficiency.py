@@ -62,8 +62,19 @@ def test_any_run_label_builds_its_spec() -> None:
     assert (entropy.strategy, entropy.preset, dict(entropy.params)) == ("entropy", "huale", {})
 
 
+def test_run_labels_carry_parameters() -> None:
+    spec = bench.spec_for_label("hua[semantic_affinity]{retrieval_factor=1.5;normalization=rank}"
+                                ":vanilla", {"retrieval_factor": 3, "empty_cap": 0})
+    assert spec.params == {"retrieval_factor": 1.5, "empty_cap": 0, "normalization": "rank",
+                           "metrics": ["semantic_affinity"]}
+    entropy = bench.spec_for_label("entropy{aggregate=sum}:huale", {"retrieval_factor": 2})
+    assert dict(entropy.params) == {"aggregate": "sum"}
+
+
 @pytest.mark.parametrize("label", ["hua", "entropy[x]:vanilla", "hua[]:vanilla",
-                                   "hua[semantic_affinity:vanilla", "random:nope"])
+                                   "hua[semantic_affinity:vanilla", "random:nope",
+                                   "hua{retrieval_factor}:vanilla", "hua{=1}:vanilla",
+                                   "hua{retrieval_factor=2:vanilla"])
 def test_malformed_run_labels_are_refused(label: str) -> None:
     with pytest.raises(ValueError):
         bench.spec_for_label(label)
@@ -74,3 +85,12 @@ def test_cli_refuses_a_bad_run_before_anything_runs(capsys: pytest.CaptureFixtur
         bench.main(["--runs", "hua:vanilla,cald", "--out", "/nonexistent/x"])
     assert exc.value.code == 2
     assert "'cald' is not strategy:preset" in capsys.readouterr().err
+
+
+def test_cli_refuses_bad_strategy_parameters_with_a_usage_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        bench.main(["--runs", "hua{retrieval_factor=0}:vanilla", "--out", "/nonexistent/x"])
+    assert exc.value.code == 2
+    assert "'retrieval_factor' must be >= 1.0" in capsys.readouterr().err

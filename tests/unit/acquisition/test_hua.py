@@ -135,3 +135,20 @@ def test_entropy_can_join_the_ranking_metrics() -> None:
     sel = hua.select(recs, 3, context())
     assert [s.image_id for s in sel] == [3, 1, 2]
     assert sel[0].components["entropy_norm"] == pytest.approx(0.875)
+
+
+def test_box_weights_score_reweights_the_ranking_metrics() -> None:
+    o = view([[0, 0, 10, 10], [50, 50, 60, 60]], scores=[0.9, 0.1],
+             probs=[[0, 1, 0, 0], [0, 1, 0, 0]])
+    f = view([[0, 0, 10, 10], [50, 50, 60, 55]], scores=[0.9, 0.1],
+             probs=[[0, 1, 0, 0], [0, 0, 1, 0]])
+    pred = image(1, {ORIGINAL: o, FLIP: f})
+    plain = get_strategy("hua").score_image(pred, context()).components
+    weighted = get_strategy("hua", box_weights="score").score_image(pred, context()).components
+    assert plain["semantic_affinity"] == pytest.approx(0.5, rel=1e-5)
+    assert weighted["semantic_affinity"] == pytest.approx(0.1, rel=1e-5)
+    assert weighted["localization_uncertainty"] == pytest.approx(0.05, rel=1e-5)
+    assert weighted["category_diversity"] == plain["category_diversity"]  # already score-based
+    assert weighted["entropy"] == plain["entropy"]
+    with pytest.raises(ValueError, match="box_weights"):
+        get_strategy("hua", box_weights="area")
