@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from acquisition.types import ORIGINAL, ImagePrediction, Requirements, ViewPrediction
-from worker.simulation.loop import Oracle, Simulation, initial_set
+from worker.simulation.loop import Oracle, Simulation, composition, initial_set
 from worker.simulation.spec import LoopOptions, RunSpec
 
 POOL = 40
@@ -90,6 +90,26 @@ def test_rows_schedule_and_entropy_picks_uncertain_images() -> None:
     ent = [r for r in rows if r.run == "entropy:vanilla" and r.seed == 0]
     rnd = [r for r in rows if r.run == "random:vanilla" and r.seed == 0]
     assert ent[-1].map50 > rnd[-1].map50
+
+
+def test_rows_record_what_the_selections_cost_the_annotator() -> None:
+    sim, backend = _sim([RunSpec("entropy", "vanilla")], seeds=(0,))
+    rows = sim.run()
+    oracle = _oracle()
+    for cycle in (0, 1):  # the images added to the next training set, from the oracle
+        added = sorted(set(backend.trained[cycle + 1][1]) - set(backend.trained[cycle][1]))
+        answers = oracle.reveal(added)
+        row = rows[cycle]
+        assert (row.chosen, row.chosen_boxes) == (5, sum(len(a) for a in answers))
+        assert row.chosen_class_boxes == [sum(a.count(c) for a in answers) for c in range(C)]
+        assert row.chosen_empty == 0
+    assert (rows[-1].chosen, rows[-1].chosen_boxes, rows[-1].chosen_class_boxes) == (0, 0, [])
+
+
+def test_composition_counts_boxes_classes_and_empty_images() -> None:
+    assert composition([[0, 1, 1], [], [2]], 3) == {
+        "chosen": 3, "chosen_boxes": 4, "chosen_empty": 1, "chosen_class_boxes": [1, 2, 1]}
+    assert composition([], 3)["chosen_class_boxes"] == []
 
 
 def test_cycle0_model_is_shared_per_preset_and_seed() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from worker.simulation.report import FIELDS, aulc, summarize, write_outputs
+from worker.simulation.report import FIELDS, aulc, selection_mix, summarize, write_outputs
 
 
 def _rows() -> list[dict]:
@@ -62,12 +62,26 @@ def test_incomplete_seed_is_cut_to_common_cycles() -> None:
     assert summarize(rows)["hua:huale"]["labeled"] == [10, 20]
 
 
+def test_selection_mix_sums_over_seeds_and_cycles() -> None:
+    rows = _rows()
+    rows[0].update(chosen=2, chosen_boxes=3, chosen_empty=1, chosen_class_boxes=[3, 0])
+    rows[3].update(chosen=2, chosen_boxes=5, chosen_empty=0, chosen_class_boxes=[1, 4])
+    mix = selection_mix(rows)
+    assert mix == {"images": 4, "boxes_per_image": 2.0, "empty_share": 0.25,
+                   "class_share": [0.5, 0.5]}
+    assert summarize(rows)["hua:huale"]["selection"] == mix
+    assert selection_mix(_rows()) is None  # rows without selection columns (older files)
+
+
 def test_write_outputs(tmp_path: Path) -> None:
-    paths = write_outputs(_rows(), tmp_path / "out", {"note": "x"})
+    rows = _rows()
+    rows[0].update(chosen=2, chosen_boxes=3, chosen_empty=1, chosen_class_boxes=[3, 0])
+    paths = write_outputs(rows, tmp_path / "out", {"note": "x"})
     with paths["csv"].open() as fh:
         table = list(csv.DictReader(fh))
     assert list(table[0]) == list(FIELDS) and len(table) == 6
     assert table[0]["val_map50"] == ""
+    assert table[0]["chosen_class_boxes"] == "3;0" and table[1]["chosen_class_boxes"] == ""
     payload = json.loads(paths["json"].read_text())
     assert payload["config"] == {"note": "x"}
     assert payload["summary"]["map50"]["hua:huale"]["aulc"] == 31.0

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 import torch
@@ -34,7 +34,9 @@ class CycleRow:
     (``map50`` = VOC all-point mAP@0.5, ``coco_ap`` = COCO AP@[.5:.95]); ``val_*`` on the
     validation split (``None`` without one). Times in seconds; ``shared`` marks a cycle-0
     model reused from another run of the same preset and seed (its times are the original
-    training's)."""
+    training's). ``chosen*`` describe the images this cycle's model selected (labelled for
+    the next cycle), from the oracle's answers: how many, their ground-truth boxes in all
+    and per class, and how many hold no object; 0 / empty on the last cycle."""
 
     run: str
     strategy: str
@@ -51,6 +53,10 @@ class CycleRow:
     score_s: float
     time_s: float
     shared: bool = False
+    chosen: int = 0
+    chosen_boxes: int = 0
+    chosen_empty: int = 0
+    chosen_class_boxes: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -115,6 +121,17 @@ def selection_seed(seed: int, cycle: int) -> int:
     return seed * 10_007 + 7919 * (cycle + 1)
 
 
+def composition(answers: Sequence[Sequence[int]], num_classes: int) -> dict[str, Any]:
+    """The ``chosen*`` fields of :class:`CycleRow` from the oracle's per-image class labels."""
+    per_class = [0] * num_classes
+    for labels in answers:
+        for c in labels:
+            per_class[c] += 1
+    return {"chosen": len(answers), "chosen_boxes": sum(per_class),
+            "chosen_empty": sum(1 for labels in answers if not labels),
+            "chosen_class_boxes": per_class if answers else []}
+
+
 def _candidates(unlabeled: list[int], subset: int | None, seed: int) -> list[int]:
     if subset is None or subset >= len(unlabeled):
         return unlabeled
@@ -175,6 +192,7 @@ class Simulation:
         self.oracle.reveal(labeled)
         rows: list[CycleRow] = []
         for cycle in range(opts.cycles):
+            answers: list[list[int]] = []
             self.event("cycle", run=spec.label, seed=seed, cycle=cycle, labeled=len(labeled))
             model, metrics, train_s, eval_s, shared = self._train_eval(spec, seed, cycle, labeled)
             score_s = 0.0
@@ -183,7 +201,7 @@ class Simulation:
                 start = time.perf_counter()
                 chosen = self._select(strategy, model, seed, cycle, labeled, unlabeled)
                 score_s = time.perf_counter() - start
-                self.oracle.reveal(chosen)
+                answers = self.oracle.reveal(chosen)
                 next_labeled = sorted([*labeled, *chosen])
             else:
                 next_labeled = labeled
@@ -193,7 +211,8 @@ class Simulation:
                 coco_ap=float(metrics["coco_ap"]), val_map50=metrics.get("val_map50"),
                 val_coco_ap=metrics.get("val_coco_ap"), train_s=round(train_s, 3),
                 eval_s=round(eval_s, 3), score_s=round(score_s, 3),
-                time_s=round(train_s + eval_s + score_s, 3), shared=shared))
+                time_s=round(train_s + eval_s + score_s, 3), shared=shared,
+                **composition(answers, self.oracle.num_classes)))
             self.event("row", row=rows[-1])
             labeled = next_labeled
         return rows

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 FIELDS = ("run", "strategy", "preset", "seed", "cycle", "labeled", "map50", "coco_ap",
-          "val_map50", "val_coco_ap", "train_s", "eval_s", "score_s", "time_s", "shared")
+          "val_map50", "val_coco_ap", "train_s", "eval_s", "score_s", "time_s", "shared",
+          "chosen", "chosen_boxes", "chosen_empty", "chosen_class_boxes")
 
 
 def aulc(x: Sequence[float], y: Sequence[float]) -> float:
@@ -65,8 +66,38 @@ def summarize(rows: Sequence[Mapping[str, Any]], metric: str = "map50") -> dict[
             "mean_after_first_std": round(_std(per_seed_after), 3),
             "aulc": round(aulc(labeled, mean.tolist()), 3),
             "seeds": len(per_seed),
+            "selection": selection_mix(
+                [by_seed[s][c] for s in by_seed for c in cycles]
+            ),
         }
     return out
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return ";".join(str(v) for v in value)
+    return value
+
+
+def selection_mix(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """What a run's selections cost an annotator, over all its seeds and cycles: ground-truth
+    boxes per selected image, the share of selected images without objects and each class's
+    share of the selected boxes; ``None`` when no row records a selection (e.g. rows from
+    before these columns existed)."""
+    picked = [r for r in rows if r.get("chosen")]
+    if not picked:
+        return None
+    images = sum(int(r["chosen"]) for r in picked)
+    boxes = sum(int(r.get("chosen_boxes") or 0) for r in picked)
+    per_class = np.sum([list(r.get("chosen_class_boxes") or []) for r in picked], axis=0)
+    return {
+        "images": images,
+        "boxes_per_image": round(boxes / images, 3),
+        "empty_share": round(sum(int(r.get("chosen_empty") or 0) for r in picked) / images, 3),
+        "class_share": [round(float(c) / max(boxes, 1), 3) for c in np.atleast_1d(per_class)],
+    }
 
 
 def write_csv(rows: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
@@ -77,7 +108,7 @@ def write_csv(rows: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
         writer = csv.DictWriter(fh, fieldnames=list(FIELDS), extrasaction="ignore")
         writer.writeheader()
         for r in rows:
-            writer.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in FIELDS})
+            writer.writerow({k: _cell(r.get(k)) for k in FIELDS})
     return path
 
 
