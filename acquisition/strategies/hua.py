@@ -124,6 +124,7 @@ class HualeStrategy(BatchedStrategy):
 
     def _post_init(self) -> None:
         self._requirements = self._compute_requirements()
+        self._weighted = self.params["box_weights"] == "score"
 
     @property
     def requirements(self) -> Requirements:
@@ -165,7 +166,7 @@ class HualeStrategy(BatchedStrategy):
         match = padded_match(o, f) if f is not None else None
 
         cols: dict[str, torch.Tensor] = {"entropy": entropy}
-        w = p["box_weights"] == "score"
+        w = self._weighted
         if self._metric_on(SA):
             cols[SA] = semantic_affinity_batch(o, f, match, p["sa_variant"], w)
         if self._metric_on(CD):
@@ -210,7 +211,7 @@ class HualeStrategy(BatchedStrategy):
         f: PaddedView | None,
         match: tuple[torch.Tensor, torch.Tensor] | None,
     ) -> torch.Tensor:
-        mode, w = self.params["localization"], self.params["box_weights"] == "score"
+        mode, w = self.params["localization"], self._weighted
         if mode == "sigma" and not bool(o.has_log_vars.all()):
             raise ValueError("localization='sigma' needs log_vars (an uncertainty head)")
         sigma = sigma_uncertainty_batch([o] + ([f] if f is not None else []), w)
