@@ -14,7 +14,7 @@ training preset and seed (their training inputs are identical), which saves
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -97,12 +97,18 @@ class Oracle:
 
     def class_frequency(self, labeled: Sequence[int]) -> list[float]:
         """Mean number of boxes per class per labelled image (``ScoringContext`` input)."""
-        counts = [0.0] * self.num_classes
-        for i in labeled:
-            for c in self._labels[i]:
-                counts[c] += 1.0
+        counts = class_counts((self._labels[i] for i in labeled), self.num_classes)
         n = max(1, len(labeled))
         return [c / n for c in counts]
+
+
+def class_counts(label_lists: Iterable[Sequence[int]], num_classes: int) -> list[int]:
+    """Boxes per class over images given as lists of class labels."""
+    counts = [0] * num_classes
+    for labels in label_lists:
+        for c in labels:
+            counts[c] += 1
+    return counts
 
 
 def initial_set(pool_size: int, size: int, seed: int) -> list[int]:
@@ -123,10 +129,7 @@ def selection_seed(seed: int, cycle: int) -> int:
 
 def composition(answers: Sequence[Sequence[int]], num_classes: int) -> dict[str, Any]:
     """The ``chosen*`` fields of :class:`CycleRow` from the oracle's per-image class labels."""
-    per_class = [0] * num_classes
-    for labels in answers:
-        for c in labels:
-            per_class[c] += 1
+    per_class = class_counts(answers, num_classes)
     return {"chosen": len(answers), "chosen_boxes": sum(per_class),
             "chosen_empty": sum(1 for labels in answers if not labels),
             "chosen_class_boxes": per_class if answers else []}
