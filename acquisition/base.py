@@ -16,6 +16,9 @@ from acquisition.types import ImagePrediction, Requirements
 
 Rng = int | torch.Generator | None
 Chosen = list[tuple[ImageRecord, float, dict[str, float]]]
+TIE_TOLERANCE = 1e-6
+"""Scores that differ by at most this much carry no ranking information (see
+:meth:`Strategy.tie_note`)."""
 
 
 def make_generator(rng: Rng) -> torch.Generator:
@@ -31,7 +34,8 @@ def make_generator(rng: Rng) -> torch.Generator:
 
 def rank_indices(*keys: torch.Tensor) -> torch.Tensor:
     """Indices sorting by ``keys[0]`` descending, ties by ``keys[1]`` descending, ...,
-    then by position (records are pre-sorted by image id, so position = id order)."""
+    then by position. Inside :meth:`Strategy._select` the records are in the cycle's seeded
+    random order, so the last tie-break is that random order, never the image id."""
     n = keys[0].shape[0]
     order = torch.arange(n)
     for key in reversed(keys):
@@ -51,6 +55,9 @@ class Strategy(ABC):
     name: ClassVar[str]
     param_spec: ClassVar[Mapping[str, Param]] = {}
     description: ClassVar[str] = ""
+    score_label: ClassVar[str | None] = "score"
+    """What ``ImageRecord.score`` measures when the global step ranks the pool by it (named
+    in :meth:`tie_note`); None when it does not (``random``, ``coreset``, ``mix``)."""
 
     def __init__(self, **params: Any) -> None:
         self.params: dict[str, Any] = validate_params(self.name, self.param_spec, params)
@@ -98,6 +105,11 @@ class Strategy(ABC):
         The result depends only on the set of records (not their order or sharding) and on
         the seed/generator (None = seed 0). ``budget`` larger than the pool returns the whole
         pool ranked; an empty pool or budget 0 returns ``[]``. Duplicate ids -> ValueError.
+
+        Ties are broken by the seeded random order, never by image id: the id-sorted records
+        are permuted with the generator's first draw before :meth:`_select` sees them, so
+        equal scores give an order that is reproducible for a seed, differs between seeds
+        and does not depend on how the records were sharded.
         """
         if isinstance(budget, bool) or not isinstance(budget, int) or budget < 0:
             raise ValueError(f"budget must be a non-negative int, got {budget!r}")
@@ -108,11 +120,32 @@ class Strategy(ABC):
         gen = make_generator(rng)
         if not recs or budget == 0:
             return []
+        recs = [recs[i] for i in torch.randperm(len(recs), generator=gen).tolist()]
         chosen = self._select(recs, min(budget, len(recs)), context, gen)
         return [
             Selected(image_id=r.image_id, rank=i, score=float(s), components=c)
             for i, (r, s, c) in enumerate(chosen)
         ]
+
+    def scores_are_flat(self, records: Sequence[ImageRecord]) -> bool:
+        """True when the per-image scores this strategy ranks the pool by (``record.score``
+        unless :attr:`score_label` is None) are all equal within :data:`TIE_TOLERANCE`, so
+        only the seeded random tie-break decides which images are chosen."""
+        if self.score_label is None or len(records) < 2:
+            return False
+        scores = [r.score for r in records]
+        return max(scores) - min(scores) <= TIE_TOLERANCE
+
+    def tie_note(self, records: Sequence[ImageRecord], budget: int) -> str | None:
+        """A sentence for the cycle's issues when the selection is effectively random (the
+        scores carry no information and the budget leaves some images out); else None."""
+        if budget >= len(records) or not self.scores_are_flat(records):
+            return None
+        return (
+            f"selection is effectively random: all {len(records)} scores ({self.score_label}) "
+            f"are equal within {TIE_TOLERANCE:g}; the cycle's seeded random order chose the "
+            f"{budget} images"
+        )
 
     @abstractmethod
     def _select(
@@ -122,7 +155,9 @@ class Strategy(ABC):
         context: ScoringContext,
         gen: torch.Generator,
     ) -> Chosen:
-        """Records are sorted by id and non-empty; 1 <= budget <= len(records).
+        """Records are non-empty and in the seeded random order (a permutation of the id
+        order drawn from ``gen``), so a tie broken by position is a seeded random tie-break;
+        1 <= budget <= len(records).
 
         Return ``(record, score, components)`` best first, scores non-increasing, exactly
         ``budget`` entries.
@@ -130,7 +165,7 @@ class Strategy(ABC):
 
 
 def top_by_score(records: list[ImageRecord], budget: int, *tiebreak: torch.Tensor) -> Chosen:
-    """Plain top-``budget`` by ``record.score`` (ties: ``tiebreak`` keys, then id order)."""
+    """Plain top-``budget`` by ``record.score`` (ties: ``tiebreak`` keys, then position)."""
     scores = torch.tensor([r.score for r in records], dtype=torch.float64)
     order = rank_indices(scores, *tiebreak)[:budget]
     return [(records[i], records[i].score, dict(records[i].components)) for i in order.tolist()]

@@ -28,7 +28,8 @@ def kcenter_greedy(
     Starts from ``initial_centres`` (L, D) when given and non-empty, otherwise from point
     ``first``. Returns (indices, scores): the chosen indices in pick order and, for each, its
     distance to the nearest centre when picked (non-increasing; the ``first`` point, picked
-    without centres, scores its largest distance to any point). Ties: lowest index.
+    without centres, scores its largest distance to any point). Ties: lowest index
+    (strategies pass the points in the seeded random order, so that is a random tie-break).
     ``k`` is clamped to N.
     """
     n = x.shape[0]

@@ -17,11 +17,12 @@ AGGREGATES = ("max", "mean", "sum")
 
 class RandomStrategy(Strategy):
     """Uniformly random selection; needs no inference. Scores are U(0, 1) draws from the
-    generator over the id-sorted pool, so the choice is shard-independent."""
+    generator over the seeded order of the pool, so the choice is shard-independent."""
 
     name = "random"
     description = "uniform random selection (no model needed)"
     param_spec: ClassVar = {}
+    score_label = None
 
     @property
     def requirements(self) -> Requirements:
@@ -62,6 +63,7 @@ class EntropyStrategy(TopScoreStrategy):
     name = "entropy"
     description = "class-probability entropy aggregated over detections"
     param_spec = _DET_PARAMS
+    score_label = "entropy"
 
     def score_image(self, pred: ImagePrediction, context: ScoringContext) -> ImageRecord:
         view = filter_view(pred.original, self.params["score_threshold"])
@@ -81,6 +83,7 @@ class LeastConfidenceStrategy(TopScoreStrategy):
     name = "least_confidence"
     description = "1 - detection confidence aggregated over detections"
     param_spec = _DET_PARAMS
+    score_label = "least confidence"
 
     @property
     def requirements(self) -> Requirements:

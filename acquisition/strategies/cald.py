@@ -87,6 +87,7 @@ class CaldStrategy(BatchedStrategy):
 
     name = "cald"
     description = "CALD: augmentation consistency, then class-distribution JS"
+    score_label = "consistency"
     param_spec: ClassVar = {
         "augmentations": Param(
             "FCDR",

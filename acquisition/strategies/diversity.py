@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -38,6 +39,7 @@ class CoresetStrategy(Strategy):
     name = "coreset"
     description = "core-set: k-centre greedy on image embeddings"
     param_spec: ClassVar = {}
+    score_label = None
 
     @property
     def requirements(self) -> Requirements:
@@ -68,6 +70,7 @@ class TwoStageStrategy(Strategy):
 
     name = "two_stage"
     description = "any strategy's top factor x budget, then k-centre on embeddings"
+    score_label = "first-stage uncertainty"
     param_spec: ClassVar = {
         "uncertainty": Param("entropy", str, "first-stage strategy name"),
         "uncertainty_params": Param({}, dict, "its parameters"),
@@ -92,6 +95,10 @@ class TwoStageStrategy(Strategy):
             box_features=r.box_features,
             needs_model=True,
         )
+
+    def scores_are_flat(self, records: Sequence[ImageRecord]) -> bool:
+        """The first stage decides the candidates: flat when its scores are."""
+        return self.inner.scores_are_flat([ImageRecord.from_dict(r.data["inner"]) for r in records])
 
     def score_image(self, pred: ImagePrediction, context: ScoringContext) -> ImageRecord:
         inner = self.inner.score_image(pred, context)

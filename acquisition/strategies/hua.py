@@ -2,7 +2,7 @@
 
 Phase 1 (per image): retrieval entropy and the four ranking metrics. Phase 2: keep the top
 P by entropy (empty images capped), min-max normalise the metrics over those P, rank by the
-Euclidean norm (ties: higher entropy, then image id).
+Euclidean norm (ties: higher entropy, then the cycle's seeded random order).
 """
 
 from __future__ import annotations
@@ -75,6 +75,7 @@ class HualeStrategy(BatchedStrategy):
 
     name = "hua"
     description = "HUALE: entropy retrieval, then 4-metric min-max + L2 ranking"
+    score_label = "retrieval entropy"
     param_spec: ClassVar = {
         "retrieval_factor": Param(3.0, float, "P = factor x budget", low=1.0, high=1e6),
         "entropy_aggregate": Param("max", str, "retrieval reduce", choices=("max", "mean", "sum")),
@@ -231,7 +232,7 @@ class HualeStrategy(BatchedStrategy):
         return max(min(p, pool), min(budget, pool))
 
     def retrieve(self, records: list[ImageRecord], budget: int) -> list[int]:
-        """Indices (into id-sorted ``records``) of the top-P by entropy; at most
+        """Indices (into ``records``) of the top-P by entropy, ties by position; at most
         ``floor(empty_cap x P)`` images without detections unless others run out."""
         size = self.retrieval_size(budget, len(records))
         ent = torch.tensor([r.score for r in records], dtype=torch.float64)
@@ -260,7 +261,7 @@ class HualeStrategy(BatchedStrategy):
         gen: torch.Generator,
     ) -> Chosen:
         metrics = list(self.params["metrics"])
-        idx = sorted(self.retrieve(records, budget))  # back to id order
+        idx = sorted(self.retrieve(records, budget))  # back to the seeded order
         sub = [records[i] for i in idx]
         for r in sub:
             missing = [m for m in metrics if m not in r.components]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -35,7 +36,7 @@ def _check_parts(value: list[Any]) -> str | None:
 class MixStrategy(Strategy):
     """Each part ranks the whole pool (its ``select`` with budget = pool size); its scores
     are normalised to [0, 1] (``minmax`` or ``rank``; images it leaves out get 0) and
-    combined as sum_i w_i d_i / sum_i w_i. Ties: image id."""
+    combined as sum_i w_i d_i / sum_i w_i. Ties: the cycle's seeded random order."""
 
     name = "mix"
     description = "weighted mix of normalised strategy scores"
@@ -48,6 +49,7 @@ class MixStrategy(Strategy):
         ),
         "normalize": Param("minmax", str, "score normalisation", choices=("minmax", "rank")),
     }
+    score_label = "every weighted part's score"
 
     def _post_init(self) -> None:
         from acquisition.registry import get_strategy
@@ -69,6 +71,14 @@ class MixStrategy(Strategy):
             embedding=any(r.embedding for r in reqs),
             box_features=any(r.box_features for r in reqs),
             needs_model=any(r.needs_model for r in reqs),
+        )
+
+    def scores_are_flat(self, records: Sequence[ImageRecord]) -> bool:
+        """Flat when every part with a positive weight has flat scores."""
+        parts = [(j, s) for j, (_, w, s) in enumerate(self.parts) if w > 0]
+        return len(records) > 1 and all(
+            s.scores_are_flat([ImageRecord.from_dict(r.data["parts"][j]) for r in records])
+            for j, s in parts
         )
 
     def score_image(self, pred: ImagePrediction, context: ScoringContext) -> ImageRecord:

@@ -70,6 +70,7 @@ class PpalStrategy(Strategy):
 
     name = "ppal"
     description = "PPAL: difficulty-calibrated uncertainty, then CCMS k-medoids"
+    score_label = "difficulty-calibrated uncertainty"
     param_spec: ClassVar = {
         "alpha": Param(0.3, float, "difficulty curve shape", low=0.0, high=10.0, low_open=True),
         "u_b": Param(0.2, float, "max extra difficulty weight", low=0.0, high=10.0),

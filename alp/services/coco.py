@@ -6,7 +6,8 @@ refused unless ``add_classes``, which appends them); COCO images map by the base
 Boxes go from ``[x, y, w, h]`` to ``{"x1","y1","x2","y2","label"}`` pixels, validated by
 :func:`alp.services.annotations.validate_boxes`. Every listed image gets ONE annotation
 (``source="import"``, ``external_id="coco"``; a re-import replaces it) — zero boxes if it
-has no annotations — and becomes ``labeled``. ``iscrowd=1`` annotations are skipped.
+has no annotations — and becomes ``labeled``; an image entry's ``alp_split`` (``train`` or
+``val``, as exported) sets the image's split. ``iscrowd=1`` annotations are skipped.
 With ``strict`` any problem refuses the whole import (nothing stored); otherwise the images
 with problems are skipped and listed.
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import select
@@ -41,11 +42,15 @@ class _Loose(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+Split = Literal["train", "val"]
+
+
 class CocoImage(_Loose):
     id: int | str
     file_name: str
     width: int | None = None
     height: int | None = None
+    alp_split: Split | None = None  # alp's own field: which split the image belongs to
 
 
 class CocoAnnotation(_Loose):
@@ -210,7 +215,8 @@ def import_coco(
     problems: list[str] = []
     images = _resolve(db, pool_id, coco, from_zip, problems)
     boxes, bad, crowd = _boxes(coco, cat_names, problems)
-    clean: dict[int, tuple[Image, list[dict[str, Any]]]] = {}
+    splits = {c.id: c.alp_split for c in coco.images}
+    clean: dict[int, tuple[Image, list[dict[str, Any]], Split | None]] = {}
     for coco_id, img in images.items():
         if coco_id in bad:
             continue
@@ -219,7 +225,7 @@ def import_coco(
         except AlpError as exc:
             problems.append(f"image {img.filename!r}: {exc.detail}")
             continue
-        clean[img.id] = (img, valid)
+        clean[img.id] = (img, valid, splits[coco_id])
     if strict and problems:
         more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
         raise Unprocessable(
@@ -237,7 +243,7 @@ def import_coco(
     )
 
 
-def _write(db: Session, clean: dict[int, tuple[Image, list[dict[str, Any]]]]) -> int:
+def _write(db: Session, clean: dict[int, tuple[Image, list[dict[str, Any]], Split | None]]) -> int:
     ids = list(clean)
     existing: dict[int, Annotation] = {}
     for start in range(0, len(ids), _IN_CHUNK):
@@ -249,7 +255,7 @@ def _write(db: Session, clean: dict[int, tuple[Image, list[dict[str, Any]]]]) ->
         existing.update({a.image_id: a for a in db.scalars(q)})
     queued: Image | None = None
     now = utcnow()
-    for image_id, (img, boxes) in clean.items():
+    for image_id, (img, boxes, split) in clean.items():
         row = existing.get(image_id)
         if row is None:
             row = Annotation(image_id=image_id, boxes=boxes, source=IMPORT_SOURCE)
@@ -259,15 +265,18 @@ def _write(db: Session, clean: dict[int, tuple[Image, list[dict[str, Any]]]]) ->
             row.boxes, row.updated_at = boxes, now
         queued = img if img.state == "queued" else queued
         img.state = "labeled"
+        if split is not None:
+            img.split = split
     db.flush()
     if queued is not None:  # a labeling cycle may now be complete
         cycles.on_image_done(db, queued)
-    return sum(len(b) for _, b in clean.values())
+    return sum(len(b) for _, b, _ in clean.values())
 
 
-def export_coco(db: Session, pool_id: int, split: str | None = None) -> dict[str, Any]:
-    """COCO json of the pool's labeled images (latest annotation each). Ids are 1-based;
-    categories follow the pool's class order; ``alp_image_id`` keeps the link back."""
+def export_coco(db: Session, pool_id: int, split: Split | None = None) -> dict[str, Any]:
+    """COCO json of the pool's labeled images (latest annotation each), of one ``split``
+    when given. Ids are 1-based; categories follow the pool's class order; each image
+    carries ``alp_image_id`` (the link back) and ``alp_split`` (``train`` or ``val``)."""
     pool = pools.get_pool(db, pool_id)
     cat_id = {name: i + 1 for i, name in enumerate(pool.classes)}
     q = select(Image).where(Image.pool_id == pool_id, Image.state == "labeled")
@@ -288,7 +297,7 @@ def export_coco(db: Session, pool_id: int, split: str | None = None) -> dict[str
     for k, img in enumerate(rows, start=1):
         images.append(
             dict(id=k, file_name=img.filename, width=img.width, height=img.height,
-                 alp_image_id=img.id)
+                 alp_image_id=img.id, alp_split=img.split)
         )  # fmt: skip
         for b in latest.get(img.id, []):
             if b["label"] not in cat_id:

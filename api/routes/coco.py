@@ -73,8 +73,16 @@ async def import_coco(
 
 
 @router.get("/pools/{pool_id}/export/coco")
-def export_coco(pool_id: Id, db: DB, _: Key, split: SplitParam | None = None) -> JSONResponse:
-    """COCO json of the labeled images (1-based ids, categories in class order)."""
+def export_coco(
+    pool_id: Id,
+    db: DB,
+    _: Key,
+    split: SplitParam | None = Query(
+        None, description="Only this split's images (train or val); all splits when omitted."
+    ),
+) -> JSONResponse:
+    """COCO json of the labeled images (1-based ids, categories in class order); each image
+    entry carries ``alp_image_id`` and ``alp_split``, which an import reads back."""
     body = coco.export_coco(db, pool_id, split)
     disposition = f'attachment; filename="pool-{pool_id}-coco.json"'
     return JSONResponse(body, headers={"Content-Disposition": disposition})

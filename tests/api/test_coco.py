@@ -148,3 +148,77 @@ def test_bad_coco_files_are_422(client) -> None:
     assert r.status_code == 422 and r.json()["detail"].startswith("archive not usable: not a valid")
     assert _import(client, 999, _coco([], [])).json() == {"detail": "pool 999 not found"}
     assert client.get("/api/v1/pools/999/export/coco").status_code == 404
+
+
+def _labeled_pool(client, name: str = "p") -> tuple[int, dict[str, int]]:
+    """A pool with t.jpg (train) and v.jpg (val), both labeled by a COCO import."""
+    pid = create_pool(client, name)
+    ids = {}
+    for fname, split, seed in (("t.jpg", "train", 1), ("v.jpg", "val", 2)):
+        r = upload(client, pid, [(fname, image_bytes(w=40, h=30, seed=seed))], split=split)
+        ids[fname] = r.json()["accepted"][0]["image_id"]
+    coco = _coco(
+        [{"id": 1, "file_name": "t.jpg"}, {"id": 2, "file_name": "v.jpg"}],
+        [{"image_id": 1, "category_id": 3, "bbox": [1, 1, 5, 5]},
+         {"image_id": 2, "category_id": 7, "bbox": [2, 2, 6, 6]}],
+    )  # fmt: skip
+    assert _import(client, pid, coco).status_code == 200  # no alp_split: splits unchanged
+    return pid, ids
+
+
+def test_export_carries_each_images_split_and_filters_by_split(app, client) -> None:
+    pid, ids = _labeled_pool(client)
+    url = f"/api/v1/pools/{pid}/export/coco"
+    everything = client.get(url).json()
+    assert [(i["file_name"], i["alp_image_id"], i["alp_split"]) for i in everything["images"]] == [
+        ("t.jpg", ids["t.jpg"], "train"), ("v.jpg", ids["v.jpg"], "val"),
+    ]  # fmt: skip
+    for split, name, cat in (("train", "t.jpg", 1), ("val", "v.jpg", 2)):
+        out = client.get(url, params={"split": split}).json()
+        assert [(i["id"], i["file_name"], i["alp_split"]) for i in out["images"]] == [
+            (1, name, split)
+        ]
+        assert [(a["id"], a["image_id"], a["category_id"]) for a in out["annotations"]] == [
+            (1, 1, cat)
+        ]
+    r = client.get(url, params={"split": "test"})
+    assert r.status_code == 422 and "split" in r.json()["detail"]
+    op = app.openapi()["paths"]["/api/v1/pools/{pool_id}/export/coco"]["get"]
+    spec = next(p for p in op["parameters"] if p["name"] == "split")
+    assert spec["in"] == "query" and not spec.get("required", False)
+    assert "train" in json.dumps(spec["schema"]) and "val" in json.dumps(spec["schema"])
+    assert "split" in spec["description"] and "alp_split" in op["description"]
+
+
+def test_import_reads_the_split_back_round_trip(client, settings) -> None:
+    src, _ = _labeled_pool(client, "src")
+    exported = client.get(f"/api/v1/pools/{src}/export/coco").json()
+    dst = create_pool(client, "dst", ("car", "bus"))
+    upload(client, dst, [("t.jpg", image_bytes(w=40, h=30, seed=1)),
+                         ("v.jpg", image_bytes(w=40, h=30, seed=2))])  # fmt: skip
+    assert {i["split"] for i in all_images(client, dst)} == {"train"}
+    r = _import(client, dst, json.dumps(exported).encode())
+    assert (r.status_code, r.json()["images_labeled"]) == (200, 2), r.text
+    assert {i["filename"]: i["split"] for i in all_images(client, dst)} == {
+        "t.jpg": "train", "v.jpg": "val",
+    }  # fmt: skip
+    back = client.get(f"/api/v1/pools/{dst}/export/coco", params={"split": "val"}).json()
+    assert [i["file_name"] for i in back["images"]] == ["v.jpg"]
+    assert [a["bbox"] for a in back["annotations"]] == [[2, 2, 6, 6]]
+    # from a zip too: the archive's images are stored, then take the file's split
+    zpid = create_pool(client, "zip", ("car", "bus"))
+    archive = zip_bytes({"t.jpg": image_bytes(w=40, h=30, seed=1),
+                         "v.jpg": image_bytes(w=40, h=30, seed=2)})  # fmt: skip
+    r = _import(client, zpid, json.dumps(exported).encode(), archive)
+    assert r.status_code == 200, r.text
+    assert {i["filename"]: i["split"] for i in all_images(client, zpid)} == {
+        "t.jpg": "train", "v.jpg": "val",
+    }  # fmt: skip
+    # a bad split refuses the file: nothing stored, nothing changed
+    exported["images"][0]["alp_split"] = "test"
+    r = _import(client, dst, json.dumps(exported).encode())
+    assert r.status_code == 422
+    assert "images.0.alp_split" in r.json()["detail"] and "'train' or 'val'" in r.json()["detail"]
+    assert {i["filename"]: i["split"] for i in all_images(client, dst)} == {
+        "t.jpg": "train", "v.jpg": "val",
+    }  # fmt: skip

@@ -76,6 +76,9 @@ class StrategySpy:
         self.calls.append(("select", ctx))
         return self.inner.select(records, budget, ctx, rng)
 
+    def tie_note(self, records: Any, budget: int) -> Any:
+        return self.inner.tie_note(records, budget)
+
 
 def spy_on_strategies(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
     """Every strategy the scoring/selection stages build is wrapped in a spy; returns the

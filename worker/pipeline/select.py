@@ -2,6 +2,11 @@
 labeled images' embeddings as k-centre centres when the strategy uses embeddings), store
 the Selection rows (rank, score, components, pre-annotation) and enter ``labeling``.
 
+The merge order does not matter: the strategy sorts the records by id and breaks ties with
+the cycle's seeded random order (seed = pool seed x 100003 + cycle index), so the result is
+the same for any sharding. When the scores carry no information (all equal within
+``acquisition.base.TIE_TOLERANCE``) a cycle issue says the selection is effectively random.
+
 Idempotent: the cycle's selections are replaced in the same transaction that finishes the
 job, so a redelivered task never duplicates rows.
 """
@@ -52,7 +57,11 @@ def _select(run: StageRun) -> None:
         cycle = db.get(Cycle, run.cycle_id)
         pool = db.get(Pool, run.pool_id)
         assert cycle is not None and pool is not None
-        shards = list(db.scalars(select(ScoreShard).where(ScoreShard.cycle_id == cycle.id)))
+        shards = list(
+            db.scalars(
+                select(ScoreShard).where(ScoreShard.cycle_id == cycle.id).order_by(ScoreShard.index)
+            )
+        )
         missing = [s.index for s in shards if s.state != "done"]
         if missing:
             raise RuntimeError(f"shards {missing} are not scored")
@@ -72,7 +81,10 @@ def _select(run: StageRun) -> None:
             ctx = _with_labeled_embeddings(db, cycle, ctx)
         budget = int(cycle.config.get("batch_size", 20))
         seed = int(cycle.config.get("seed", 0)) * 100_003 + cycle.index
-        chosen = strategy.select(records, budget, ctx, seed)
+        chosen = strategy.select(records, budget, ctx, seed)  # ties: seeded order, not id
+        note = strategy.tie_note(records, budget)
+        if note is not None:
+            cycles.record_issue(db, cycle.id, note)
         db.execute(delete(Selection).where(Selection.cycle_id == cycle.id))
         db.add_all(
             Selection(
