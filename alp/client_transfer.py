@@ -73,13 +73,13 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _batches(files: Sequence[Path]) -> list[list[Path]]:
+def _batches(files: Sequence[Path], batch_files: int = BATCH_FILES) -> list[list[Path]]:
     out: list[list[Path]] = []
     cur: list[Path] = []
     size = 0
     for f in files:
         n = f.stat().st_size
-        if cur and (len(cur) >= BATCH_FILES or size + n > BATCH_BYTES):
+        if cur and (len(cur) >= batch_files or size + n > BATCH_BYTES):
             out.append(cur)
             cur, size = [], 0
         cur.append(f)
@@ -104,10 +104,12 @@ def upload_files(
     split: str | None = None,
     recursive: bool = False,
     workers: int = 4,
+    batch_files: int = BATCH_FILES,
     on_start: Callable[[UploadSummary, int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> UploadSummary:
-    """Upload what the pool lacks. ``on_start(summary, to_send)`` is called once the
+    """Upload what the pool lacks, ``batch_files`` files per request (at most 32 MiB) on
+    ``workers`` parallel requests. ``on_start(summary, to_send)`` is called once the
     skipped files are known; ``on_progress(n)`` after each request with its file count.
     ``KeyboardInterrupt`` stops sending (requests in flight finish) and propagates."""
     t0 = time.perf_counter()
@@ -121,7 +123,7 @@ def upload_files(
         if on_start is not None:
             on_start(summary, len(todo))
         pending: dict[Future[UploadResult], list[Path]] = {}
-        queue = _batches(todo)
+        queue = _batches(todo, max(1, batch_files))
         try:
             while queue or pending:
                 while queue and len(pending) < max(1, workers):

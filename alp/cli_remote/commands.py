@@ -67,7 +67,7 @@ def _pools_table(pools: list[Pool]) -> None:
     t = Table("id", "name", "classes", "images", "labeled", "strategy")
     for p in pools:
         t.add_row(str(p.id), escape(p.name), escape(", ".join(p.classes)),
-                  str(sum(p.counts.values())), str(p.counts.get("labeled", 0)),
+                  str(p.counts.get("total", 0)), str(p.counts.get("labeled", 0)),
                   str(p.settings.get("strategy", "")))  # fmt: skip
     out.print(t)
 
@@ -137,6 +137,7 @@ def upload(
     split: Split | None = typer.Option(None, help="Store as train or val (default train)."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Descend into sub-folders."),
     workers: int = typer.Option(4, min=1, max=32, help="Parallel requests."),
+    batch_files: int = typer.Option(16, min=1, max=1000, help="Files per request."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Upload images in parallel, skipping content the pool already has (resumable).
@@ -162,7 +163,7 @@ def upload(
         try:
             summary = c.upload_files(
                 p.id, paths, split=split.value if split else None, recursive=recursive,
-                workers=workers, on_start=on_start,
+                workers=workers, batch_files=batch_files, on_start=on_start,
                 on_progress=lambda n: progress.advance(task, n),
             )  # fmt: skip
         except KeyboardInterrupt:

@@ -212,3 +212,12 @@ def test_hash_lookup(client) -> None:
     bad = client.post(f"/api/v1/pools/{pid}/images/lookup", json={"sha256": "x"})
     assert bad.status_code == 422
     assert client.post("/api/v1/pools/999/images/lookup", json={"sha256": []}).status_code == 404
+
+
+def test_archive_without_labels_of_the_format_is_422(client) -> None:
+    pid = create_pool(client)
+    r = _import(client, pid, "voc", zip_bytes({"a.jpg": A, "labels/a.txt": b"0 .5 .5 .1 .1\n"}))
+    assert r.status_code == 422 and ".xml" in r.json()["detail"]
+    r = _import(client, pid, "yolo", zip_bytes({"a.jpg": A, "data.yaml": b"names: [car]\n"}))
+    assert r.status_code == 422 and "labels/*.txt" in r.json()["detail"]
+    assert all_images(client, pid) == []

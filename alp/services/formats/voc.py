@@ -17,6 +17,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 from alp.config import Settings
+from alp.errors import Unprocessable
 from alp.services.formats.common import (
     Boxes,
     LabelFile,
@@ -84,6 +85,8 @@ def parse(fh: BinaryIO, settings: Settings) -> Parsed:
                 out.files.append(parse_xml(raw, path))
             except ValueError as exc:
                 out.problems.append(f"{path}: {exc}")
+    if not out.files and not out.problems:
+        raise Unprocessable("no Pascal VOC annotation (.xml file) in the archive")
     return out
 
 

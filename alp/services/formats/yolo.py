@@ -114,6 +114,8 @@ def parse(fh: BinaryIO, settings: Settings) -> Parsed:
             s = stem(path)
             cands = [s + e for e in IMAGE_EXTS] + [s + e.upper() for e in IMAGE_EXTS]
             out.files.append(LabelFile(path, cands, {label for label, _ in rows}, _to_boxes(rows)))
+        if not out.files and not out.problems:
+            raise Unprocessable("no YOLO label file (labels/*.txt) in the archive")
         return out
 
 
