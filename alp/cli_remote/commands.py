@@ -168,12 +168,9 @@ def upload(
             )  # fmt: skip
         except KeyboardInterrupt:
             progress.stop()
-            if summary is not None:
-                emit(
-                    as_json,
-                    {**summary.to_dict(), "interrupted": True},
-                    lambda: _print_summary(summary, interrupted=True),
-                )  # type: ignore[arg-type]
+            s = summary or UploadSummary()
+            emit(as_json, {**s.to_dict(), "interrupted": True},
+                 lambda: _print_summary(s, interrupted=True))  # fmt: skip
             raise typer.Exit(130) from None
     emit(as_json, summary.to_dict(), lambda: _print_summary(summary))
     if summary.rejected and not (summary.accepted or summary.duplicates or summary.skipped):
