@@ -23,8 +23,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
 
+from alp.client_models import (
+    BatchItem,
+    Cycle,
+    CycleStarted,
+    Image,
+    ImportResult,
+    Job,
+    NextBatch,
+    Pool,
+    UploadResult,
+)
 from alp.client_transfer import UploadSummary, upload_files, zip_directory
 
 __all__ = [
@@ -52,89 +62,6 @@ class ApiError(Exception):
     def __init__(self, status: int, detail: str, body: Any = None) -> None:
         super().__init__(f"HTTP {status}: {detail}")
         self.status, self.detail, self.body = status, detail, body
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class Pool(_Model):
-    id: int
-    name: str
-    classes: list[str]
-    settings: dict[str, Any] = Field(default_factory=dict)
-    counts: dict[str, int] = Field(default_factory=dict)
-
-
-class Image(_Model):
-    id: int
-    pool_id: int
-    sha256: str
-    filename: str
-    width: int
-    height: int
-    state: str
-    split: str
-
-
-class Job(_Model):
-    id: int
-    kind: str
-    state: str
-    progress: float = 0.0
-    message: str = ""
-    error: str | None = None
-
-
-class Cycle(_Model):
-    id: int
-    pool_id: int
-    index: int
-    state: str
-    failed_stage: str | None = None
-    error: str | None = None
-    metrics: dict[str, Any] = Field(default_factory=dict)
-    selection_size: int = 0
-    remaining: int = 0
-    jobs: list[Job] = Field(default_factory=list)
-
-
-class CycleStarted(_Model):
-    cycle: Cycle
-    job: Job
-
-
-class BatchItem(_Model):
-    image_id: int
-    rank: int
-    score: float
-    filename: str
-    width: int
-    height: int
-    content_url: str
-    boxes: list[dict[str, Any]] = Field(default_factory=list)
-
-
-class NextBatch(_Model):
-    cycle_id: int | None
-    cycle_state: str | None
-    remaining: int
-    items: list[BatchItem]
-
-
-class UploadResult(_Model):
-    accepted: list[dict[str, Any]] = Field(default_factory=list)
-    duplicates: list[dict[str, Any]] = Field(default_factory=list)
-    rejected: list[dict[str, Any]] = Field(default_factory=list)
-
-
-class ImportResult(_Model):
-    images_labeled: int
-    images_from_archive: int = 0
-    annotations: int
-    classes_added: list[str] = Field(default_factory=list)
-    problems: list[str] = Field(default_factory=list)
-    upload: UploadResult | None = None
 
 
 def _detail(resp: httpx.Response) -> tuple[str, Any]:
