@@ -9,9 +9,10 @@
         c.export(pool.id, "yolo", "street-yolo.zip")           # streamed to disk
 
 Contracts: every call retries with exponential back-off (jittered, ``Retry-After`` honoured)
-on connection errors, 5xx and 429, up to ``retries`` times, then raises; any other 4xx
-raises :class:`ApiError` at once with the server's ``detail``. Results are typed pydantic
-models that ignore fields they do not know, so newer servers keep working.
+on connection errors, 5xx and 429, up to ``retries`` times, then raises (calls that must
+not run twice — create a pool, start a cycle — only when the server surely did not act);
+any other 4xx raises :class:`ApiError` at once with the server's ``detail``. Results are
+typed pydantic models that ignore fields they do not know, so newer servers keep working.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ __all__ = [
 
 API_PREFIX = "/api/v1"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+SAFE_RETRY_STATUSES = frozenset({429, 503})  # the server did not act on the request
 
 
 class ApiError(Exception):
@@ -114,21 +116,25 @@ class Client:
 
     def request(
         self, method: str, path: str, *, ok: Sequence[int] = (200, 201, 202),
-        files: Callable[[], Any] | None = None, **kw: Any,
+        files: Callable[[], Any] | None = None, once: bool = False, **kw: Any,
     ) -> httpx.Response:  # fmt: skip
         """Send with retries; ``files`` is a callable so each attempt gets fresh handles.
+        ``once``: the request must not run twice (e.g. start a cycle), so it is retried
+        only when it surely did not run: connect errors, 429 and 503.
         Returns the response when its status is in ``ok``, else raises :class:`ApiError`."""
+        statuses = SAFE_RETRY_STATUSES if once else RETRY_STATUSES
         for attempt in range(self.retries + 1):
             resp: httpx.Response | None = None
             try:
                 resp = self.http.request(method, path, files=files() if files else None, **kw)
             except httpx.TransportError as exc:
-                if attempt == self.retries:
+                unsent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+                if attempt == self.retries or (once and not unsent):
                     raise ApiError(0, f"cannot reach {self.base_url}: {exc}") from exc
             else:
                 if resp.status_code in ok:
                     return resp
-                if resp.status_code not in RETRY_STATUSES or attempt == self.retries:
+                if resp.status_code not in statuses or attempt == self.retries:
                     raise ApiError(resp.status_code, *_detail(resp))
             self._sleep(self._delay(attempt, resp))
         raise AssertionError("unreachable")  # pragma: no cover
@@ -182,7 +188,7 @@ class Client:
         self, name: str, classes: Sequence[str], settings: dict[str, Any] | None = None
     ) -> Pool:
         body = {"name": name, "classes": list(classes), "settings": settings or {}}
-        return Pool.model_validate(self._json("POST", "/pools", json=body))
+        return Pool.model_validate(self._json("POST", "/pools", json=body, once=True))
 
     def find_pool(self, ref: str | int) -> Pool:
         """A pool by id (digits) or exact name; :class:`ApiError` 404 when there is none."""
@@ -272,7 +278,8 @@ class Client:
 
     # -- cycles --------------------------------------------------------------------------
     def start_cycle(self, pool_id: int) -> CycleStarted:
-        return CycleStarted.model_validate(self._json("POST", f"/pools/{pool_id}/cycles"))
+        body = self._json("POST", f"/pools/{pool_id}/cycles", once=True)
+        return CycleStarted.model_validate(body)
 
     def cycles(self, pool_id: int) -> list[Cycle]:
         return [Cycle.model_validate(c) for c in self._json("GET", f"/pools/{pool_id}/cycles")]

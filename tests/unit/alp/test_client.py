@@ -137,3 +137,25 @@ def test_collect_recursive_and_missing(tmp_path: Path) -> None:
     assert collect([tmp_path], recursive=True) == [tmp_path / "a.png", tmp_path / "sub/b.JPG"]
     with pytest.raises(FileNotFoundError):
         collect([tmp_path / "nope"])
+
+
+def test_starting_a_cycle_is_not_retried_after_a_500_but_is_after_503() -> None:
+    calls: list[int] = []
+    statuses = [503, 500]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return httpx.Response(statuses[len(calls) - 1], json={"detail": "x"})
+
+    with pytest.raises(ApiError) as info:
+        _client(handler).start_cycle(1)
+    assert info.value.status == 500 and len(calls) == 2  # 503 retried, 500 not
+
+    def read_error(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        raise httpx.ReadError("reset", request=request)
+
+    calls.clear()
+    with pytest.raises(ApiError):
+        _client(read_error).start_cycle(1)
+    assert len(calls) == 1  # it may have run: not sent again
