@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from alp.cli_remote import register as _register_remote
 from alp.config import Settings
 
 app = typer.Typer(
@@ -185,6 +186,8 @@ def simulate(
     for kind, path in result.paths.items():
         console.print(f"{kind}: {path}")
 
+
+_register_remote(app)  # login, pools, upload, import, export, cycles, next-batch (remote)
 
 if __name__ == "__main__":
     app()

@@ -47,3 +47,14 @@ def test_building_the_app_does_not_import_torch(tmp_path: Path) -> None:
 def test_alp_core_and_cli_do_not_import_torch() -> None:
     mods = _modules_after("import alp.cli, alp.jobs, alp.services.pools, worker.tasks")
     assert "torch" not in mods
+
+
+def test_client_and_remote_cli_do_not_import_torch_or_the_server() -> None:
+    mods = _modules_after(
+        "import alp.client, alp.cli_remote.commands, alp.cli_remote.cycles\n"
+        "from alp.cli import app"
+    )
+    assert "alp.client" in mods and "alp.cli_remote.commands" in mods
+    assert not {"torch", "torchvision", "worker", "models"} & mods
+    lean = _modules_after("import alp.client")
+    assert not {"torch", "sqlalchemy", "fastapi", "celery"} & lean, "client pulls server deps"
