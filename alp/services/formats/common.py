@@ -188,7 +188,7 @@ def import_labels(
     from_zip = coco._archive_names(upload) if upload else {}
     by_name = _lookup(db, pool_id, parsed.files)
     problems = list(parsed.problems)
-    clean: dict[int, tuple[Image, Boxes]] = {}
+    clean: dict[int, tuple[Image, Boxes, None]] = {}
     sources: dict[int, str] = {}
     for f in parsed.files:
         img, problem = _resolve(db, pool_id, f, from_zip, by_name)
@@ -213,7 +213,7 @@ def import_labels(
         except AlpError as exc:
             problems.append(f"{f.source}: {exc.detail}")
             continue
-        clean[img.id], sources[img.id] = (img, valid), f.source
+        clean[img.id], sources[img.id] = (img, valid, None), f.source
     if strict and problems:
         more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
         raise Unprocessable(
