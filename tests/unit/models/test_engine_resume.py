@@ -113,3 +113,20 @@ def test_epoch_batches_depend_only_on_seed_and_position() -> None:
     assert stream[3:6] != stream[:3]  # a new permutation per epoch
     assert take(4, 5) == stream[4:]
     assert take(0, 3, seed=8) != stream[:3]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_resume_on_cuda_with_amp(tiny_detector_config: Callable, synthetic_samples: list) -> None:
+    """On CUDA the state (incl. the CUDA RNG and grad scaler) round-trips; kernels are not
+    bit-deterministic, so only the run's shape is compared."""
+    config = _config(tiny_detector_config, device="cuda", amp=True)
+    saved: list[dict[str, Any]] = []
+    first = train(
+        build_detector(config, 3), synthetic_samples, config,
+        checkpoint=lambda st: saved.append(_copy(st)), checkpoint_every=3,
+        should_stop=lambda: bool(saved),
+    )  # fmt: skip
+    assert first.iterations == 3 and saved[0]["rng"]["cuda"]
+    resumed = train(build_detector(config, 3), synthetic_samples, config, resume=saved[0])
+    assert resumed.resumed_from == 3 and resumed.iterations == 7
+    assert resumed.loss_history[:3] == first.loss_history
