@@ -31,7 +31,18 @@ class Settings(BaseSettings):
     max_zip_bytes: int = Field(2 * 1024**3, description="Max total uncompressed zip size.")
     max_zip_members: int = Field(100_000, description="Max files in one zip upload.")
     signed_url_ttl_s: int = Field(24 * 3600, description="Lifetime of signed content URLs.")
-    worker_stale_after_s: int = Field(120, description="Job heartbeat age considered stale.")
+    worker_heartbeat_s: float = Field(5.0, description="Running stages beat this often.")
+    worker_stale_after_s: int = Field(30, description="Job heartbeat age considered stale.")
+    watchdog_every_s: float = Field(10.0, description="Beat interval of the watchdog task.")
+    train_checkpoint_every: int = Field(
+        100, description="Training resume checkpoint every N iterations (0: off)."
+    )
+    train_checkpoint_every_s: float = Field(
+        120.0, description="Training resume checkpoint every M seconds (0: off)."
+    )
+    outbox_retry_max_s: float = Field(
+        5.0, description="Longest back-off between re-sends of a task the broker refused."
+    )
     score_shard_size: int = Field(256, description="Images per scoring shard.")
     device: str = Field("auto", description="Torch device for workers: auto|cpu|cuda[:N].")
     webhook_secret: str = Field("", description="Shared secret for Label Studio webhooks.")

@@ -23,6 +23,10 @@ LS_RECONCILE = "alp.labelstudio.reconcile"
 IMPORT_ZIP = "alp.import.zip"
 
 GPU_TASKS = (CYCLE_TRAIN, CYCLE_EVALUATE, CYCLE_SCORE_SHARD)
+# Tasks whose first argument is a Job id / a ScoreShard id (the outbox marks their job
+# "waiting for broker" while the broker refuses them).
+JOB_ID_TASKS = (CYCLE_TRAIN, CYCLE_EVALUATE, CYCLE_SELECT)
+SHARD_ID_TASKS = (CYCLE_SCORE_SHARD,)
 QUEUES = ("gpu", "io")
 
 
@@ -46,8 +50,13 @@ def make_celery(settings: Settings | None = None) -> Celery:
         accept_content=["json"],
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
+        alp_outbox_retry_max_s=float(s.outbox_retry_max_s),
         beat_schedule={
-            "watchdog": {"task": WATCHDOG, "schedule": 30.0, "options": {"queue": "io"}},
+            "watchdog": {
+                "task": WATCHDOG,
+                "schedule": float(s.watchdog_every_s),
+                "options": {"queue": "io"},
+            },
             "labelstudio-reconcile": {
                 "task": LS_RECONCILE,
                 "schedule": 60.0,

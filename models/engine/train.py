@@ -1,14 +1,22 @@
 """Training loop: SGD, linear warm-up, step schedule, gradient clipping, AMP on CUDA.
 
 Seeded: the run happens inside a forked RNG state seeded with ``config.seed`` (the caller's
-global RNG state is restored afterwards) and the data order comes from a seeded
-``torch.Generator``.
+global RNG state is restored afterwards); the data order is a function of ``(seed,
+iteration)`` only (epoch ``e`` is a permutation drawn from a generator seeded with ``(seed,
+e)``), so a run can resume at any iteration with the same batches.
+
+Resumable: ``checkpoint(state)`` is called every ``checkpoint_every`` iterations and/or
+``checkpoint_every_s`` seconds with the full training state (model, optimizer, LR scheduler,
+grad scaler, iteration, CPU/CUDA RNG states, loss history); ``train(..., resume=state)``
+continues from it. This module never touches files: the caller stores the state.
 """
 
 from __future__ import annotations
 
 import bisect
 import contextlib
+import hashlib
+import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -16,13 +24,15 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from models.builders import label_offset
 from models.config import TrainConfig
 from models.data.dataset import DetectionDataset, collate
 
 ProgressFn = Callable[[int, int, dict[str, float]], None]
+CheckpointFn = Callable[[dict[str, Any]], None]
+STATE_VERSION = 1
 
 
 class NonFiniteLossError(RuntimeError):
@@ -45,10 +55,14 @@ class TrainResult:
     seconds: float
     final_losses: dict[str, float] = field(default_factory=dict)
     loss_history: list[float] = field(default_factory=list)
+    resumed_from: int = 0  # iteration the run resumed at (0: started fresh)
 
 
 def lr_factor(
-    iteration: int, warmup_iters: int, warmup_factor: float, milestones: Sequence[int],
+    iteration: int,
+    warmup_iters: int,
+    warmup_factor: float,
+    milestones: Sequence[int],
     gamma: float,
 ) -> float:
     """LR multiplier at ``iteration`` (0-based): linear warm-up from ``warmup_factor`` to 1
@@ -64,13 +78,37 @@ def to_model_targets(
     targets: Sequence[dict[str, Any]], offset: int, device: torch.device
 ) -> list[dict[str, torch.Tensor]]:
     """alp targets (0-based labels) -> torchvision targets on ``device``."""
-    return [{"boxes": t["boxes"].to(device, torch.float32).reshape(-1, 4),
-             "labels": (t["labels"].to(torch.int64) + offset).to(device)} for t in targets]
+    return [
+        {
+            "boxes": t["boxes"].to(device, torch.float32).reshape(-1, 4),
+            "labels": (t["labels"].to(torch.int64) + offset).to(device),
+        }
+        for t in targets
+    ]
 
 
-def _batches(loader: DataLoader) -> Iterator[Any]:
-    while True:
-        yield from loader
+def _epoch_seed(seed: int, epoch: int) -> int:
+    """A 32-bit seed for ``(seed, epoch)`` (torch's CPU generator keeps 32 bits only)."""
+    return int.from_bytes(hashlib.blake2b(f"{seed}:{epoch}".encode(), digest_size=4).digest())
+
+
+class EpochBatches(Sampler[list[int]]):
+    """Endless batches of indices: epoch ``e`` is ``randperm(n)`` from a generator seeded
+    with ``(seed, e)`` cut into ``ceil(n / batch_size)`` batches (the last may be short).
+    Starts at global batch ``start``, so batch ``k`` is the same whatever ``start`` is."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, start: int = 0) -> None:
+        self.n, self.batch_size, self.seed, self.start = n, batch_size, seed, start
+        self.per_epoch = math.ceil(n / batch_size)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        epoch, first = divmod(self.start, self.per_epoch)
+        while True:
+            g = torch.Generator().manual_seed(_epoch_seed(self.seed, epoch))
+            perm = torch.randperm(self.n, generator=g).tolist()
+            for b in range(first, self.per_epoch):
+                yield perm[b * self.batch_size : (b + 1) * self.batch_size]
+            epoch, first = epoch + 1, 0
 
 
 def train(
@@ -80,6 +118,10 @@ def train(
     progress: ProgressFn | None = None,
     should_stop: Callable[[], bool] | None = None,
     device: str | torch.device | None = None,
+    resume: dict[str, Any] | None = None,
+    checkpoint: CheckpointFn | None = None,
+    checkpoint_every: int = 0,
+    checkpoint_every_s: float = 0.0,
 ) -> TrainResult:
     """Train ``model`` in place for ``config.total_iterations(len(dataset))`` iterations.
 
@@ -91,6 +133,14 @@ def train(
     stops early (``result.stopped``). Raises ``NonFiniteLossError`` on a NaN/inf loss and
     ``ValueError`` on an empty dataset. Uses AMP (fp16 autocast + GradScaler) when
     ``config.amp`` and the device is CUDA. Leaves the model in train mode on ``device``.
+
+    ``checkpoint(state)``, when given, is called after an iteration once
+    ``checkpoint_every`` iterations (0: never) or ``checkpoint_every_s`` seconds (0: never)
+    have passed since the start or the last checkpoint, but not after the last iteration.
+    ``state`` holds live tensors: the callback must serialise (or copy) them before it
+    returns. ``resume`` (such a state, for the same model, data and config) continues the
+    run at ``state["iteration"]``; ``ValueError`` if its total iterations differ. On CPU
+    with ``num_workers == 0`` a resumed run is bit-identical to an uninterrupted one.
     """
     if not isinstance(dataset, Dataset):
         dataset = DetectionDataset(list(dataset), hflip_prob=config.hflip_prob)
@@ -105,33 +155,48 @@ def train(
     offset = label_offset(model)
     model.to(dev).train()
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
-                                weight_decay=config.weight_decay)
+    optimizer = torch.optim.SGD(
+        params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+    )
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
         lambda it: lr_factor(it, warmup, config.warmup_factor, milestones, config.gamma),
     )
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    generator = torch.Generator().manual_seed(config.seed)
-    loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=True, collate_fn=collate,
-                        generator=generator, num_workers=config.num_workers,
-                        pin_memory=dev.type == "cuda")
     result = TrainResult(iterations=0, total_iterations=total, stopped=False, seconds=0.0)
+    first = 0
+    if resume is not None:
+        first = _restore(resume, total, model, optimizer, scheduler, scaler, result)
+    loader = DataLoader(
+        dataset,
+        batch_sampler=EpochBatches(n, config.batch_size, config.seed, first),
+        collate_fn=collate,
+        num_workers=config.num_workers,
+        generator=torch.Generator().manual_seed(config.seed),
+        pin_memory=dev.type == "cuda",
+    )
     start = time.perf_counter()
-    fork_devices = [dev.index if dev.index is not None else torch.cuda.current_device()] \
-        if dev.type == "cuda" else []
+    fork_devices = (
+        [dev.index if dev.index is not None else torch.cuda.current_device()]
+        if dev.type == "cuda"
+        else []
+    )
     with torch.random.fork_rng(devices=fork_devices):
         torch.manual_seed(config.seed)
-        batches = _batches(loader)
-        for it in range(total):
+        if resume is not None:
+            _restore_rng(resume.get("rng") or {}, fork_devices)
+        batches = iter(loader)
+        last_ckpt_it, last_ckpt_t = first, time.perf_counter()
+        for it in range(first, total):
             if should_stop is not None and should_stop():
                 result.stopped = True
                 break
             images, targets = next(batches)
             images = [im.to(dev, non_blocking=True) for im in images]
             model_targets = to_model_targets(targets, offset, dev)
-            autocast = (torch.autocast("cuda", dtype=torch.float16) if use_amp
-                        else contextlib.nullcontext())
+            autocast = (
+                torch.autocast("cuda", dtype=torch.float16) if use_amp else contextlib.nullcontext()
+            )
             with autocast:
                 loss_dict = model(images, model_targets)
             loss = sum(v.float() for v in loss_dict.values())
@@ -152,5 +217,76 @@ def train(
             result.loss_history.append(losses["loss"])
             if progress is not None:
                 progress(it + 1, total, losses)
+            due = (checkpoint_every > 0 and it + 1 - last_ckpt_it >= checkpoint_every) or (
+                checkpoint_every_s > 0 and time.perf_counter() - last_ckpt_t >= checkpoint_every_s
+            )
+            if checkpoint is not None and due and it + 1 < total:
+                checkpoint(
+                    _state(it + 1, total, model, optimizer, scheduler, scaler, result, fork_devices)
+                )
+                last_ckpt_it, last_ckpt_t = it + 1, time.perf_counter()
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _state(
+    iteration: int,
+    total: int,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    scaler: Any,
+    result: TrainResult,
+    cuda_devices: list[int],
+) -> dict[str, Any]:
+    """The resumable training state after ``iteration`` iterations (live tensors)."""
+    return {
+        "version": STATE_VERSION,
+        "iteration": iteration,
+        "total": total,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict(),
+        "rng": {
+            "cpu": torch.get_rng_state(),
+            "cuda": [torch.cuda.get_rng_state(d) for d in cuda_devices],
+        },
+        "loss_history": list(result.loss_history),
+        "final_losses": dict(result.final_losses),
+    }
+
+
+def _restore(
+    state: dict[str, Any],
+    total: int,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    scaler: Any,
+    result: TrainResult,
+) -> int:
+    """Load a :func:`_state` into the run's objects; returns the iteration to start at."""
+    if state.get("version") != STATE_VERSION or int(state.get("total", -1)) != total:
+        raise ValueError(
+            f"resume state is for {state.get('total')} iterations "
+            f"(version {state.get('version')}), this run has {total}"
+        )
+    first = int(state["iteration"])
+    if not 0 <= first <= total:
+        raise ValueError(f"resume iteration {first} outside 0..{total}")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    scaler.load_state_dict(state["scaler"])
+    result.iterations = result.resumed_from = first
+    result.loss_history = [float(v) for v in state.get("loss_history", [])]
+    result.final_losses = dict(state.get("final_losses") or {})
+    return first
+
+
+def _restore_rng(rng: dict[str, Any], cuda_devices: list[int]) -> None:
+    if rng.get("cpu") is not None:
+        torch.set_rng_state(rng["cpu"].cpu())
+    for device, st in zip(cuda_devices, rng.get("cuda") or [], strict=False):
+        torch.cuda.set_rng_state(st.cpu(), device)

@@ -1,5 +1,10 @@
 """The frame every stage task runs in: claim the job's lease, heartbeat, stop, finish/fail.
 
+While a stage runs (``with run:``) a background thread beats the job every
+``worker_heartbeat_s`` (at most a third of ``worker_stale_after_s``), whatever the stage is
+doing, so the watchdog can treat a heartbeat older than ``worker_stale_after_s`` as a dead
+worker; ``progress()`` additionally records progress and a message (one write a second).
+
 A stage runs as::
 
     run = StageRun.claim(job_id, "training")      # None: finished, held, or cycle moved on
@@ -16,8 +21,11 @@ cannot overwrite the work of its replacement) or after the cycle was cancelled.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -46,6 +54,7 @@ class StageRun:
     started: float = field(default_factory=time.perf_counter)
     _last_beat: float = 0.0
     _stop: bool = False
+    _beater: Any = None
 
     @classmethod
     def claim(cls, job_id: int, stage: str) -> StageRun | None:
@@ -79,13 +88,16 @@ class StageRun:
         if not force and now - self._last_beat < BEAT_EVERY_S:
             return not self._stop
         self._last_beat = now
+        self._beat(fraction, message)
+        return not self._stop
+
+    def _beat(self, fraction: float | None = None, message: str | None = None) -> None:
         with context.session() as db:
             held = job_rows.beat(db, self.job_id, self.token, fraction, message)
             cycle = db.get(Cycle, self.cycle_id)
             if not held or cycle is None or cycle.cancel_requested or cycle.state != self.stage:
                 self._stop = True
             db.commit()
-        return not self._stop
 
     def should_stop(self) -> bool:
         self.progress()
@@ -142,6 +154,8 @@ class StageRun:
             db.commit()
 
     def __enter__(self) -> StageRun:
+        self._beater = beating(self._beat, heartbeat_interval())
+        self._beater.__enter__()
         return self
 
     def __exit__(
@@ -150,6 +164,9 @@ class StageRun:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool:
+        if self._beater is not None:
+            self._beater.__exit__(None, None, None)
+            self._beater = None
         if exc is None or isinstance(exc, StageStopped):
             return exc is not None
         if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit: let it go
@@ -157,6 +174,35 @@ class StageRun:
         log.exception("stage %s of cycle %s failed", self.stage, self.cycle_id)
         self.fail(error_text(exc))
         return True
+
+
+def heartbeat_interval() -> float:
+    """Seconds between background heartbeats: ``worker_heartbeat_s``, at most a third of
+    ``worker_stale_after_s`` (a few missed beats never look like a dead worker)."""
+    s = context.settings()
+    return max(0.2, min(float(s.worker_heartbeat_s), s.worker_stale_after_s / 3))
+
+
+@contextmanager
+def beating(beat: Callable[[], object], every_s: float) -> Iterator[None]:
+    """Call ``beat()`` every ``every_s`` seconds from a daemon thread while the block runs
+    (errors are logged and the next beat is tried; the thread ends with the block)."""
+    done = threading.Event()
+
+    def loop() -> None:
+        while not done.wait(every_s):
+            try:
+                beat()
+            except Exception:  # e.g. the database is briefly unreachable
+                log.warning("heartbeat failed", exc_info=True)
+
+    thread = threading.Thread(target=loop, name="alp-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join(timeout=every_s + 30)
 
 
 def error_text(exc: BaseException) -> str:

@@ -22,7 +22,7 @@ from alp.db import Cycle, Image, Job, Pool, ScoreShard, utcnow
 from alp.services import cycle_flow, job_rows
 from worker import context
 from worker.pipeline import data, modelling
-from worker.pipeline.common import device_name, error_text
+from worker.pipeline.common import beating, device_name, error_text, heartbeat_interval
 
 log = logging.getLogger("alp.worker.score")
 MAX_SHARD_ATTEMPTS = 3
@@ -95,7 +95,8 @@ def run_shard(shard_id: int) -> None:
         job_id, cycle_id = job.id, cycle.id
     skipped: list[tuple[int, str]] = []
     try:
-        records = _score(shard_id, cycle_id, skipped)
+        with beating(lambda: _beat(shard_id), heartbeat_interval()):
+            records = _score(shard_id, cycle_id, skipped)
     except Exception as exc:
         log.exception("shard %s of cycle %s failed", shard_id, cycle_id)
         _failed(shard_id, token, cycle_id, job_id, error_text(exc))

@@ -2,7 +2,13 @@
 warm start; unreadable images are skipped with a cycle issue), save the checkpoint to
 storage with the head's PPAL class qualities (also in ``Cycle.metrics``) and, for k-centre
 strategies, the labeled images' embeddings. Without labels it is skipped (the cycle then
-selects at random)."""
+selects at random).
+
+Resumable (:mod:`worker.pipeline.resume`): every ``train_checkpoint_every`` iterations
+and/or ``train_checkpoint_every_s`` seconds the training state is saved; a worker that
+takes the stage over after a crash continues from it (job message and cycle issue say
+from which iteration). The file is deleted when the stage completes, fails or is
+cancelled."""
 
 from __future__ import annotations
 
@@ -15,8 +21,8 @@ from alp.db import Cycle, Pool
 from alp.services import cycles
 from alp.storage import LocalStorage, checkpoint_key
 from worker import context
-from worker.pipeline import data, embeddings, modelling
-from worker.pipeline.common import StageRun, device_name
+from worker.pipeline import data, embeddings, modelling, resume
+from worker.pipeline.common import StageRun, StageStopped, device_name
 
 
 def _previous_checkpoint(db: Session, cycle: Cycle) -> str | None:
@@ -36,8 +42,19 @@ def run(job_id: int) -> None:
     run = StageRun.claim(job_id, "training")
     if run is None:
         return
+    storage, key = context.storage(), resume.resume_key(run.pool_id, run.cycle_id)
     with run:
-        _train(run)
+        try:
+            _train(run)
+        except StageStopped:
+            raise
+        except Exception:
+            resume.discard(storage, key)
+            raise
+    with context.session() as db:
+        cycle = db.get(Cycle, run.cycle_id)
+        if cycle is None or cycle.state == "cancelled":
+            resume.discard(storage, key)
 
 
 def _train(run: StageRun) -> None:
@@ -89,14 +106,37 @@ def _train(run: StageRun) -> None:
         config = modelling.train_config(cfg, device, None)
         model = build_detector(config, len(classes))
 
+    s = context.settings()
+    rkey = resume.resume_key(pool.id, run.cycle_id)
+    resume.discard_others(storage, pool.id, rkey)
+    digest = resume.fingerprint(config, manifest, classes)
+    state = resume.load(storage, rkey, digest)
+    first = int(state["iteration"]) if state else 0
+    note = f" (resumed at {first})" if first else ""
+    if first:
+        with context.session() as db:
+            cycles.record_issue(
+                db, run.cycle_id, f"training resumed from its checkpoint at iteration {first}"
+            )
+            db.commit()
+
     def progress(it: int, total: int, losses: dict[str, float]) -> None:
         run.progress(
             0.98 * it / total,
-            f"iteration {it}/{total} loss {losses['loss']:.3f}",
+            f"iteration {it}/{total}{note} loss {losses['loss']:.3f}",
             force=it == total,
         )
 
-    result = train(model, manifest, config, progress=progress, should_stop=run.should_stop)
+    def checkpoint(st: dict[str, Any]) -> None:
+        if not run.progress(force=True):  # lease lost: the new holder owns the file
+            return
+        resume.save(storage, rkey, digest, st)
+
+    result = train(
+        model, manifest, config, progress=progress, should_stop=run.should_stop,
+        resume=state, checkpoint=checkpoint, checkpoint_every=s.train_checkpoint_every,
+        checkpoint_every_s=s.train_checkpoint_every_s,
+    )  # fmt: skip
     if result.stopped:
         return
     key = checkpoint_key(pool.id, run.cycle_id)
@@ -105,11 +145,12 @@ def _train(run: StageRun) -> None:
     modelling.save_checkpoint(storage, key, model, config, classes, metrics)
     if embeddings.needed(cfg):
         _embed_labeled(run, storage, key, model, manifest, device, int(cfg.get("seed", 0)))
-    run.complete(
-        f"trained {result.iterations} iterations on {len(manifest)} images "
+    if run.complete(
+        f"trained {result.iterations} iterations{note} on {len(manifest)} images "
         f"(final loss {result.final_losses.get('loss', float('nan')):.3f})",
         {"labeled_count": labeled, "checkpoint_key": key, "metrics": metrics},
-    )
+    ):
+        resume.discard(storage, rkey)
 
 
 def _embed_labeled(

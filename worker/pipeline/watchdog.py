@@ -7,7 +7,9 @@ died.
 * the scoring job: shards stuck ``running`` with a stale ``updated_at`` go back to
   ``pending`` and every unfinished shard is re-sent;
 * a ``queued`` job untouched for ``QUEUED_FACTOR`` x the stale time is re-sent (its
-  message may have been lost). Duplicate messages are harmless: claims are leases.
+  message may have been lost), and so is, on every pass, a ``queued`` job whose message
+  says it is ``waiting for broker`` (the process that was retrying it may have died).
+  Duplicate messages are harmless: claims are leases.
 """
 
 from __future__ import annotations
@@ -83,7 +85,16 @@ def check(db: Session, stale_after_s: float) -> dict[str, int]:
         _resend(db, job)
         out["requeued"] += 1
         log.warning("re-queued stale job %s (%s, cycle %s)", job.id, job.kind, job.cycle_id)
-    for job in job_rows.stuck_queued(db, stale_after_s * QUEUED_FACTOR):
+    stuck = job_rows.stuck_queued(db, stale_after_s * QUEUED_FACTOR)
+    waiting = db.scalars(
+        select(Job).where(
+            Job.state == "queued",
+            Job.cycle_id.is_not(None),
+            Job.message.startswith(outbox.WAITING),
+            Job.id.not_in([j.id for j in stuck]),
+        )
+    )
+    for job in [*stuck, *waiting]:
         cycle = db.get(Cycle, job.cycle_id) if job.cycle_id else None
         if job.kind not in cycle_flow.STAGE_OF_JOB or cycle is None:
             continue
@@ -91,7 +102,7 @@ def check(db: Session, stale_after_s: float) -> dict[str, int]:
             job_rows.finish(db, job.id, None, "cancelled", "cycle no longer active")
             out["cancelled"] += 1
             continue
-        job.heartbeat_at = utcnow()
+        job.heartbeat_at, job.message = utcnow(), "queued"
         _resend(db, job)
         out["resent"] += 1
     db.flush()
