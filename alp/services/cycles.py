@@ -48,8 +48,8 @@ def _cannot_start(db: Session, pool_id: int) -> str | None:
     active = active_cycle(db, pool_id)
     if active is not None:
         return (
-            f"pool {pool_id} already has an active cycle {active.id} (state {active.state}); "
-            "cancel it or wait until it is done"
+            f"pool {pool_id} already has an active cycle #{active.index} (id {active.id}, "
+            f"state {active.state}); cancel it or wait until it is done"
         )
     has_candidates = db.scalar(
         select(Image.id)
@@ -93,10 +93,15 @@ def retry_cycle(db: Session, cycle_id: int) -> tuple[Cycle, Job]:
     cycle = get_cycle(db, cycle_id)
     pool = _lock_pool(db, cycle.pool_id)
     if cycle.state != "failed":
-        raise Conflict(f"cycle {cycle_id} is {cycle.state}; only a failed cycle can be retried")
+        raise Conflict(
+            f"cycle #{cycle.index} (id {cycle_id}) is {cycle.state}; "
+            "only a failed cycle can be retried"
+        )
     active = active_cycle(db, cycle.pool_id)
     if active is not None:
-        raise Conflict(f"pool {cycle.pool_id} already has an active cycle {active.id}")
+        raise Conflict(
+            f"pool {cycle.pool_id} already has an active cycle #{active.index} (id {active.id})"
+        )
     stage = cycle.failed_stage or "training"
     cycle.config = cycle_flow.snapshot_config(pool.settings)
     cycle.finished_at = None
@@ -109,7 +114,10 @@ def cancel_cycle(db: Session, cycle_id: int) -> Cycle:
     cancelled, selected-but-unlabeled images return to ``unlabeled``."""
     cycle = get_cycle(db, cycle_id)
     if cycle.state not in ACTIVE_CYCLE_STATES:
-        raise Conflict(f"cycle {cycle_id} is {cycle.state}; only an active cycle can be cancelled")
+        raise Conflict(
+            f"cycle #{cycle.index} (id {cycle_id}) is {cycle.state}; "
+            "only an active cycle can be cancelled"
+        )
     cycle.cancel_requested = True
     cycle.state, cycle.finished_at = "cancelled", utcnow()
     for job in db.scalars(select(Job).where(Job.cycle_id == cycle.id)):

@@ -2,7 +2,11 @@
 
 Every function here only reads. Costs are bounded independently of pool size: image counts
 are one grouped ``COUNT`` over ``ix_images_pool_state_id``, the timeline reads at most
-``TIMELINE_LIMIT`` cycles and the gallery reads one page of one cycle's selection.
+``TIMELINE_LIMIT`` cycles, Label Studio task counts are one grouped query over the pool's
+selections and the gallery (``dashboard_gallery``) reads one page of one cycle's selection.
+
+Cycles are named by their pool-wide ``index`` wherever a person reads them (``#0``, ``#1``
+...); the database ``id`` only appears in URLs.
 """
 
 from __future__ import annotations
@@ -12,115 +16,27 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel
-from sqlalchemy import exists, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from alp.db import Cycle, Image, Job, LabelStudioConnection, Pool, ScoreShard, Selection
-from alp.errors import BadRequest
+from alp.db import Cycle, Job, LabelStudioConnection, Pool, ScoreShard, Selection
+from alp.services.dashboard_gallery import gallery_cycle
+from alp.services.dashboard_views import (
+    ClassAP,
+    CurvePoint,
+    CycleView,
+    JobView,
+    LabelStudioView,
+    PerClass,
+    PoolStatus,
+    PoolSummary,
+    ShardProgress,
+)
 from alp.services.pools import get_pool, image_counts
 
 TIMELINE_LIMIT = 100
 ERROR_CHARS = 4000
-MAX_PER_PAGE = 100
 ACTIVE_JOB_STATES = ("queued", "running")
-
-
-class CycleView(BaseModel):
-    id: int
-    index: int
-    state: str
-    failed_stage: str | None
-    error: str | None
-    labeled_count: int
-    metrics: dict[str, Any]
-    timings: dict[str, float]
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-
-
-class JobView(BaseModel):
-    id: int
-    kind: str
-    state: str
-    progress: float  # 0..1
-    message: str
-    error: str | None
-    heartbeat_at: datetime | None
-    stale: bool  # running, but no heartbeat for longer than the stale threshold
-
-
-class ShardProgress(BaseModel):
-    total: int
-    done: int
-    failed: int
-
-
-class LabelStudioView(BaseModel):
-    url: str
-    project_id: int
-    state: str
-    last_sync_at: datetime | None
-    last_error: str | None
-
-
-class CurvePoint(BaseModel):
-    cycle_index: int
-    labeled: int
-    map50: float | None
-    coco_ap: float | None
-
-
-class PoolSummary(BaseModel):
-    id: int
-    name: str
-    counts: dict[str, int]
-    current_cycle: CycleView | None
-    last_map50: float | None
-    last_coco_ap: float | None
-    labelstudio: str | None  # connection state, None when not connected
-
-
-class PoolStatus(BaseModel):
-    """What the pool page polls. ``version`` changes whenever the page structure changes
-    (a cycle appears or changes state, a job starts or ends); progress values do not."""
-
-    pool_id: int
-    name: str
-    settings: dict[str, Any]
-    counts: dict[str, int]
-    cycles: list[CycleView]
-    current: CycleView | None
-    jobs: list[JobView]
-    shards: ShardProgress | None
-    curve: list[CurvePoint]
-    labelstudio: LabelStudioView | None
-    version: str
-
-
-class GalleryItem(BaseModel):
-    selection_id: int
-    image_id: int
-    filename: str
-    width: int
-    height: int
-    image_state: str
-    rank: int
-    score: float
-    components: dict[str, Any]
-    n_boxes: int
-    ls_task_url: str | None
-
-
-class Gallery(BaseModel):
-    cycle_id: int | None
-    cycle_index: int | None
-    total: int
-    page: int
-    per_page: int
-    pages: int
-    items: list[GalleryItem]
 
 
 def _metric(metrics: dict[str, Any], name: str) -> float | None:
@@ -128,9 +44,26 @@ def _metric(metrics: dict[str, Any], name: str) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
+def _count(metrics: dict[str, Any], name: str) -> int | None:
+    value = metrics.get(name)
+    return int(value) if isinstance(value, int | float) and value >= 0 else None
+
+
+def train_images(labeled_count: int, metrics: dict[str, Any]) -> int | None:
+    """Labeled training images of a cycle: ``metrics["train_images"]`` (stored by the
+    training stage before it trains); for cycles from before it was stored, the labeled
+    count less the validation images; None while unknown."""
+    n = _count(metrics, "train_images")
+    if n is not None:
+        return n
+    val = _count(metrics, "val_images")
+    return max(0, labeled_count - val) if val is not None and labeled_count else None
+
+
 def _cycle_view(c: Cycle) -> CycleView:
     error = c.error if c.error is None or len(c.error) <= ERROR_CHARS else c.error[:ERROR_CHARS]
     timings = {str(k): float(v) for k, v in (c.timings or {}).items() if isinstance(v, int | float)}
+    metrics = dict(c.metrics or {})
     return CycleView(
         id=c.id,
         index=c.index,
@@ -138,7 +71,9 @@ def _cycle_view(c: Cycle) -> CycleView:
         failed_stage=c.failed_stage,
         error=error,
         labeled_count=c.labeled_count,
-        metrics=dict(c.metrics or {}),
+        train_images=train_images(c.labeled_count, metrics),
+        val_images=_count(metrics, "val_images"),
+        metrics=metrics,
         timings=timings,
         created_at=c.created_at,
         started_at=c.started_at,
@@ -168,26 +103,73 @@ def _job_view(j: Job, now: datetime, stale_after_s: float) -> JobView:
 
 
 def learning_curve(cycles: list[CycleView]) -> list[CurvePoint]:
-    """One point per cycle that has an AP50 or COCO AP, in cycle order."""
+    """One point per cycle with a known training-image count and an AP50 or COCO AP, in
+    cycle order."""
     points = []
     for c in cycles:
         m50, ap = _metric(c.metrics, "map50"), _metric(c.metrics, "coco_ap")
-        if m50 is not None or ap is not None:
+        if (m50 is not None or ap is not None) and c.train_images is not None:
             points.append(
-                CurvePoint(cycle_index=c.index, labeled=c.labeled_count, map50=m50, coco_ap=ap)
+                CurvePoint(cycle_index=c.index, train_images=c.train_images, map50=m50, coco_ap=ap)
             )
     return points
 
 
-def _ls_view(conn: LabelStudioConnection | None) -> LabelStudioView | None:
+def per_class(cycles: list[CycleView], classes: list[str]) -> PerClass | None:
+    """Per-class AP of the latest cycle whose metrics have ``per_class``, in the pool's
+    class order (classes the evaluation did not report come last)."""
+    for c in reversed(cycles):
+        table = c.metrics.get("per_class")
+        if not isinstance(table, dict) or not table:
+            continue
+        names = [n for n in classes if n in table] + [n for n in table if n not in classes]
+        rows = []
+        for name in names:
+            m = table[name] if isinstance(table[name], dict) else {}
+            rows.append(
+                ClassAP(
+                    name=str(name),
+                    num_gt=_count(m, "num_gt"),
+                    ap50=_metric(m, "ap50"),
+                    coco_ap=_metric(m, "coco_ap"),
+                )
+            )
+        return PerClass(cycle_index=c.index, val_images=c.val_images, classes=rows)
+    return None
+
+
+def _ls_view(db: Session, conn: LabelStudioConnection | None) -> LabelStudioView | None:
+    """The connection with its task counts. A task pushed again for a later selection of
+    the same image counts once, with what its latest selection says."""
     if conn is None:
         return None
+    latest = (
+        select(func.max(Selection.id).label("sid"))
+        .join(Cycle, Cycle.id == Selection.cycle_id)
+        .where(Cycle.pool_id == conn.pool_id, Selection.ls_task_id.is_not(None))
+        .group_by(Selection.ls_task_id)
+        .subquery()
+    )
+    by_outcome: dict[str | None, int] = {
+        outcome: int(n)
+        for outcome, n in db.execute(
+            select(Selection.ls_outcome, func.count())
+            .join(latest, latest.c.sid == Selection.id)
+            .group_by(Selection.ls_outcome)
+        ).all()
+    }
+    pushed = sum(by_outcome.values())
+    annotated, skipped = by_outcome.get("annotated", 0), by_outcome.get("skipped", 0)
     return LabelStudioView(
         url=conn.url,
         project_id=conn.project_id,
         state=conn.state,
         last_sync_at=conn.last_sync_at,
         last_error=conn.last_error,
+        pushed=pushed,
+        annotated=annotated,
+        skipped=skipped,
+        remaining=pushed - annotated - skipped,
     )
 
 
@@ -235,7 +217,7 @@ def overview(db: Session) -> list[PoolSummary]:
 
 def _version(cycles: list[CycleView], jobs: list[JobView], gallery_cycle: int | None) -> str:
     sig = [
-        [(c.id, c.state, c.labeled_count) for c in cycles],
+        [(c.id, c.state, c.labeled_count, c.train_images) for c in cycles],
         [(j.id, j.state, j.stale) for j in jobs],
         gallery_cycle,
     ]
@@ -278,6 +260,7 @@ def pool_status(db: Session, pool_id: int, stale_after_s: float = 120.0) -> Pool
                 done=by_state.get("done", 0),
                 failed=by_state.get("failed", 0),
             )
+    ls = _ls_view(db, db.get(LabelStudioConnection, pool_id))
     return PoolStatus(
         pool_id=pool.id,
         name=pool.name,
@@ -288,87 +271,7 @@ def pool_status(db: Session, pool_id: int, stale_after_s: float = 120.0) -> Pool
         jobs=jobs,
         shards=shards,
         curve=learning_curve(cycles),
-        labelstudio=_ls_view(db.get(LabelStudioConnection, pool_id)),
+        per_class=per_class(cycles, list(pool.classes)),
+        labelstudio=ls,
         version=_version(cycles, jobs, gallery_cycle(db, pool_id)),
-    )
-
-
-def gallery_cycle(db: Session, pool_id: int) -> int | None:
-    """Id of the latest cycle of the pool that has a selection (None if none has)."""
-    has_sel = exists(select(Selection.id).where(Selection.cycle_id == Cycle.id))
-    return db.scalar(
-        select(Cycle.id)
-        .where(Cycle.pool_id == pool_id, has_sel)
-        .order_by(Cycle.index.desc())
-        .limit(1)
-    )
-
-
-def ls_task_url(conn: LabelStudioConnection | None, task_id: int | None) -> str | None:
-    """Browser link to a Label Studio task (None when not connected or not pushed)."""
-    if conn is None or task_id is None:
-        return None
-    return f"{conn.url.rstrip('/')}/projects/{conn.project_id}/data?task={task_id}"
-
-
-def gallery(db: Session, pool_id: int, page: int = 1, per_page: int = 24) -> Gallery:
-    """One page (1-based) of the current selection, best rank first."""
-    if page < 1:
-        raise BadRequest("page must be >= 1")
-    if not 1 <= per_page <= MAX_PER_PAGE:
-        raise BadRequest(f"per_page must be between 1 and {MAX_PER_PAGE}")
-    get_pool(db, pool_id)
-    cycle_id = gallery_cycle(db, pool_id)
-    if cycle_id is None:
-        return Gallery(
-            cycle_id=None,
-            cycle_index=None,
-            total=0,
-            page=page,
-            per_page=per_page,
-            pages=0,
-            items=[],
-        )
-    total = (
-        db.scalar(select(func.count()).select_from(Selection).where(Selection.cycle_id == cycle_id))
-        or 0
-    )
-    conn = db.get(LabelStudioConnection, pool_id)
-    offset = (page - 1) * per_page
-    rows: list[Any] = []
-    if offset < total:  # past the end: no query (a huge offset would overflow the driver)
-        rows = list(
-            db.execute(
-                select(Selection, Image.filename, Image.width, Image.height, Image.state)
-                .join(Image, Image.id == Selection.image_id)
-                .where(Selection.cycle_id == cycle_id)
-                .order_by(Selection.rank, Selection.id)
-                .limit(per_page)
-                .offset(offset)
-            ).all()
-        )
-    items = [
-        GalleryItem(
-            selection_id=s.id,
-            image_id=s.image_id,
-            filename=fn,
-            width=w,
-            height=h,
-            image_state=st,
-            rank=s.rank,
-            score=s.score,
-            components=dict(s.components or {}),
-            n_boxes=len((s.prediction or {}).get("boxes") or []),
-            ls_task_url=ls_task_url(conn, s.ls_task_id),
-        )
-        for s, fn, w, h, st in rows
-    ]
-    return Gallery(
-        cycle_id=cycle_id,
-        cycle_index=db.scalar(select(Cycle.index).where(Cycle.id == cycle_id)),
-        total=total,
-        page=page,
-        per_page=per_page,
-        pages=-(-total // per_page),
-        items=items,
     )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from alp.services.dashboard import CurvePoint
+from alp.services.dashboard_views import CurvePoint
 
 SERIES = (("map50", "AP50"), ("coco_ap", "COCO AP"))
 
@@ -39,11 +40,15 @@ class Chart:
         return not any(s.points for s in self.series)
 
 
-def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
-    """About ``n`` round tick values covering ``[lo, hi]`` (``hi > lo``)."""
+def nice_ticks(lo: float, hi: float, n: int = 5, integer: bool = False) -> list[float]:
+    """About ``n`` round tick values covering ``[lo, hi]`` (``hi > lo``); with ``integer``
+    the step is a whole number (counts of images)."""
     raw = (hi - lo) / max(1, n)
+    if integer:
+        raw = max(raw, 1.0)
     mag = 10 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    steps = (1, 2, 5, 10) if integer else (1, 2, 2.5, 5, 10)
+    step = next(m * mag for m in steps if m * mag >= raw)
     start = math.floor(lo / step) * step
     ticks, t = [], start
     while t <= hi + step * 1e-9:
@@ -54,27 +59,36 @@ def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     return ticks
 
 
-def _fmt(v: float) -> str:
-    return f"{v:g}" if v == int(v) else f"{v:.2f}".rstrip("0")
+def tick_labels(ticks: Sequence[float]) -> list[str]:
+    """Labels for evenly spaced ``ticks`` with the fewest decimals that tell them apart
+    exactly (0, 0.005, 0.01 -> "0", "0.005", "0.01" padded to "0.000", "0.005", "0.010")."""
+    if not ticks:
+        return []
+    step = min((b - a for a, b in itertools.pairwise(ticks)), default=1.0) or 1.0
+    for decimals in range(0, 10):
+        labels = [f"{t:.{decimals}f}" for t in ticks]
+        if all(abs(float(lab) - t) <= step * 1e-6 for lab, t in zip(labels, ticks, strict=True)):
+            return ["0" if float(lab) == 0 else lab for lab in labels]
+    return [f"{t:g}" for t in ticks]
 
 
 def learning_curve(points: Sequence[CurvePoint], width: int = 560, height: int = 260) -> Chart:
-    """AP50 and COCO AP (y) against labeled images (x); one point per cycle.
+    """AP50 and COCO AP (y) against labeled training images (x); one point per cycle.
 
     Empty ``points`` gives a chart with ``empty`` True. The y axis starts at 0; a single
     point gets a padded x domain so it is drawn in the middle.
     """
     left, right, top, bottom = 48, 16, 12, 40
     chart = Chart(width, height, left, right, top, bottom)
-    xs = [float(p.labeled) for p in points]
+    xs = [float(p.train_images) for p in points]
     ys = [v for p in points for v in (p.map50, p.coco_ap) if v is not None]
     if not xs or not ys:
         return chart
     x_lo, x_hi = min(xs), max(xs)
     if x_hi == x_lo:
         x_lo, x_hi = max(0.0, x_lo - 1), x_hi + 1
-    x_ticks = nice_ticks(x_lo, x_hi)
-    y_ticks = nice_ticks(0.0, max(max(ys), 1e-6))
+    x_ticks = nice_ticks(x_lo, x_hi, integer=True)
+    y_ticks = nice_ticks(0.0, max(ys) if max(ys) > 0 else 1.0)  # all zero: 0..1
     x_lo, x_hi, y_hi = x_ticks[0], x_ticks[-1], y_ticks[-1]
     pw, ph = width - left - right, height - top - bottom
 
@@ -87,7 +101,11 @@ def learning_curve(points: Sequence[CurvePoint], width: int = 560, height: int =
     series = []
     for key, name in SERIES:
         pts = [
-            (px(p.labeled), py(v), f"cycle {p.cycle_index}: {p.labeled} labeled, {name} {v:.3f}")
+            (
+                px(p.train_images),
+                py(v),
+                f"cycle #{p.cycle_index}: {p.train_images} labeled training images, {name} {v:.3f}",
+            )
             for p in points
             if (v := getattr(p, key)) is not None
         ]
@@ -99,7 +117,7 @@ def learning_curve(points: Sequence[CurvePoint], width: int = 560, height: int =
         right,
         top,
         bottom,
-        x_ticks=[(px(t), _fmt(t)) for t in x_ticks],
-        y_ticks=[(py(t), _fmt(t)) for t in y_ticks],
+        x_ticks=list(zip(map(px, x_ticks), tick_labels(x_ticks), strict=True)),
+        y_ticks=list(zip(map(py, y_ticks), tick_labels(y_ticks), strict=True)),
         series=series,
     )

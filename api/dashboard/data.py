@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 
-from alp.services import dashboard, thumbnails
+from alp.services import dashboard, dashboard_gallery, thumbnails
 from api.deps import DB, Id, Key, State
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"])
@@ -21,15 +21,15 @@ def pool_status(pool_id: Id, db: DB, st: State, _: Key) -> dashboard.PoolStatus:
     return dashboard.pool_status(db, pool_id, st.settings.worker_stale_after_s)
 
 
-@router.get("/pools/{pool_id}/gallery", response_model=dashboard.Gallery)
+@router.get("/pools/{pool_id}/gallery", response_model=dashboard_gallery.Gallery)
 def pool_gallery(
     pool_id: Id,
     db: DB,
     _: Key,
     page: int = Query(1, ge=1),
-    per_page: int = Query(24, ge=1, le=dashboard.MAX_PER_PAGE),
-) -> dashboard.Gallery:
-    return dashboard.gallery(db, pool_id, page, per_page)
+    per_page: int = Query(24, ge=1, le=dashboard_gallery.MAX_PER_PAGE),
+) -> dashboard_gallery.Gallery:
+    return dashboard_gallery.gallery(db, pool_id, page, per_page)
 
 
 @router.get("/selections/{selection_id}/thumbnail", response_class=FileResponse)

@@ -9,19 +9,20 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Form, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from alp.db import ApiKey
 from alp.errors import NotFound, Unauthorized
 from alp.schemas import STRATEGY_NAMES
-from alp.services import dashboard, keys
+from alp.services import dashboard, dashboard_gallery, keys
 from api.dashboard import chart, session
 from api.deps import DB, AppState, Id, state
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+STATIC = Path(__file__).parent / "static"
 POLL_MS = 1500
 OVERVIEW_REFRESH_MS = 3000
 # Same-origin assets only (works offline, no CDN); pages are never framed or cached.
@@ -58,7 +59,17 @@ def when(dt: datetime | None) -> str:
     return "—" if dt is None else dt.strftime("%Y-%m-%d %H:%M:%S")
 
 
-templates.env.filters.update(duration=duration, metric=metric, when=when)
+def num(value: Any) -> str:
+    """A score or component in at most 4 significant digits (``0.4821``, ``12``,
+    ``1.235e+06``), so it fits a gallery card; non-numbers as text, ``—`` for None."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    return f"{value:.4g}"
+
+
+templates.env.filters.update(duration=duration, metric=metric, when=when, num=num)
 templates.env.globals.update(ACTIVE=ACTIVE)
 
 
@@ -120,8 +131,9 @@ def overview(request: Request, db: DB) -> Response:
     key = _signed_in(request, db)
     if key is None:
         return _to_login(request)
-    return _render(request, "overview.html", key=key, pools=dashboard.overview(db),
-                   poll_ms=OVERVIEW_REFRESH_MS)
+    return _render(
+        request, "overview.html", key=key, pools=dashboard.overview(db), poll_ms=OVERVIEW_REFRESH_MS
+    )
 
 
 @router.get("/pools/{pool_id}", response_class=HTMLResponse)
@@ -134,7 +146,7 @@ def pool_page(request: Request, pool_id: Id, db: DB, page: int = Query(1, ge=1))
         status = dashboard.pool_status(db, pool_id, st.settings.worker_stale_after_s)
     except NotFound as exc:
         return _render(request, "error.html", 404, key=key, message=exc.detail)
-    gal = dashboard.gallery(db, pool_id, page)
+    gal = dashboard_gallery.gallery(db, pool_id, page)
     return _render(
         request,
         "pool.html",
@@ -147,7 +159,17 @@ def pool_page(request: Request, pool_id: Id, db: DB, page: int = Query(1, ge=1))
     )
 
 
+@router.get("/favicon.ico")
+def favicon() -> FileResponse:
+    """The tab icon (public, like the sign-in page)."""
+    return FileResponse(
+        STATIC / "favicon.ico",
+        media_type="image/x-icon",
+        headers={"Cache-Control": "public, max-age=604800"},
+    )
+
+
 def mount(app: FastAPI) -> None:
     """Serve the pages at ``/`` and the assets at ``/static`` (JSON: ``data.router``)."""
     app.include_router(router)
-    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")

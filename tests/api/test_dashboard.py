@@ -161,7 +161,11 @@ def test_status_json_and_version(signed_in, db, storage) -> None:
     assert [c["state"] for c in st["cycles"]] == ["done", "done", "done", "training"]
     assert st["current"]["id"] == s.cycle_ids[-1]
     assert st["counts"]["total"] == 8
-    assert [(p["labeled"], p["map50"]) for p in st["curve"]] == [(10, 0.21), (20, 0.34), (30, 0.45)]
+    assert [(p["train_images"], p["map50"]) for p in st["curve"]] == [
+        (30, 0.21),
+        (39, 0.34),
+        (47, 0.45),
+    ]
     assert st["cycles"][0]["timings"]["training"] == 42.5
     [job] = st["jobs"]
     assert (job["kind"], job["progress"], job["message"]) == ("train", 0.25, "iteration 5/20")

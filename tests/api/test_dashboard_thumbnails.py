@@ -10,7 +10,7 @@ from PIL import Image as PILImage
 from alp.db import Image, Selection
 from alp.errors import BadRequest
 from alp.services import thumbnails
-from alp.services.dashboard import CurvePoint
+from alp.services.dashboard_views import CurvePoint
 from alp.storage import LocalStorage, thumbnail_key
 from api.dashboard import chart
 from tests.e2e.dashboard_seed import seed_pool
@@ -98,12 +98,25 @@ def test_nice_ticks_cover_the_range() -> None:
     assert chart.nice_ticks(0, 0.45) == [0, 0.1, 0.2, 0.3, 0.4, 0.5]
     ticks = chart.nice_ticks(10, 1000)
     assert ticks[0] <= 10 and ticks[-1] >= 1000 and len(ticks) <= 7
+    assert chart.nice_ticks(29, 31, integer=True) == [29, 30, 31]  # never half an image
+    assert chart.nice_ticks(30, 47, integer=True) == [30, 35, 40, 45, 50]
+
+
+@pytest.mark.parametrize("top", [0.012, 0.004, 0.45, 1.0, 3e-5])
+def test_tick_labels_are_distinct_and_exact(top: float) -> None:
+    """Issue 15: two-decimal rounding printed "0.01" three times on a low-AP axis."""
+    ticks = chart.nice_ticks(0.0, top)
+    labels = chart.tick_labels(ticks)
+    assert len(set(labels)) == len(labels), labels
+    assert [float(x) for x in labels] == pytest.approx(ticks, abs=1e-12)
+    assert labels[0] == "0"
+    assert chart.tick_labels([0.0, 0.0025, 0.005, 0.0075]) == ["0", "0.0025", "0.0050", "0.0075"]
 
 
 def test_learning_curve_geometry() -> None:
     assert chart.learning_curve([]).empty
     pts = [
-        CurvePoint(cycle_index=i, labeled=10 * (i + 1), map50=0.1 * (i + 1), coco_ap=None)
+        CurvePoint(cycle_index=i, train_images=10 * (i + 1), map50=0.1 * (i + 1), coco_ap=None)
         for i in range(3)
     ]
     c = chart.learning_curve(pts, width=500, height=200)
@@ -115,10 +128,13 @@ def test_learning_curve_geometry() -> None:
     bottom = c.height - c.bottom
     assert c.y_ticks[0] == (pytest.approx(bottom), "0")
     assert all(c.left <= x <= c.width - c.right for x in xs)
-    single = chart.learning_curve([CurvePoint(cycle_index=0, labeled=5, map50=0.2, coco_ap=0.1)])
+    single = chart.learning_curve(
+        [CurvePoint(cycle_index=0, train_images=5, map50=0.2, coco_ap=0.1)]
+    )
     [(x, _, tip)] = single.series[0].points
     assert c.left < x < single.width - single.right
-    assert tip == "cycle 0: 5 labeled, AP50 0.200"
+    assert tip == "cycle #0: 5 labeled training images, AP50 0.200"
+    assert [label for _, label in single.x_ticks] == ["4", "5", "6"]  # whole images
 
 
 def test_thumbnail_of_exif_rotated_image_is_upright(tmp_path) -> None:

@@ -19,11 +19,18 @@ from alp.db import Cycle, Image, Job, LabelStudioConnection, Pool, Selection, ut
 from alp.schemas import PoolSettings
 from alp.storage import LocalStorage, image_key
 
-FINISHED = [
-    {"labeled": 10, "map50": 0.21, "coco_ap": 0.08},
-    {"labeled": 20, "map50": 0.34, "coco_ap": 0.14},
-    {"labeled": 30, "map50": 0.45, "coco_ap": 0.19},
-]
+# As the pipeline stores them: ``labeled`` counts validation images too, the learning
+# curve's x is ``train`` (labeled training images), the last cycle has per-class AP.
+FINISHED: list[dict[str, Any]] = [
+    {"labeled": 70, "train": 30, "val": 40, "map50": 0.21, "coco_ap": 0.08},
+    {"labeled": 79, "train": 39, "val": 40, "map50": 0.34, "coco_ap": 0.14},
+    {"labeled": 87, "train": 47, "val": 40, "map50": 0.45, "coco_ap": 0.19,
+     "per_class": {
+         "cat": {"ap50": 0.61, "ap50_11pt": 0.6, "coco_ap": 0.27, "num_gt": 31},
+         "dog": {"ap50": 0.29, "ap50_11pt": 0.3, "coco_ap": 0.11, "num_gt": 12},
+     }},
+]  # fmt: skip
+NAMES = {"train": "train_images", "val": "val_images", "per_class": "per_class"}
 TIMINGS = {"training": 42.5, "evaluating": 3.2, "scoring": 11.0, "selecting": 0.4}
 
 
@@ -76,10 +83,13 @@ def seed_pool(
     extra_cycle: dict[str, Any] | None = None,
     selection_size: int = 3,
     labelstudio: bool = False,
+    ls_outcomes: tuple[str | None, ...] = (),
 ) -> Seeded:
     """Pool ``name`` with ``finished`` done cycles (default ``FINISHED``), the last one's
     selection of ``selection_size`` images, and optionally one more cycle ``extra_cycle``
-    (``{"state": ..., "job": {"kind", "state", "progress", "message"}, "error": ...}``)."""
+    (``{"state": ..., "job": {"kind", "state", "progress", "message"}, "error": ...}``).
+    With ``labelstudio`` the selection is pushed (task ids 100, 101, ...) and
+    ``ls_outcomes[rank]`` is what its task said (``"annotated"`` / ``"skipped"``)."""
     pool = Pool(name=name, classes=["cat", "dog"], settings=PoolSettings().model_dump())
     db.add(pool)
     db.flush()
@@ -92,12 +102,14 @@ def seed_pool(
         )
     now = utcnow()
     for i, f in enumerate(FINISHED if finished is None else finished):
+        metrics = {"map50": f["map50"], "coco_ap": f["coco_ap"]}
+        metrics.update({k: f[n] for n, k in NAMES.items() if n in f})
         c = Cycle(
             pool_id=pool.id,
             index=i,
             state="done",
             labeled_count=f["labeled"],
-            metrics={"map50": f["map50"], "coco_ap": f["coco_ap"]},
+            metrics=metrics,
             timings=dict(TIMINGS),
             started_at=now - timedelta(hours=10 - i),
             finished_at=now - timedelta(hours=9 - i),
@@ -115,6 +127,7 @@ def seed_pool(
                 components={"uncertainty": 0.5 - 0.05 * rank, "diversity": 0.25},
                 prediction={"boxes": [[10, 8, 60, 50]], "labels": ["cat"], "scores": [0.81]},
                 ls_task_id=100 + rank if labelstudio else None,
+                ls_outcome=ls_outcomes[rank] if rank < len(ls_outcomes) else None,
             )
             db.add(s)
             db.flush()
@@ -124,7 +137,8 @@ def seed_pool(
             pool_id=pool.id,
             index=len(out.cycle_ids),
             state=extra_cycle["state"],
-            labeled_count=extra_cycle.get("labeled", 40),
+            labeled_count=extra_cycle.get("labeled", 0),
+            metrics=dict(extra_cycle.get("metrics", {})),
             error=extra_cycle.get("error"),
             failed_stage=extra_cycle.get("failed_stage"),
             started_at=now,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image as PILImage
 
-from alp.db import Cycle, Job, Pool
+from alp.db import Cycle, Job, Pool, Selection
 from tests.e2e.dashboard_seed import seed_pool
 from tests.e2e.dashboard_server import (
     CHROMIUM,
@@ -209,9 +209,67 @@ def test_settings_form_saves_and_start_cycle_works(page, server: Server) -> None
     assert settings["strategy"] == "entropy"
     assert (settings["batch_size"], settings["auto_advance"]) == (7, False)
     page.get_by_role("button", name="Start cycle").click()
-    expect(page.locator("#flash")).to_have_text("Cycle started")
+    expect(page.locator("#flash")).to_have_text("Cycle #0 started")  # the index, not the id
     expect(page.locator("#timeline tbody tr")).to_have_count(1)  # swapped in, no reload
     expect(page.get_by_role("button", name="Start cycle")).to_be_disabled()
     with server.sessions() as db:
         [cycle] = db.query(Cycle).filter_by(pool_id=s.pool_id).all()
     assert cycle.config["strategy"] == "entropy"
+
+
+# Every element of a gallery card whose content would be cut or spill: (class, text) pairs.
+OVERFLOW_JS = """() => [...document.querySelectorAll('.gallery .shot')].flatMap(card => {
+  const box = card.getBoundingClientRect();
+  const out = [];
+  if (card.scrollWidth > card.clientWidth) out.push(['card', card.dataset.selection]);
+  for (const el of card.querySelectorAll('dd, .caption, .links a, .badge')) {
+    const r = el.getBoundingClientRect();
+    if (r.right > box.right + 0.5 || r.left < box.left - 0.5) out.push(['outside', el.textContent]);
+    if (el.tagName === 'DD' && el.scrollWidth > el.clientWidth) out.push(['cut', el.textContent]);
+  }
+  return out;
+})"""
+
+
+def test_pool_page_tells_the_truth_about_the_cycle(page, server: Server) -> None:
+    """Issue 15: the curve's x axis is labeled training images (30, 39, 47, not the
+    70-87 labeled with validation), y tick labels are distinct, per-class AP and Label
+    Studio task counts are shown, the training cycle shows its training count, gallery
+    numbers stay inside their cards, and the page has a favicon."""
+    job = {"kind": "train", "state": "running", "progress": 0.3}
+    training = {"state": "training", "labeled": 96, "metrics": {"train_images": 56}, "job": job}
+    s = seed(server, "truthful-pool", selection_size=4, labelstudio=True,
+             ls_outcomes=("annotated", "skipped"), extra_cycle=training)  # fmt: skip
+    with server.sessions() as db:
+        for sid in s.selection_ids:
+            db.get(Selection, sid).components = {
+                "localization_uncertainty_norm": 123456.789, "entropy": 0.912345678,
+                "overlap_ratio_weighted_mean_of_views": 1e-9,
+            }  # fmt: skip
+        db.commit()
+    sign_in(page, server, f"/pools/{s.pool_id}")
+    svg = page.get_by_role("img", name="Learning curve")
+    expect(svg.locator('[data-axis="x"]')).to_have_text("labeled training images")
+    assert svg.locator(".tick-x").all_text_contents() == ["30", "35", "40", "45", "50"]
+    y_labels = svg.locator(".tick-y").all_text_contents()
+    assert len(y_labels) >= 3 and len(set(y_labels)) == len(y_labels), y_labels
+    per_class = page.locator("#per-class")
+    expect(per_class.locator('tr[data-class="cat"]')).to_contain_text("0.610")
+    expect(per_class.locator('tr[data-class="dog"]')).to_contain_text("0.290")
+    expect(page.locator("[data-ls-counts]")).to_have_text(
+        "tasks: 4 pushed, 1 annotated, 1 skipped, 2 remaining"
+    )
+    training_row = page.locator(f'tr[data-cycle="{s.cycle_ids[-1]}"]')
+    expect(training_row.locator("[data-train-images]")).to_have_text("56")
+    expect(page.locator("#current-h + p")).to_contain_text("Cycle #3")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.gallery img')].every(i => i.naturalWidth > 0)"
+    )
+    expect(page.locator(".gallery dd").first).to_be_visible()
+    assert page.evaluate(OVERFLOW_JS) == []
+    page.set_viewport_size({"width": 700, "height": 900})  # narrow: one column
+    assert page.evaluate(OVERFLOW_JS) == []
+    icon = page.request.get("/favicon.ico")
+    assert icon.status == 200 and icon.headers["content-type"] == "image/x-icon"
+    page.set_viewport_size({"width": 1366, "height": 900})
+    shot(page, "pool-truthful.png")

@@ -47,6 +47,7 @@ def test_cycle_zero_without_labels_selects_at_random(settings, worker_ctx) -> No
     with worker_ctx() as db:
         c = db.get(Cycle, cycle.id)
         assert c.state == "labeling" and set(c.timings) >= {"training", "scoring", "selecting"}
+        assert c.metrics["train_images"] == 0  # kept through evaluation (dashboard: "0", not "—")
         sels = db.scalars(select(Selection).where(Selection.cycle_id == c.id)).all()
         assert [s.rank for s in sels] == [0, 1] and all("random" in s.components for s in sels)
         queued = db.scalars(select(Image.id).where(Image.state == "queued")).all()

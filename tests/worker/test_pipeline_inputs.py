@@ -45,6 +45,8 @@ class Outcome:
     selected: list[int]
     calls: list[tuple[str, Any]] = field(default_factory=list)
     embeddings_shape: tuple[int, ...] | None = None
+    # (labeled_count, metrics["train_images"]) of the cycle row when training began
+    counts_at_training: list[tuple[int, Any]] = field(default_factory=list)
 
 
 def _break(path: Path, how: str) -> None:
@@ -67,6 +69,18 @@ def outcome(tmp_path_factory: pytest.TempPathFactory, _sqlite_template: Path) ->
     with pytest.MonkeyPatch.context() as mp:
         sessions = use_settings(mp, s)
         calls = spy_on_strategies(mp)
+        counts_at_training: list[tuple[int, Any]] = []
+        import models.engine
+
+        real_train = models.engine.train
+
+        def spy_train(*args: Any, **kw: Any) -> Any:
+            with sessions() as db:
+                row = db.get(Cycle, cycle.id)
+                counts_at_training.append((row.labeled_count, row.metrics.get("train_images")))
+            return real_train(*args, **kw)
+
+        mp.setattr(models.engine, "train", spy_train)
         with sessions() as db:
             pool = create_synthetic_pool(
                 db, storage, "inputs", n_labeled=6, n_val=3, n_unlabeled=8, size=64,
@@ -98,7 +112,7 @@ def outcome(tmp_path_factory: pytest.TempPathFactory, _sqlite_template: Path) ->
             loaded = embeddings.load(storage, embeddings.embeddings_key(row.checkpoint_key))
             emb = tuple(loaded.shape) if loaded is not None else None
         yield Outcome(row, broken, pool.labeled_ids, pool.unlabeled_ids, pool.truth, records,
-                      selected, calls, emb)  # fmt: skip
+                      selected, calls, emb, counts_at_training)  # fmt: skip
 
 
 def _issues(o: Outcome) -> list[str]:
@@ -116,6 +130,13 @@ def test_training_and_evaluation_skip_unreadable_images(outcome: Outcome) -> Non
     assert any(f"image {outcome.broken['evaluation']} skipped in evaluation" in m for m in issues)
     assert outcome.cycle.metrics["val_images"] == 2  # 3 held out, 1 unreadable
     assert "map50" in outcome.cycle.metrics
+
+
+def test_training_count_is_stored_before_training_and_kept(outcome: Outcome) -> None:
+    """The dashboard shows what a cycle trains on while it trains (issue 15): all 9 labeled
+    images, of which 5 readable training images (3 held out, 1 unreadable)."""
+    assert outcome.counts_at_training == [(9, 5)]
+    assert (outcome.cycle.labeled_count, outcome.cycle.metrics["train_images"]) == (9, 5)
 
 
 def test_scoring_skips_unreadable_images_without_records(outcome: Outcome) -> None:

@@ -1,8 +1,9 @@
 """Training stage: hold out validation images, train on the labeled train split (fresh or
 warm start; unreadable images are skipped with a cycle issue), save the checkpoint to
-storage with the head's PPAL class qualities (also in ``Cycle.metrics``) and, for k-centre
-strategies, the labeled images' embeddings. Without labels it is skipped (the cycle then
-selects at random).
+storage with the head's PPAL class qualities (also in ``Cycle.metrics``, beside
+``train_images``, the labeled training images, stored before training starts) and, for
+k-centre strategies, the labeled images' embeddings. Without labels it is skipped (the cycle
+then selects at random).
 
 Resumable (:mod:`worker.pipeline.resume`): every ``train_checkpoint_every`` iterations
 and/or ``train_checkpoint_every_s`` seconds the training state is saved; a worker that
@@ -73,10 +74,13 @@ def _train(run: StageRun) -> None:
         previous = _previous_checkpoint(db, cycle) if cfg.get("warm_start") else None
         db.commit()
     readable, skipped = data.readable_manifest(manifest)
-    if skipped:
-        with context.session() as db:
+    with context.session() as db:
+        if skipped:
             data.record_skipped(db, run.cycle_id, "training", skipped)
-            db.commit()
+        # known before training starts: the dashboard shows it while the cycle trains
+        _record_counts(db, run.cycle_id, labeled, len(readable))
+        db.commit()
+    if skipped:
         if not readable:
             raise RuntimeError(
                 f"none of the {len(manifest)} labeled training images is readable "
@@ -86,7 +90,7 @@ def _train(run: StageRun) -> None:
     if not manifest:
         run.complete(
             "no labeled images: this cycle selects at random",
-            {"labeled_count": labeled, "checkpoint_key": None, "metrics": {}},
+            {"labeled_count": labeled, "checkpoint_key": None, "metrics": {"train_images": 0}},
         )
         return
     device = device_name(context.settings().device)
@@ -141,7 +145,9 @@ def _train(run: StageRun) -> None:
         return
     key = checkpoint_key(pool.id, run.cycle_id)
     quality = modelling.class_quality(model, classes)
-    metrics = {"class_quality": quality} if quality is not None else {}
+    metrics: dict[str, Any] = {"train_images": len(manifest)}
+    if quality is not None:
+        metrics["class_quality"] = quality
     modelling.save_checkpoint(storage, key, model, config, classes, metrics)
     if embeddings.needed(cfg):
         _embed_labeled(run, storage, key, model, manifest, device, int(cfg.get("seed", 0)))
@@ -151,6 +157,15 @@ def _train(run: StageRun) -> None:
         {"labeled_count": labeled, "checkpoint_key": key, "metrics": metrics},
     ):
         resume.discard(storage, rkey)
+
+
+def _record_counts(db: Session, cycle_id: int, labeled: int, train_images: int) -> None:
+    """Store the cycle's labeled count (all labeled images, validation included) and
+    ``metrics["train_images"]`` (the labeled training images it trains on)."""
+    cycle = db.get(Cycle, cycle_id)
+    if cycle is not None:
+        cycle.labeled_count = labeled
+        cycle.metrics = {**(cycle.metrics or {}), "train_images": train_images}
 
 
 def _embed_labeled(

@@ -46,6 +46,11 @@
         (s.shards.failed ? `, ${s.shards.failed} failed` : ""));
     }
     for (const [name, n] of Object.entries(s.counts)) setText(`[data-count="${name}"]`, String(n));
+    if (s.labelstudio) {
+      for (const name of ["pushed", "annotated", "skipped", "remaining"]) {
+        setText(`[data-ls="${name}"]`, String(s.labelstudio[name]));
+      }
+    }
   }
 
   async function swapLive() {
@@ -99,8 +104,11 @@
     if (!button) return;
     button.disabled = true;
     try {
-      await send("POST", button.dataset.post);
-      flash(button.dataset.done || "Done");
+      const data = await send("POST", button.dataset.post);
+      // name the cycle by its pool-wide index (the number shown everywhere), never its id
+      const index = data && data.cycle && data.cycle.index;
+      const done = button.dataset.done || "done";
+      flash(Number.isInteger(index) ? `Cycle #${index} ${done}` : `Cycle ${done}`);
       if (main.dataset.statusUrl) await swapLive();
     } catch (err) {
       flash(err.message, true);
