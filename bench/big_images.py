@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from pathlib import Path
 
 import httpx
@@ -54,10 +55,8 @@ def rss(proc: psutil.Process) -> int:
     """Resident bytes of ``proc`` and all its children."""
     total = proc.memory_info().rss
     for child in proc.children(recursive=True):
-        try:
+        with suppress(psutil.NoSuchProcess):
             total += child.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
     return total
 
 

@@ -5,12 +5,22 @@ still be dropped), (2) insert all new rows with one ``INSERT .. ON CONFLICT DO N
 RETURNING`` (race-free dedupe by ``(pool_id, sha256)``; duplicates inside the request are
 collapsed first), (3) write the files of the rows actually inserted through
 :class:`~alp.services.uploads.StagedFiles`, which deletes them if the commit never happens.
+
+Concurrent uploads of overlapping images: rows are inserted in one canonical order (by
+SHA-256), so two transactions never wait on each other's keys in a cycle; on PostgreSQL the
+insert also runs in a savepoint that is retried (bounded, with jitter) on a deadlock or
+serialization failure. A file is written only after its row is inserted and the file is
+deleted (on failure) while the transaction still holds that row's lock, so another request
+can never insert the same image in between: no orphan file, no row without its file.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import random
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack
@@ -18,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from alp.config import Settings
@@ -28,11 +39,15 @@ from alp.services.uploads import ImageInfo, Rejected, StagedFiles, check_size, p
 from alp.services.uploads import safe_filename as _safe_filename
 from alp.storage import image_key
 
+log = logging.getLogger(__name__)
+
 # Validated bytes kept in memory per request; beyond this, files are re-read when stored.
 MEMORY_BUDGET = 64 * 1024 * 1024
 PENDING_BYTES = 32 * 1024 * 1024  # bytes queued for validation before waiting on them
 WORKERS = max(1, min(4, os.cpu_count() or 1))  # Pillow and hashlib release the GIL
 _IN_CHUNK = 500
+INSERT_ATTEMPTS = 5  # PostgreSQL: tries of the insert savepoint on deadlock/serialization
+RETRY_SQLSTATES = {"40P01", "40001"}  # deadlock_detected, serialization_failure
 
 
 @dataclass
@@ -189,6 +204,32 @@ def _insert_ignoring_duplicates(db: Session, rows: list[dict[str, Any]]) -> dict
     return {sha: image_id for sha, image_id in conn.execute(stmt, rows)}
 
 
+def _retryable(exc: DBAPIError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) in RETRY_SQLSTATES
+
+
+def insert_new_rows(db: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Insert ``rows`` in SHA-256 order; ``{sha256: id}`` of those this call inserted.
+
+    On PostgreSQL the statement runs in a savepoint; a deadlock or serialization failure
+    rolls back to it (releasing the locks it took) and retries after a random pause, up to
+    ``INSERT_ATTEMPTS`` times, then re-raises.
+    """
+    rows = sorted(rows, key=lambda r: r["sha256"])
+    if db.get_bind().dialect.name != "postgresql":
+        return _insert_ignoring_duplicates(db, rows)  # SQLite: one writer at a time
+    for attempt in range(1, INSERT_ATTEMPTS + 1):
+        try:
+            with db.begin_nested():
+                return _insert_ignoring_duplicates(db, rows)
+        except DBAPIError as exc:
+            if not _retryable(exc) or attempt == INSERT_ATTEMPTS:
+                raise
+            log.warning("image insert attempt %d failed (%s); retrying", attempt, exc.orig)
+            time.sleep(random.uniform(0.01, 0.05) * 2**attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def existing_ids(db: Session, pool_id: int, shas: Sequence[str]) -> dict[str, int]:
     """``{sha256: image_id}`` for the given hashes that already exist in the pool."""
     out: dict[str, int] = {}
@@ -252,7 +293,7 @@ def _store(
         }
         for c in col.candidates
     ]
-    inserted = _insert_ignoring_duplicates(db, rows)
+    inserted = insert_new_rows(db, rows)
     ids = dict(inserted)
     ids.update(existing_ids(db, pool_id, [c.sha for c in col.candidates if c.sha not in ids]))
     result = UploadResult()
