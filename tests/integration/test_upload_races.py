@@ -18,7 +18,7 @@ from PIL import Image as PILImage
 from sqlalchemy import select, text
 
 from alp.db import Image, Pool
-from alp.services import ingest
+from alp.services import image_rows
 from tests.api.images_helpers import stored_files
 from tests.integration.live_api import live_api
 from tests.support.processes import wait_for
@@ -145,11 +145,11 @@ def test_insert_retries_after_a_real_deadlock(db_url, sessions, caplog) -> None:
     a, b = "a" * 64, "b" * 64
     with sessions() as other, sessions() as main, sessions() as probe:
         other.execute(text("SET LOCAL deadlock_timeout = '30s'"))
-        ingest.insert_new_rows(other, [_row(pool_id, b)])
+        image_rows.insert_new_rows(other, [_row(pool_id, b)])
         result: dict = {}
 
         def victim() -> None:
-            result["ids"] = ingest.insert_new_rows(main, [_row(pool_id, b), _row(pool_id, a)])
+            result["ids"] = image_rows.insert_new_rows(main, [_row(pool_id, b), _row(pool_id, a)])
             main.commit()
 
         t = threading.Thread(target=victim)
@@ -160,7 +160,7 @@ def test_insert_retries_after_a_real_deadlock(db_url, sessions, caplog) -> None:
         )
         wait_for(lambda: probe.execute(waiting).scalar() == 1, what="main to wait on B")
         with caplog.at_level("WARNING", logger="alp.services.ingest"):
-            ingest.insert_new_rows(other, [_row(pool_id, a)])  # waits on main: deadlock
+            image_rows.insert_new_rows(other, [_row(pool_id, a)])  # waits on main: deadlock
             other.commit()
             t.join(timeout=60)
     assert result["ids"] == {}  # the retry found both rows committed by the other request
