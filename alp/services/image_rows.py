@@ -1,8 +1,9 @@
 """Image rows: race-safe bulk insert with dedupe by ``(pool_id, sha256)``.
 
-Rows are inserted in one canonical order (by SHA-256), so two transactions never wait on
-each other's keys in a cycle; on PostgreSQL the insert also runs in a savepoint that is
-retried (bounded, with jitter) on a deadlock or serialization failure.
+On PostgreSQL rows are inserted in one canonical order (by SHA-256), so two transactions
+never wait on each other's keys in a cycle, with ids still ascending in upload order; the
+insert runs in a savepoint that is retried (bounded, with jitter) on a deadlock or
+serialization failure.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -51,15 +52,21 @@ def _retryable(exc: DBAPIError) -> bool:
 
 
 def insert_new_rows(db: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
-    """Insert ``rows`` in SHA-256 order; ``{sha256: id}`` of those this call inserted.
+    """Insert ``rows`` (ids ascending in their order); ``{sha256: id}`` of those inserted.
 
-    On PostgreSQL the statement runs in a savepoint; a deadlock or serialization failure
-    rolls back to it (releasing the locks it took) and retries after a random pause, up to
+    SQLite has one writer at a time: rows are inserted as given. On PostgreSQL the ids are
+    taken from the sequence first (in the given order) and the rows are inserted in
+    SHA-256 order inside a savepoint; a deadlock or serialization failure rolls back to it
+    (releasing the locks it took) and retries after a random pause, up to
     ``INSERT_ATTEMPTS`` times, then re-raises.
     """
-    rows = sorted(rows, key=lambda r: r["sha256"])
-    if db.get_bind().dialect.name != "postgresql":
-        return _insert_ignoring_duplicates(db, rows)  # SQLite: one writer at a time
+    if not rows or db.get_bind().dialect.name != "postgresql":
+        return _insert_ignoring_duplicates(db, rows)
+    seq = "SELECT nextval(pg_get_serial_sequence('images', 'id')) FROM generate_series(1, :n)"
+    ids = sorted(db.execute(text(seq), {"n": len(rows)}).scalars())
+    rows = sorted(
+        ({**r, "id": i} for r, i in zip(rows, ids, strict=True)), key=lambda r: r["sha256"]
+    )
     for attempt in range(1, INSERT_ATTEMPTS + 1):
         try:
             with db.begin_nested():
