@@ -7,7 +7,9 @@ children, sampled every 20 ms) and wall time for two phases:
 
 1. ``--uploads`` concurrent POSTs of ``--per-request`` big PNGs each (distinct images);
 2. ``--thumbs`` concurrent 512-px selection-thumbnail requests, one per uploaded image
-   (a finished cycle with one selection per image is written straight to the database).
+   (a finished cycle with one selection per image is written straight to the database);
+   ``--drop-previews`` deletes the previews made at upload first, so the originals are
+   decoded (the path of images stored before previews existed).
 
     .venv/bin/python bench/big_images.py [--side 8000] [--uploads 1] [--per-request 6]
 """
@@ -135,6 +137,9 @@ def run(args: argparse.Namespace, pngs: list[Path], data_dir: Path) -> dict:
                 up_wall = time.perf_counter() - t0
             after_upload = rss(api)
             image_ids = [i for _, _, ids in ups for i in ids]
+            if args.drop_previews:
+                for f in (data_dir / "storage" / f"pools/{pool_id}/thumbs").glob("*-preview.jpg"):
+                    f.unlink()
             sel_ids = add_selections(Settings(data_dir=data_dir).database_url, pool_id, image_ids)
 
             def thumb(sid: int) -> tuple[float, int]:
@@ -166,6 +171,7 @@ def run(args: argparse.Namespace, pngs: list[Path], data_dir: Path) -> dict:
         },
         "thumbnails": {
             "requests": len(wanted),
+            "from": "originals" if args.drop_previews else "previews",
             "statuses": sorted(s for _, s in ths),
             "peak_rss_mb": round(th_peak.peak / MB),
             "peak_over_baseline_mb": round((th_peak.peak - baseline) / MB),
@@ -182,6 +188,7 @@ def main() -> None:
     p.add_argument("--uploads", type=int, default=1, help="Concurrent upload requests.")
     p.add_argument("--per-request", type=int, default=6, help="PNGs per upload request.")
     p.add_argument("--thumbs", type=int, default=6, help="Concurrent thumbnail requests.")
+    p.add_argument("--drop-previews", action="store_true", help="Thumbnails from originals.")
     p.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "alp-big-pngs")
     args = p.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from alp.services import ingest
+from alp.services import decoding, ingest
 from tests.api.images_helpers import (
     all_images,
     create_pool,
@@ -139,12 +139,13 @@ def test_split_and_request_errors(client, anon_client) -> None:
 
 
 def test_failure_after_writing_files_removes_them(client, settings, monkeypatch) -> None:
+    monkeypatch.setattr(decoding, "PREVIEW_MIN_PIXELS", 100)  # previews are staged too
     pid = create_pool(client)
     real_store = ingest._store
 
     def store_then_fail(*args, **kwargs):
         real_store(*args, **kwargs)
-        assert stored_files(settings), "files were written before the failure"
+        assert len(stored_files(settings)) == 4, "files and previews written before the failure"
         raise RuntimeError("simulated crash before commit")
 
     monkeypatch.setattr(ingest, "_store", store_then_fail)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
@@ -56,3 +57,30 @@ def rss_bytes(pid: int) -> int:
         with suppress(psutil.NoSuchProcess):
             total += child.memory_info().rss
     return total
+
+
+class PeakRss:
+    """Context manager sampling ``rss_bytes(pid)`` every ``interval`` s on a thread;
+    ``peak`` is the largest value seen (including at entry and exit)."""
+
+    def __init__(self, pid: int, interval: float = 0.02) -> None:
+        self.pid, self.interval = pid, interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with suppress(psutil.NoSuchProcess):
+                self.peak = max(self.peak, rss_bytes(self.pid))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakRss:
+        self.peak = rss_bytes(self.pid)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_bytes(self.pid))
