@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 
 from PIL import Image, UnidentifiedImageError
+from sqlalchemy.orm import Session
 
 from alp.services import decoding
 from alp.services.decoding import EXIF_ORIENTATION, SWAPS_AXES, exif_orientation
@@ -166,6 +167,11 @@ class StagedFiles:
             db.commit()
 
     Any exception inside the block deletes every staged key, so nothing is half-stored.
+    Delete before the transaction ends: while it is open it holds the locks on the rows
+    whose files these are, so no other request can have stored the same image (same
+    content-addressed key) in between. Committing through :meth:`commit` keeps the files
+    when the commit itself fails, as its outcome is then unknown (it may have succeeded
+    with its answer lost): a possible orphan file, never a row without its file.
     """
 
     def __init__(self, storage: Storage) -> None:
@@ -175,6 +181,14 @@ class StagedFiles:
     def put(self, key: str, data: bytes) -> None:
         self.storage.put_bytes(key, data)
         self.keys.append(key)
+
+    def commit(self, db: Session) -> None:
+        """``db.commit()``; if it raises, the staged files are kept (see the class doc)."""
+        try:
+            db.commit()
+        except BaseException:
+            self.keys.clear()
+            raise
 
     def discard(self) -> None:
         for key in self.keys:
