@@ -54,7 +54,7 @@ def load_small(src: Path, max_side: int) -> tuple[PILImage.Image, tuple[int, int
 
 
 def render(
-    src: Path,
+    src: Path | PILImage.Image,
     boxes: Sequence[Sequence[float]],
     labels: Sequence[str] = (),
     scores: Sequence[float] = (),
@@ -62,14 +62,19 @@ def render(
     classes: Sequence[str] = (),
     orig_size: tuple[int, int] | None = None,
 ) -> bytes:
-    """JPEG bytes of ``src`` shrunk to fit ``max_side`` with ``boxes`` drawn.
+    """JPEG bytes of ``src`` (a file, or an upright RGB image already decoded) shrunk to
+    fit ``max_side`` with ``boxes`` drawn.
 
     ``boxes`` are ``[x1, y1, x2, y2]`` in pixels of the original image, whose upright size
     is ``orig_size`` (default: the size of ``src``, so ``src`` may be a preview);
     ``labels`` and ``scores`` (optional, same length) annotate each box. No boxes draws
     none. Raises ``BadRequest`` when the file is not a readable image.
     """
-    thumb, src_size = load_small(src, max_side)
+    if isinstance(src, PILImage.Image):
+        thumb, src_size = src.copy(), src.size
+        thumb.thumbnail((max_side, max_side), PILImage.Resampling.LANCZOS)
+    else:
+        thumb, src_size = load_small(src, max_side)
     orig_w, orig_h = orig_size or src_size
     sx, sy = thumb.width / orig_w, thumb.height / orig_h
     draw = ImageDraw.Draw(thumb)
@@ -129,9 +134,10 @@ def selection_thumbnail(
     return key
 
 
-def _source(storage: LocalStorage, image: Image) -> Path:
-    """The file to draw ``image``'s thumbnails from: its preview if it has (or, being
-    large, now gets) one, else the original. Raises ``NotFound`` for a missing file."""
+def _source(storage: LocalStorage, image: Image) -> Path | PILImage.Image:
+    """What to draw ``image``'s thumbnails from: its preview file if it has one, the
+    preview made now if it is large (also stored), else the original file. Raises
+    ``NotFound`` for a missing file."""
     pkey = preview_key(image.pool_id, image.id)
     if storage.exists(pkey):
         return storage.path(pkey)
@@ -142,4 +148,4 @@ def _source(storage: LocalStorage, image: Image) -> Path:
         return original
     small, _ = load_small(original, decoding.PREVIEW_SIDE)
     storage.put_bytes(pkey, uploads.to_jpeg(small))
-    return storage.path(pkey)
+    return small
