@@ -28,6 +28,12 @@ class Settings(BaseSettings):
     bootstrap_api_key: str = Field("", description="Admin key to create on first start.")
     max_upload_bytes: int = Field(50 * 1024 * 1024, description="Max bytes per image file.")
     max_image_pixels: int = Field(64_000_000, description="Max width*height per image.")
+    decode_memory_bytes: int = Field(
+        512 * 1024 * 1024,
+        description="Memory all concurrent image decodes of one API process may use together "
+        "(an image needing more is decoded alone).",
+        gt=0,
+    )
     max_zip_bytes: int = Field(2 * 1024**3, description="Max total uncompressed zip size.")
     max_zip_members: int = Field(100_000, description="Max files in one zip upload.")
     signed_url_ttl_s: int = Field(24 * 3600, description="Lifetime of signed content URLs.")

@@ -5,6 +5,12 @@ still be dropped), (2) insert all new rows with one ``INSERT .. ON CONFLICT DO N
 RETURNING`` (race-free dedupe by ``(pool_id, sha256)``; duplicates inside the request are
 collapsed first), (3) write the files of the rows actually inserted through
 :class:`~alp.services.uploads.StagedFiles`, which deletes them if the commit never happens.
+
+Concurrent uploads of overlapping images: rows are inserted in SHA-256 order and retried on
+deadlock (:mod:`alp.services.image_rows`). A file (and an image's preview) is written only
+after its row is inserted, and deleted on failure while the transaction still holds that
+row's lock, so no other request can insert the same image in between: no orphan file, no
+row without its file.
 """
 
 from __future__ import annotations
@@ -14,25 +20,25 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from alp.config import Settings
-from alp.db import Image
 from alp.schemas_images import AcceptedFile, DuplicateFile, RejectedFile, UploadResult
-from alp.services import zips
+from alp.services import decoding, thumbnails, zips
+from alp.services.image_rows import existing_ids, insert_new_rows
 from alp.services.uploads import ImageInfo, Rejected, StagedFiles, check_size, probe_image
 from alp.services.uploads import safe_filename as _safe_filename
 from alp.storage import image_key
 
 # Validated bytes kept in memory per request; beyond this, files are re-read when stored.
 MEMORY_BUDGET = 64 * 1024 * 1024
+# Preview JPEGs kept per request until stored; beyond this, thumbnails make them on first use.
+PREVIEW_BUDGET = 16 * 1024 * 1024
 PENDING_BYTES = 32 * 1024 * 1024  # bytes queued for validation before waiting on them
 WORKERS = max(1, min(4, os.cpu_count() or 1))  # Pillow and hashlib release the GIL
-_IN_CHUNK = 500
 
 
 @dataclass
@@ -55,9 +61,9 @@ class _Pending:
     outcome: Future[tuple[ImageInfo, str]] | Rejected
 
 
-def _check(data: bytes, max_pixels: int) -> tuple[ImageInfo, str]:
-    """Validate one image and hash it (runs on a worker thread)."""
-    return probe_image(data, max_pixels), hashlib.sha256(data).hexdigest()
+def _check(data: bytes, max_pixels: int, pool: decoding.DecodeBudget) -> tuple[ImageInfo, str]:
+    """Validate one image (with its preview) and hash it (runs on a worker thread)."""
+    return probe_image(data, max_pixels, pool, previews=True), hashlib.sha256(data).hexdigest()
 
 
 @dataclass
@@ -76,6 +82,7 @@ class _Collector:
     pending: list[_Pending] = field(default_factory=list)
     pending_bytes: int = 0
     kept_bytes: int = 0
+    preview_bytes: int = 0
 
     def add_file(self, name: str | None, fh: BinaryIO, index: int, stack: ExitStack) -> None:
         label = _safe_filename(name, f"file-{index + 1}")
@@ -100,7 +107,8 @@ class _Collector:
     def add_image(
         self, label: str, filename: str, data: bytes, reread: Callable[[], bytes]
     ) -> None:
-        fut = self.executor.submit(_check, data, self.settings.max_image_pixels)
+        pool = decoding.budget(self.settings.decode_memory_bytes)
+        fut = self.executor.submit(_check, data, self.settings.max_image_pixels, pool)
         self.pending.append(_Pending(label, filename, data, reread, fut))
         self.pending_bytes += len(data)
         if self.pending_bytes > PENDING_BYTES:
@@ -120,6 +128,11 @@ class _Collector:
                 self.dupes.append((p.label, sha))
                 continue
             self.seen.add(sha)
+            if info.preview is not None:
+                if self.preview_bytes + len(info.preview) > PREVIEW_BUDGET:
+                    info = replace(info, preview=None)
+                else:
+                    self.preview_bytes += len(info.preview)
             keep = self.kept_bytes + len(p.data) <= MEMORY_BUDGET
             self.kept_bytes += len(p.data) if keep else 0
             self.candidates.append(_Candidate(
@@ -169,36 +182,6 @@ def _member_reader(zf: Any, m: zips.Member, limit: int) -> Callable[[], bytes]:
     return lambda: zips.read_member(zf, m, limit)
 
 
-def _insert_ignoring_duplicates(db: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
-    """Insert ``rows``; return ``{sha256: id}`` of the rows this statement inserted."""
-    if not rows:
-        return {}
-    dialect = db.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        raise RuntimeError(f"unsupported database dialect {dialect}")
-    stmt = (
-        insert(Image)
-        .on_conflict_do_nothing(index_elements=["pool_id", "sha256"])
-        .returning(Image.sha256, Image.id)
-    )
-    conn = db.connection()  # executemany on the session's transaction: cached compile
-    return {sha: image_id for sha, image_id in conn.execute(stmt, rows)}
-
-
-def existing_ids(db: Session, pool_id: int, shas: Sequence[str]) -> dict[str, int]:
-    """``{sha256: image_id}`` for the given hashes that already exist in the pool."""
-    out: dict[str, int] = {}
-    for start in range(0, len(shas), _IN_CHUNK):
-        chunk = list(shas[start : start + _IN_CHUNK])
-        q = select(Image.sha256, Image.id).where(Image.pool_id == pool_id, Image.sha256.in_(chunk))
-        out.update(db.execute(q).all())
-    return out
-
-
 def ingest_uploads(
     db: Session,
     settings: Settings,
@@ -221,9 +204,14 @@ def ingest_uploads(
         return _store(db, pool_id, col, staged, split or "train")
 
 
-def _write_files(items: list[tuple[str, _Candidate]], staged: StagedFiles, ex: Executor) -> None:
-    """Write candidates' bytes (in-memory ones on threads); waits for all before raising."""
+def _write_files(
+    items: list[tuple[str, _Candidate]], previews: list[tuple[str, bytes]],
+    staged: StagedFiles, ex: Executor,
+) -> None:  # fmt: skip
+    """Write candidates' bytes and previews (in-memory ones on threads); waits for all
+    before raising."""
     futures = [ex.submit(staged.put, key, c.data) for key, c in items if c.data is not None]
+    futures += [ex.submit(staged.put, key, data) for key, data in previews]
     try:
         for key, c in items:
             if c.data is None:
@@ -252,7 +240,7 @@ def _store(
         }
         for c in col.candidates
     ]
-    inserted = _insert_ignoring_duplicates(db, rows)
+    inserted = insert_new_rows(db, rows)
     ids = dict(inserted)
     ids.update(existing_ids(db, pool_id, [c.sha for c in col.candidates if c.sha not in ids]))
     result = UploadResult()
@@ -261,7 +249,12 @@ def _store(
         for c, r in zip(col.candidates, rows, strict=True)
         if c.sha in inserted
     ]
-    _write_files(new, staged, col.executor)
+    previews = [
+        (thumbnails.preview_key(pool_id, inserted[c.sha]), c.info.preview)
+        for _, c in new
+        if c.info.preview is not None
+    ]
+    _write_files(new, previews, staged, col.executor)
     for c in col.candidates:
         if c.sha in inserted:
             accepted = AcceptedFile(

@@ -1,24 +1,27 @@
 """Selection thumbnails: the image, downscaled, with the model's predicted boxes drawn.
 
 Thumbnails are JPEGs cached in storage under ``thumbnail_key(pool, image, "s<sel>-<px>")``;
-the first request renders one (Pillow, tens of milliseconds), later ones read the file.
+the first request renders one (Pillow, milliseconds), later ones read the file. They are
+drawn from the image's 512-px preview (``preview_key``) when it has one: images above
+``decoding.PREVIEW_MIN_PIXELS`` get it at upload, or here on first use if they were stored
+before previews existed. Every decode goes through :mod:`alp.services.decoding` (reduced
+decode, process-wide memory budget), so concurrent requests for huge images are bounded.
 """
 
 from __future__ import annotations
 
-import io
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from PIL import Image as PILImage
-from PIL import ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
+from PIL import ImageDraw, ImageFont
 from sqlalchemy.orm import Session
 
 from alp.db import Image, Pool, Selection
 from alp.errors import BadRequest, NotFound
-from alp.services import uploads
+from alp.services import decoding, uploads
 from alp.storage import LocalStorage, thumbnail_key
 
 SIZES = (128, 256, 512)
@@ -32,29 +35,47 @@ def label_color(label: str, classes: Sequence[str] = ()) -> str:
     return PALETTE[idx % len(PALETTE)]
 
 
+def preview_key(pool_id: int, image_id: int) -> str:
+    """Storage key of an image's preview (upright JPEG, at most ``PREVIEW_SIDE`` px)."""
+    return thumbnail_key(pool_id, image_id, "preview")
+
+
+def load_small(src: Path, max_side: int) -> tuple[PILImage.Image, tuple[int, int]]:
+    """``src`` decoded within the decode budget and shrunk to fit ``max_side`` (upright
+    RGB), with the upright size of ``src``. Raises ``BadRequest`` for an unreadable file."""
+    try:
+        with PILImage.open(src) as im:
+            w, h = im.size  # before draft() shrinks it
+            small = decoding.decode_small(im, max_side, decoding.budget())
+            swap = decoding.exif_orientation(im) in decoding.SWAPS_AXES
+            return small, ((h, w) if swap else (w, h))
+    except Exception as exc:  # Pillow raises many kinds of errors for bad files
+        raise BadRequest(f"cannot read image file for thumbnail: {exc}") from exc
+
+
 def render(
-    src: Path,
+    src: Path | PILImage.Image,
     boxes: Sequence[Sequence[float]],
     labels: Sequence[str] = (),
     scores: Sequence[float] = (),
     max_side: int = 256,
     classes: Sequence[str] = (),
+    orig_size: tuple[int, int] | None = None,
 ) -> bytes:
-    """JPEG bytes of ``src`` shrunk to fit ``max_side`` with ``boxes`` drawn.
+    """JPEG bytes of ``src`` (a file, or an upright RGB image already decoded) shrunk to
+    fit ``max_side`` with ``boxes`` drawn.
 
-    ``boxes`` are ``[x1, y1, x2, y2]`` in pixels of the original image; ``labels`` and
-    ``scores`` (optional, same length) annotate each box. No boxes draws none. Raises
-    ``BadRequest`` when the file is not a readable image.
+    ``boxes`` are ``[x1, y1, x2, y2]`` in pixels of the original image, whose upright size
+    is ``orig_size`` (default: the size of ``src``, so ``src`` may be a preview);
+    ``labels`` and ``scores`` (optional, same length) annotate each box. No boxes draws
+    none. Raises ``BadRequest`` when the file is not a readable image.
     """
-    try:
-        with PILImage.open(src) as im:
-            swap = uploads.exif_orientation(im) in uploads.SWAPS_AXES
-            orig_w, orig_h = (im.height, im.width) if swap else im.size
-            im.draft("RGB", (max_side, max_side))  # fast JPEG downscale on decode
-            thumb = ImageOps.exif_transpose(im).convert("RGB")
-    except (UnidentifiedImageError, OSError) as exc:
-        raise BadRequest(f"cannot read image file for thumbnail: {exc}") from exc
-    thumb.thumbnail((max_side, max_side))
+    if isinstance(src, PILImage.Image):
+        thumb, src_size = src.copy(), src.size
+        thumb.thumbnail((max_side, max_side), PILImage.Resampling.LANCZOS)
+    else:
+        thumb, src_size = load_small(src, max_side)
+    orig_w, orig_h = orig_size or src_size
     sx, sy = thumb.width / orig_w, thumb.height / orig_h
     draw = ImageDraw.Draw(thumb)
     font = ImageFont.load_default()
@@ -71,9 +92,7 @@ def render(
             bbox = draw.textbbox((tx, ty), text, font=font)
             draw.rectangle((bbox[0] - 1, bbox[1] - 1, bbox[2] + 1, bbox[3] + 1), fill=color)
             draw.text((tx, ty), text, fill="black", font=font)
-    out = io.BytesIO()
-    thumb.save(out, "JPEG", quality=85)
-    return out.getvalue()
+    return uploads.to_jpeg(thumb)
 
 
 def _prediction(pred: dict[str, Any]) -> tuple[list[Any], list[str], list[float]]:
@@ -99,17 +118,34 @@ def selection_thumbnail(
     key = thumbnail_key(image.pool_id, image.id, f"s{sel.id}-{max_side}")
     if storage.exists(key):
         return key
-    if not storage.exists(image.storage_key):
-        raise NotFound(f"image file of image {image.id} is missing from storage")
+    src = _source(storage, image)
     pool = db.get(Pool, image.pool_id)
     boxes, labels, scores = _prediction(sel.prediction or {})
     data = render(
-        storage.path(image.storage_key),
+        src,
         boxes,
         labels,
         scores,
         max_side,
         classes=list(pool.classes) if pool is not None else [],
+        orig_size=(image.width, image.height),
     )
     storage.put_bytes(key, data)
     return key
+
+
+def _source(storage: LocalStorage, image: Image) -> Path | PILImage.Image:
+    """What to draw ``image``'s thumbnails from: its preview file if it has one, the
+    preview made now if it is large (also stored), else the original file. Raises
+    ``NotFound`` for a missing file."""
+    pkey = preview_key(image.pool_id, image.id)
+    if storage.exists(pkey):
+        return storage.path(pkey)
+    if not storage.exists(image.storage_key):
+        raise NotFound(f"image file of image {image.id} is missing from storage")
+    original = storage.path(image.storage_key)
+    if image.width * image.height <= decoding.PREVIEW_MIN_PIXELS:
+        return original
+    small, _ = load_small(original, decoding.PREVIEW_SIDE)
+    storage.put_bytes(pkey, uploads.to_jpeg(small))
+    return small

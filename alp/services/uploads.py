@@ -3,20 +3,28 @@
 Contract of :func:`probe_image`: the content decides, never the file name. Accepted formats
 are JPEG, PNG, WebP and BMP. The pixel count is read from the header and compared with the
 limit BEFORE any pixel data is decoded (decompression bombs never reach ``load()``); then
-every image is fully decoded once (JPEG at 1/8 scale via ``draft()``, which still
-entropy-decodes every coefficient, so truncated or corrupt scans are caught).
+every image is fully decoded once (JPEG at reduced scale via ``draft()``, which still
+entropy-decodes every coefficient, so truncated or corrupt scans are caught), with the
+memory it needs reserved from the process-wide decode budget
+(:mod:`alp.services.decoding`). Images above ``PREVIEW_MIN_PIXELS`` also get a 512-px
+JPEG preview from that same decode, so thumbnails never decode them again.
 """
 
 from __future__ import annotations
 
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 
 from PIL import Image, UnidentifiedImageError
+from sqlalchemy.orm import Session
 
+from alp.services import decoding
+from alp.services.decoding import EXIF_ORIENTATION, SWAPS_AXES, exif_orientation
 from alp.storage import Storage
+
+__all__ = ["EXIF_ORIENTATION", "SWAPS_AXES", "exif_orientation"]  # re-exported
 
 # Pillow format name -> (storage extension, content type)
 ACCEPTED_FORMATS: dict[str, tuple[str, str]] = {
@@ -42,28 +50,20 @@ class Rejected(Exception):
         self.status = status
 
 
-# EXIF orientations that swap the axes (rotations by 90/270 degrees, with or without mirror).
-# Stored bytes are kept as uploaded; every decoder applies the orientation (as browsers do),
-# so sizes, training data, thumbnails and Label Studio share one upright coordinate system.
-SWAPS_AXES = {5, 6, 7, 8}
-EXIF_ORIENTATION = 0x0112
-
-
-def exif_orientation(im: Image.Image) -> int:
-    try:
-        return int(im.getexif().get(EXIF_ORIENTATION, 1) or 1)
-    except Exception:  # unreadable EXIF is treated as "no rotation"
-        return 1
+# Stored bytes are kept as uploaded; every decoder applies the EXIF orientation (as browsers
+# do), so sizes, training data, thumbnails and Label Studio share one upright coordinate system.
 
 
 @dataclass(frozen=True)
 class ImageInfo:
     """What validation learned about an accepted image: ``width``/``height`` are the
-    displayed (EXIF-upright) size in pixels."""
+    displayed (EXIF-upright) size in pixels; ``preview`` a JPEG of at most
+    ``PREVIEW_SIDE`` px (large images only)."""
 
     format: str
     width: int
     height: int
+    preview: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def ext(self) -> str:
@@ -82,12 +82,18 @@ def check_size(size: int, limit: int, what: str = "file") -> None:
         raise Rejected(f"{what} is {size} bytes, above the limit of {limit} bytes", 413)
 
 
-def probe_image(data: bytes, max_pixels: int) -> ImageInfo:
-    """Validate ``data`` as one image and return its format and size.
+def probe_image(
+    data: bytes,
+    max_pixels: int,
+    pool: decoding.DecodeBudget | None = None,
+    previews: bool = False,
+) -> ImageInfo:
+    """Validate ``data`` as one image and return its format and size (and, with
+    ``previews``, a preview of an image above ``PREVIEW_MIN_PIXELS``).
 
     Raises :class:`Rejected` for zero bytes, non-images, unsupported formats, more than
     ``max_pixels`` (width × height, checked from the header before decoding) and corrupt
-    or truncated data (found by decoding).
+    or truncated data (found by decoding, within ``pool``, the process budget by default).
     """
     if not data:
         raise Rejected("empty file (0 bytes)")
@@ -110,15 +116,27 @@ def probe_image(data: bytes, max_pixels: int) -> ImageInfo:
                 413,
             )
         fmt = str(im.format)
-        if exif_orientation(im) in SWAPS_AXES:
-            width, height = height, width
-        if fmt == "JPEG":
-            im.draft(None, (max(1, width // 8), max(1, height // 8)))
+        pool = pool or decoding.budget()
+        preview = None
         try:
-            im.load()
+            if previews and width * height > decoding.PREVIEW_MIN_PIXELS:
+                preview = to_jpeg(decoding.decode_small(im, decoding.PREVIEW_SIDE, pool))
+            else:
+                if fmt == "JPEG":
+                    im.draft(None, (max(1, im.width // 8), max(1, im.height // 8)))
+                with pool.reserve(decoding.decode_cost(im)):
+                    im.load()
         except Exception as exc:
             raise Rejected(f"corrupt or truncated image data ({_short(exc)})") from exc
-    return ImageInfo(format=fmt, width=width, height=height)
+        if exif_orientation(im) in SWAPS_AXES:  # after the decode (see exif_orientation)
+            width, height = height, width
+    return ImageInfo(format=fmt, width=width, height=height, preview=preview)
+
+
+def to_jpeg(im: Image.Image, quality: int = 85) -> bytes:
+    out = io.BytesIO()
+    im.save(out, "JPEG", quality=quality)
+    return out.getvalue()
 
 
 def safe_filename(name: str | None, fallback: str) -> str:
@@ -149,6 +167,11 @@ class StagedFiles:
             db.commit()
 
     Any exception inside the block deletes every staged key, so nothing is half-stored.
+    Delete before the transaction ends: while it is open it holds the locks on the rows
+    whose files these are, so no other request can have stored the same image (same
+    content-addressed key) in between. Committing through :meth:`commit` keeps the files
+    when the commit itself fails, as its outcome is then unknown (it may have succeeded
+    with its answer lost): a possible orphan file, never a row without its file.
     """
 
     def __init__(self, storage: Storage) -> None:
@@ -158,6 +181,14 @@ class StagedFiles:
     def put(self, key: str, data: bytes) -> None:
         self.storage.put_bytes(key, data)
         self.keys.append(key)
+
+    def commit(self, db: Session) -> None:
+        """``db.commit()``; if it raises, the staged files are kept (see the class doc)."""
+        try:
+            db.commit()
+        except BaseException:
+            self.keys.clear()
+            raise
 
     def discard(self) -> None:
         for key in self.keys:

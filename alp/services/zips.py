@@ -142,4 +142,3 @@ def read_member(zf: zipfile.ZipFile, member: Member, max_bytes: int) -> bytes:
     if is_archive_bytes(data[:512]):
         raise ArchiveRejected(f"nested archive {member.path!r} is not allowed")
     return data
-

@@ -97,7 +97,7 @@ async def upload_images(pool_id: Id, request: Request, db: DB, st: State, _: Key
                 result = ingest.ingest_uploads(
                     db, st.settings, pool_id, [(f.filename, f.file) for f in files], staged, split
                 )
-                db.commit()
+                staged.commit(db)
             return result
 
         result = await run_in_threadpool(work)

@@ -151,3 +151,39 @@ def test_thumbnail_of_exif_rotated_image_is_upright(tmp_path) -> None:
     im.save(src, "JPEG", exif=exif)
     out = Image.open(io.BytesIO(render(src, [], max_side=64)))
     assert out.height > out.width  # displayed upright: 40 wide, 80 tall
+
+
+def test_large_upload_gets_a_preview_that_thumbnails_are_drawn_from(
+    client, db, settings, monkeypatch
+) -> None:
+    from alp.db import Cycle
+    from alp.services import decoding
+    from tests.api.images_helpers import create_pool, stored_files, upload
+
+    monkeypatch.setattr(decoding, "PREVIEW_MIN_PIXELS", 1000 * 1000)
+    storage = LocalStorage(settings.storage_dir)
+    pid = create_pool(client, "big", ("cat",))
+    big, small = io.BytesIO(), io.BytesIO()
+    PILImage.new("RGBA", (2048, 1024), "white").save(big, "PNG")
+    PILImage.new("RGB", (900, 900), "white").save(small, "PNG")
+    r = upload(client, pid, [("big.png", big.getvalue()), ("small.png", small.getvalue())])
+    assert r.status_code == 201, r.text
+    big_id, small_id = (a["image_id"] for a in r.json()["accepted"])
+    preview = thumbnails.preview_key(pid, big_id)
+    assert PILImage.open(storage.path(preview)).size == (512, 256)
+    assert len(stored_files(settings)) == 3  # two images, one preview (small has none)
+    cycle = Cycle(pool_id=pid, index=0, state="done")
+    db.add(cycle)
+    db.flush()
+    box = {"boxes": [[400, 200, 1600, 800]], "labels": ["cat"], "scores": [0.9]}
+    sel = Selection(cycle_id=cycle.id, image_id=big_id, rank=0, score=1.0, prediction=box)
+    db.add(sel)
+    db.commit()
+    storage.delete(db.get(Image, big_id).storage_key)  # drawn from the preview alone
+    r = client.get(f"/api/v1/dashboard/selections/{sel.id}/thumbnail", params={"size": 256})
+    assert r.status_code == 200, r.text
+    im = PILImage.open(io.BytesIO(r.content))
+    assert im.size == (256, 128)
+    assert _is_red(im.getpixel((50, 60)))  # left edge of the box: 400 px * 256/2048
+    assert not _is_red(im.getpixel((120, 60)))  # inside stays white
+    assert thumbnails.preview_key(pid, small_id) not in stored_files(settings)

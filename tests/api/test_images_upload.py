@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from alp.services import ingest
+from alp.services import decoding, ingest
+from alp.storage import image_key
 from tests.api.images_helpers import (
     all_images,
     create_pool,
@@ -139,12 +140,13 @@ def test_split_and_request_errors(client, anon_client) -> None:
 
 
 def test_failure_after_writing_files_removes_them(client, settings, monkeypatch) -> None:
+    monkeypatch.setattr(decoding, "PREVIEW_MIN_PIXELS", 100)  # previews are staged too
     pid = create_pool(client)
     real_store = ingest._store
 
     def store_then_fail(*args, **kwargs):
         real_store(*args, **kwargs)
-        assert stored_files(settings), "files were written before the failure"
+        assert len(stored_files(settings)) == 4, "files and previews written before the failure"
         raise RuntimeError("simulated crash before commit")
 
     monkeypatch.setattr(ingest, "_store", store_then_fail)
@@ -153,3 +155,23 @@ def test_failure_after_writing_files_removes_them(client, settings, monkeypatch)
     monkeypatch.setattr(ingest, "_store", real_store)
     assert stored_files(settings) == []
     assert all_images(client, pid) == []
+
+
+def test_files_are_kept_when_the_commit_itself_fails(client, settings, monkeypatch) -> None:
+    """A failed commit may have succeeded (answer lost): deleting would leave rows without
+    files, so the written files stay (at worst an orphan, re-used by a later upload)."""
+    from sqlalchemy.orm import Session
+
+    pid = create_pool(client)
+
+    def lost_answer(self):
+        raise ConnectionError("connection lost during COMMIT")
+
+    monkeypatch.setattr(Session, "commit", lost_answer)
+    with pytest.raises(ConnectionError):
+        upload(client, pid, [("a.jpg", image_bytes())])
+    monkeypatch.undo()
+    assert len(stored_files(settings)) == 1
+    r = upload(client, pid, [("a.jpg", image_bytes())])  # nothing was committed: stored now
+    assert r.status_code == 201
+    assert stored_files(settings) == [image_key(pid, r.json()["accepted"][0]["sha256"], "jpg")]
