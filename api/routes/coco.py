@@ -64,7 +64,7 @@ async def import_coco(
                     db, st.settings, pool_id, ann[0].file, staged, archive,
                     add_classes=add_classes, strict=strict,
                 )  # fmt: skip
-                db.commit()
+                staged.commit(db)
             return result
 
         return await run_in_threadpool(work)

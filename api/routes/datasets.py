@@ -105,7 +105,7 @@ async def import_format(
                     db, st.settings, pool_id, parsed, staged, archive, fmt=fmt,
                     add_classes=add_classes, strict=strict,
                 )  # fmt: skip
-                db.commit()
+                staged.commit(db)
             return result
 
         return await run_in_threadpool(work)
