@@ -74,14 +74,18 @@ class Settings(BaseSettings):
             raise ValueError(f"expected {KEY_FORM}")
         return v
 
-    @field_validator("database_url", "broker_url")
+    @field_validator("database_url")
     @classmethod
-    def _url_form(cls, v: str) -> str:
+    def _db_url_form(cls, v: str) -> str:
         if v and not _URL.match(v):
-            raise ValueError(
-                "expected a URL such as sqlite:///path/alp.db, "
-                "postgresql+psycopg://user@host/db or redis://host:6379/0"
-            )
+            raise ValueError("expected sqlite:///<path> or postgresql+psycopg://user@host/db")
+        return v
+
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_url_form(cls, v: str) -> str:
+        if v and not _URL.match(v):
+            raise ValueError("expected redis://host:6379/0 or sqla+sqlite:///<path>")
         return v
 
     @field_validator("public_base_url")
