@@ -124,10 +124,10 @@ def _prepare_up(
     with make_sessionmaker(make_engine(s.database_url))() as db:
         new = keys.ensure_bootstrap_key(db, s.bootstrap_api_key)
         db.commit()
-    url = s.public_base_url.rstrip("/")
+    url = escape(s.public_base_url.rstrip("/"))
     _say(f"alp is starting: dashboard [bold]{url}/[/bold]  API {url}/api/v1  docs {url}/docs")
     if new is not None:
-        _say(f"admin API key (shown once): [bold]{new.key}[/bold]")
+        _say(f"admin API key (shown once): [bold]{escape(new.key)}[/bold]")
     commands = [runtime.api_command(host, port)]
     if worker:
         commands += runtime.embedded_worker_commands(s)
