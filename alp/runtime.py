@@ -113,6 +113,7 @@ class Supervisor:
     def __init__(self, grace_s: float = 10.0) -> None:
         self.grace_s = grace_s
         self.procs: list[subprocess.Popen] = []
+        self._finished: set[int] = set()  # pids whose group was already killed and reaped
         self.signals = 0
         self._spawning = False
         self._old: dict[int, object] = {}
@@ -172,18 +173,17 @@ class Supervisor:
         signals_at_start = self.signals
         deadline = time.monotonic() + self.grace_s
         for p in self.procs:
+            if p.pid in self._finished:
+                continue  # never signal a reaped pid twice: it may belong to someone else now
             while p.poll() is None:
                 if time.monotonic() > deadline or self.signals > signals_at_start:
                     break
                 time.sleep(0.05)
-            self._kill_group(p)
-
-    @staticmethod
-    def _kill_group(p: subprocess.Popen) -> None:
-        """SIGKILL what is left of the child's process group (e.g. prefork pool children)."""
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(p.pid, signal.SIGKILL)
-        p.wait()
+            # SIGKILL what is left of the child's process group (e.g. prefork pool children)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+            self._finished.add(p.pid)
 
 
 def supervise(commands: Sequence[list[str]], env: dict[str, str]) -> int:
