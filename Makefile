@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install -q -e ".[dev]"
 	touch $@
 
-up: install  ## start API + one worker with embedded SQLite/broker; prints URL and key
+up: install  ## start API + a gpu and an io worker with embedded SQLite/broker; prints URL and key
 	$(VENV)/bin/alp up --host $(HOST) --port $(PORT)
 
 demo: install  ## same, plus a synthetic demo pool with a simulated annotator

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from alp.cli_remote import register as _register_remote
-from alp.config import Settings
+from alp.config import CONFIG_ERROR_EXIT, ConfigError, Settings, load_settings
 
 app = typer.Typer(
     help="alp: active-learning annotation pipeline for object detection.", no_args_is_help=True
@@ -21,15 +22,30 @@ console = Console(stderr=True)
 
 
 def _settings(data_dir: Path | None = None, **extra: object) -> Settings:
+    """Validated settings with their dirs created; a bad ``ALP_*`` value exits with one line
+    and status ``CONFIG_ERROR_EXIT`` (78)."""
     overrides: dict[str, object] = {k: v for k, v in extra.items() if v is not None}
     if data_dir is not None:
         overrides["data_dir"] = data_dir
-    s = Settings(**overrides)  # type: ignore[arg-type]
-    s.ensure_dirs()
+    try:
+        s = load_settings(**overrides)
+        s.ensure_dirs()
+    except ConfigError as exc:
+        _config_exit(str(exc), exc)
     return s
 
 
+def _config_exit(message: str, cause: BaseException) -> NoReturn:
+    console.print(
+        f"alp: configuration error: {message} (exit status {CONFIG_ERROR_EXIT})",
+        markup=False, highlight=False, soft_wrap=True,
+    )  # fmt: skip
+    raise typer.Exit(CONFIG_ERROR_EXIT) from cause
+
+
 def _migrate(s: Settings) -> None:
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+
     from alp.db.migrate import DatabaseAheadError, upgrade
 
     try:
@@ -37,6 +53,14 @@ def _migrate(s: Settings) -> None:
     except DatabaseAheadError as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
+    except (ArgumentError, NoSuchModuleError, OperationalError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        _config_exit(f"ALP_DATABASE_URL: cannot use the database ({reason})", exc)
+
+
+def _say(line: str) -> None:
+    """One unwrapped line on stderr, whatever the terminal width (scripts grep these)."""
+    console.print(line, soft_wrap=True, highlight=False)
 
 
 @app.command()
@@ -69,9 +93,27 @@ def up(
     port: int = typer.Option(8000, help="Port."),
     data_dir: Path | None = typer.Option(None, help="Data directory (default ./alp-data)."),
     demo: bool = typer.Option(False, help="Create a synthetic demo pool with an annotator."),
-    worker: bool = typer.Option(True, help="Also start one worker process on all queues."),
+    worker: bool = typer.Option(True, help="Also start the gpu and io worker processes."),
 ) -> None:
-    """Start the API and one Celery worker (embedded SQLite + SQLite broker by default)."""
+    """Start the API, a gpu worker and an io worker (embedded SQLite + SQLite broker by
+    default). Ctrl-C / SIGTERM at any moment stops every child process."""
+    from alp import runtime
+
+    try:
+        with runtime.Supervisor() as sup:
+            s, commands = _prepare_up(host, port, data_dir, demo, worker)
+            sup.start(commands, runtime.child_env(s))
+            code = sup.wait()
+    except runtime.Stopped:
+        _say("alp: stopped during start-up")
+        code = 0
+    raise typer.Exit(code)
+
+
+def _prepare_up(
+    host: str, port: int, data_dir: Path | None, demo: bool, worker: bool
+) -> tuple[Settings, list[list[str]]]:
+    """Settings, migration, the first admin key, the start-up lines; the child commands."""
     from alp import runtime
     from alp.db import make_engine, make_sessionmaker
     from alp.services import keys
@@ -83,19 +125,16 @@ def up(
     with make_sessionmaker(make_engine(s.database_url))() as db:
         new = keys.ensure_bootstrap_key(db, s.bootstrap_api_key)
         db.commit()
-    url = s.public_base_url.rstrip("/")
-    console.print(
-        f"alp is starting: dashboard [bold]{url}/[/bold]  API {url}/api/v1  docs {url}/docs"
-    )
+    url = escape(s.public_base_url.rstrip("/"))
+    _say(f"alp is starting: dashboard [bold]{url}/[/bold]  API {url}/api/v1  docs {url}/docs")
     if new is not None:
-        console.print(f"admin API key (shown once): [bold]{new.key}[/bold]")
-    env = runtime.child_env(s)
+        _say(f"admin API key (shown once): [bold]{escape(new.key)}[/bold]")
     commands = [runtime.api_command(host, port)]
     if worker:
-        commands.append(runtime.worker_command(s, "gpu,io", 1, beat=True))
+        commands += runtime.embedded_worker_commands(s)
     if demo:
         commands.append([sys.executable, "-m", "worker.demo"])
-    raise typer.Exit(runtime.supervise(commands, env))
+    return s, commands
 
 
 @app.command("worker")

@@ -6,12 +6,43 @@ whole embedded installation (SQLite database, SQLite broker, image storage, secr
 
 from __future__ import annotations
 
+import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Exit status of every command that stops on a configuration error (sysexits.h EX_CONFIG).
+CONFIG_ERROR_EXIT = 78
+
+
+KEY_FORM = "alp_<12 hex digits>_<at least 32 letters, digits, '-' or '_'>"
+_BOOTSTRAP_KEY = re.compile(r"alp_[0-9a-f]{12}_[A-Za-z0-9_-]{32,}")
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S*$")
+_POSITIVE = (
+    "max_upload_bytes", "max_image_pixels", "max_zip_bytes", "max_zip_members",
+    "signed_url_ttl_s", "worker_stale_after_s", "score_shard_size",
+)  # fmt: skip
+
+
+class ConfigError(ValueError):
+    """A bad setting; ``str()`` is one line naming the variable and the expected form."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+        self.problem = problem
+
+    @classmethod
+    def from_validation(cls, exc: ValidationError) -> ConfigError:
+        """The first error of a settings ``ValidationError`` (never echoes the value)."""
+        err = exc.errors(include_input=False)[0]
+        variable = f"ALP_{str(err['loc'][0]).upper()}" if err["loc"] else "ALP_* settings"
+        problem = str(err["msg"]).removeprefix("Value error, ")
+        return cls(variable, problem)
 
 
 class Settings(BaseSettings):
@@ -53,6 +84,48 @@ class Settings(BaseSettings):
     device: str = Field("auto", description="Torch device for workers: auto|cpu|cuda[:N].")
     webhook_secret: str = Field("", description="Shared secret for Label Studio webhooks.")
 
+    @field_validator("bootstrap_api_key")
+    @classmethod
+    def _key_form(cls, v: str) -> str:
+        if v and not _BOOTSTRAP_KEY.fullmatch(v):
+            raise ValueError(f"expected {KEY_FORM}")
+        return v
+
+    @field_validator("database_url")
+    @classmethod
+    def _db_url_form(cls, v: str) -> str:
+        if v and not _URL.match(v):
+            raise ValueError("expected sqlite:///<path> or postgresql+psycopg://user@host/db")
+        return v
+
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_url_form(cls, v: str) -> str:
+        if v and not _URL.match(v):
+            raise ValueError("expected redis://host:6379/0 or sqla+sqlite:///<path>")
+        return v
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", v):
+            raise ValueError("expected http://host[:port] or https://host[:port][/path]")
+        return v
+
+    @field_validator("device")
+    @classmethod
+    def _device_form(cls, v: str) -> str:
+        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", v):
+            raise ValueError("expected auto, cpu, cuda, cuda:N or mps")
+        return v
+
+    @field_validator(*_POSITIVE)
+    @classmethod
+    def _positive(cls, v: int) -> int:
+        if v <= 0:
+            raise ValueError("expected a positive integer")
+        return v
+
     @model_validator(mode="after")
     def _defaults(self) -> Settings:
         self.data_dir = Path(self.data_dir).expanduser().resolve()
@@ -69,9 +142,15 @@ class Settings(BaseSettings):
         return self.broker_url.startswith("sqla+")
 
     def ensure_dirs(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        """Create the data and storage dirs; ``ConfigError`` if that is impossible."""
         assert self.storage_dir is not None
-        self.storage_dir.mkdir(parents=True, exist_ok=True)
+        for var, path in (("ALP_DATA_DIR", self.data_dir), ("ALP_STORAGE_DIR", self.storage_dir)):
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(
+                    var, f"expected a writable directory; {path}: {exc.strerror or exc}"
+                ) from exc
 
     def resolved_secret_key(self) -> str:
         """The configured secret, or one generated once and persisted in the data dir."""
@@ -86,6 +165,14 @@ class Settings(BaseSettings):
             tmp.replace(path)
         self.secret_key = path.read_text().strip()
         return self.secret_key
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment plus ``overrides``; ``ConfigError`` when invalid."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError.from_validation(exc) from None
 
 
 @lru_cache

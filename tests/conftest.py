@@ -3,12 +3,14 @@
 ``db_url`` is parametrized over ``sqlite`` and ``postgres``; the postgres flavour needs
 ``ALP_TEST_POSTGRES_URL`` (``.ci/run`` sets it and fails when the server is unreachable;
 locally it is skipped when unset). Every test gets its own data dir and an empty schema.
+``_no_process_left_behind`` fails the session if any process it started outlives it.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,9 +23,25 @@ if str(ROOT) not in sys.path:
 from alp.config import Settings  # noqa: E402
 from alp.db import make_engine, make_sessionmaker  # noqa: E402
 from alp.db.migrate import upgrade  # noqa: E402
-from tests.support import databases  # noqa: E402
+from tests.support import databases, processes  # noqa: E402
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_process_left_behind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Set up first, torn down last: any process still alive at the end of the session
+    that this pytest process started (a descendant), or that names the session's temp dir
+    (data dirs) in its command line or environment, is reported, killed, and fails the run.
+    """
+    since = time.time()
+    basetemp = tmp_path_factory.getbasetemp()
+    yield
+    left = processes.leftovers(basetemp, since)
+    if left:
+        text = processes.describe(left)
+        processes.kill_all(left)
+        pytest.fail(f"the test session left {len(left)} process(es) running: {text}", False)
 
 
 @pytest.fixture(scope="session")

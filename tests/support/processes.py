@@ -1,4 +1,5 @@
-"""Real child processes for tests: a Celery worker, ``alp up``; polling helpers."""
+"""Real child processes for tests: Celery workers, ``alp up``; polling helpers; finding
+processes a test (or the whole session) left behind."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TypeVar
+
+import psutil
 
 from alp import runtime
 from alp.config import Settings
@@ -68,6 +71,25 @@ def celery_worker(
         log.close()
 
 
+@contextmanager
+def embedded_workers(settings: Settings, log_dir: Path, **env_extra: str) -> Iterator[list]:
+    """The worker processes of ``alp up`` (``runtime.embedded_worker_commands``), each
+    logging to ``log_dir/<queue>.log``; SIGTERM (then SIGKILL) on exit."""
+    settings.ensure_dirs()
+    procs: list[subprocess.Popen] = []
+    try:
+        for cmd in runtime.embedded_worker_commands(settings):
+            queue = cmd[cmd.index("-Q") + 1]
+            with (log_dir / f"{queue}.log").open("ab") as log:
+                env = test_env(settings, **env_extra)
+                kw = {"stdout": log, "stderr": subprocess.STDOUT, "start_new_session": True}
+                procs.append(subprocess.Popen(cmd, env=env, cwd=ROOT, **kw))
+        yield procs
+    finally:
+        for proc in procs:
+            stop_process(proc)
+
+
 def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
     if proc.poll() is not None:
         return
@@ -78,6 +100,76 @@ def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: flo
         with suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def stop_tree(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+    """Stop ``proc`` like :func:`stop_process`, then SIGKILL any of its descendants (taken
+    before the signal) still alive: children in sessions of their own survive a killpg."""
+    try:
+        family = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        family = []
+    stop_process(proc, sig, timeout)
+    _gone, alive = psutil.wait_procs(family, timeout=5)
+    for p in alive:
+        with suppress(psutil.NoSuchProcess):
+            p.kill()
+    psutil.wait_procs(alive, timeout=5)
+
+
+def mentions(proc: psutil.Process, path: Path) -> bool:
+    """Whether ``proc``'s command line or environment names ``path`` (or a path below it)."""
+    root = str(path)
+    below = root.rstrip(os.sep) + os.sep
+    try:
+        words = [*proc.cmdline(), *proc.environ().values()]
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False
+    return any(w == root or below in w for w in words)
+
+
+# Helpers the interpreter itself keeps for its lifetime (multiprocessing, torch); not leaks.
+_INTERPRETER_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
+
+
+def leftovers(path: Path, since: float, grace: float = 10.0) -> list[psutil.Process]:
+    """Live processes started since ``since`` (epoch s) that are children of this process
+    or name ``path`` in their command line or environment, once ``grace`` seconds have
+    passed for those still shutting down. Zombies and interpreter helpers don't count."""
+    me = psutil.Process()
+    found = {p.pid: p for p in me.children(recursive=True)}
+    for p in psutil.process_iter():
+        with suppress(psutil.Error):
+            if p.pid != me.pid and p.create_time() >= since - 1 and mentions(p, path):
+                found[p.pid] = p
+
+    def leaked(p: psutil.Process) -> bool:
+        try:
+            cmd = " ".join(p.cmdline())
+            return p.status() != psutil.STATUS_ZOMBIE and not any(
+                h in cmd for h in _INTERPRETER_HELPERS
+            )
+        except psutil.Error:
+            return False
+
+    candidates = [p for p in found.values() if leaked(p)]
+    _gone, alive = psutil.wait_procs(candidates, timeout=grace)
+    return [p for p in alive if leaked(p)]
+
+
+def kill_all(procs: list[psutil.Process]) -> None:
+    for p in procs:
+        with suppress(psutil.Error):
+            p.kill()
+    psutil.wait_procs(procs, timeout=5)
+
+
+def describe(procs: list[psutil.Process]) -> str:
+    out = []
+    for p in procs:
+        with suppress(psutil.Error):
+            out.append(f"pid {p.pid}: {' '.join(p.cmdline())[:200]}")
+    return "; ".join(out)
 
 
 def python() -> str:
