@@ -43,7 +43,7 @@ def label_config(classes: Sequence[str]) -> str:
     labels = "\n".join(f"    <Label value={quoteattr(c)}/>" for c in classes)
     return (
         "<View>\n"
-        f'  <Header value="alp cycle ${CYCLE_KEY} · rank ${RANK_KEY} (1 = most informative)"'
+        f'  <Header value="alp cycle #${CYCLE_KEY} · rank ${RANK_KEY} (1 = most informative)"'
         ' size="6"/>\n'
         f'  <Image name="{TO_NAME}" value="${IMAGE_KEY}" zoom="true"/>\n'
         f'  <RectangleLabels name="{FROM_NAME}" toName="{TO_NAME}">\n'

@@ -119,4 +119,4 @@ def test_task_payload_carries_alp_ids_and_no_priority_score() -> None:
 
 def test_label_config_shows_the_cycle_number() -> None:
     cfg = mapping.label_config(["cat"])
-    assert '<Header value="alp cycle $alp_cycle' in cfg and "$alp_rank" in cfg
+    assert '<Header value="alp cycle #$alp_cycle' in cfg and "$alp_rank" in cfg
