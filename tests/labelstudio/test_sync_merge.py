@@ -43,7 +43,8 @@ def _setup(db) -> tuple[int, int, int]:
     img = Image(pool_id=pool.id, sha256="b" * 64, storage_key="k", filename="x.png",
                 content_type="image/png", size_bytes=1, width=W, height=H,
                 state="queued")  # fmt: skip
-    other = Image(  # left unlabeled: auto-advance has something to selectpool_id=pool.id, sha256="c" * 64, storage_key="k2", filename="y.png",
+    # left unlabeled: auto-advance has something to select
+    other = Image(pool_id=pool.id, sha256="c" * 64, storage_key="k2", filename="y.png",
                   content_type="image/png", size_bytes=1, width=W, height=H)  # fmt: skip
     db.add_all([img, other])
     db.flush()
