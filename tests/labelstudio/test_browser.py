@@ -103,7 +103,12 @@ def annotate(page: Any, server: ls.LabelStudioServer, project_id: int, task_id: 
     expect(regions.nth(0)).to_contain_text("cat")
     expect(regions.nth(1)).to_contain_text("dog")
     expect(page.get_by_text("alp cycle #0 · rank 1")).to_be_visible()  # cycle number shown
+    expect(page.get_by_text("alp-cycle-0")).to_be_visible()  # the prediction's tab
+    # Label Studio 1.23 prints a prediction score as " · 10.00%" titled "Prediction score"
+    assert page.locator("[title^='Prediction score']").count() == 0
     assert page.get_by_text(re.compile(r"\d+(\.\d+)?%")).count() == 0  # no priority as "%"
+    thumb = page.locator("img[src*='/content?']").first  # the Data Manager's thumbnail
+    assert thumb.evaluate("i => i.complete && i.naturalWidth") == W
     assert not [m for m in console if "CORS" in m], console
     stage = page.locator(".konvajs-content").first
     page.wait_for_timeout(500)  # let the canvas settle before the screenshot
