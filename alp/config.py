@@ -83,6 +83,11 @@ class Settings(BaseSettings):
     score_shard_size: int = Field(256, description="Images per scoring shard.")
     device: str = Field("auto", description="Torch device for workers: auto|cpu|cuda[:N].")
     webhook_secret: str = Field("", description="Shared secret for Label Studio webhooks.")
+    content_cors_origins: str = Field(
+        "",
+        description="Comma-separated origins allowed to load image content cross-origin "
+        "(* = any); default: the connected Label Studio servers' origins.",
+    )
 
     @field_validator("bootstrap_api_key")
     @classmethod

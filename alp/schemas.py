@@ -36,6 +36,15 @@ class PoolSettings(BaseModel):
     score_subset: int | None = Field(
         None, ge=1, le=100_000_000, description="Score a random subset only."
     )
+    preannotation_min_score: float = Field(
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description="Detections scoring at least this are pre-drawn for annotators.",
+    )
+    preannotation_max_boxes: int = Field(
+        20, ge=0, le=1000, description="At most this many pre-drawn boxes per image (best first)."
+    )
 
     @field_validator("strategy")
     @classmethod

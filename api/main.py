@@ -8,8 +8,10 @@ from alp import __version__
 from alp.config import Settings, get_settings
 from alp.db import make_engine, make_sessionmaker
 from alp.jobs import make_celery
+from alp.labelstudio import connect as labelstudio_connect
 from alp.storage import LocalStorage
 from api import errors
+from api.cors import ContentCORS
 from api.dashboard import data as dashboard_data
 from api.dashboard import pages as dashboard_pages
 from api.deps import AppState
@@ -49,6 +51,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(health.router, prefix=API_PREFIX, include_in_schema=False)
     dashboard_pages.mount(app)
+
+    def origins() -> set[str]:
+        with app.state.alp.sessions() as db:
+            return labelstudio_connect.content_origins(db, s)
+
+    app.add_middleware(ContentCORS, origins=origins)
     return app
 
 

@@ -97,11 +97,11 @@ def main() -> None:
             payload = [
                 mapping.task_payload(
                     image_url=signed_content_url(settings, img.id, 3600), image_id=img.id,
-                    cycle_id=cycle.id, width=W, height=H,
+                    cycle=cycle.index, rank=r, width=W, height=H,
                     boxes=[{"x1": b[0], "y1": b[1], "x2": b[2], "y2": b[3],
                             "label": CLASSES[lab], "score": s}
                            for b, lab, s in zip(p["boxes"], p["labels"], p["scores"], strict=True)],
-                    version="alp-cycle-0", score=mapping.task_score(r, len(imgs)),
+                    version="alp-cycle-0",
                 )
                 for r, (img, p) in enumerate(zip(imgs, preds, strict=True))
             ]  # fmt: skip

@@ -170,6 +170,8 @@ class Selection(Base):
     ls_task_id: Mapped[int | None] = mapped_column(BigInteger)
     # What the Label Studio task last said: None (not annotated) | "annotated" | "skipped".
     ls_outcome: Mapped[str | None] = mapped_column(String(20))
+    # How many boxes the pushed Label Studio task got pre-drawn (None: not pushed yet).
+    ls_boxes: Mapped[int | None]
 
 
 class ScoreShard(Base):

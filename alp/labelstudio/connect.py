@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from alp import jobs, outbox
@@ -153,15 +153,32 @@ def disconnect_pool(
     db.flush()
 
 
+def origin(url: str) -> str:
+    """``scheme://host[:port]`` of a URL, as browsers send it in ``Origin``."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def content_origins(db: Session, settings: Settings) -> set[str]:
+    """Origins allowed to load image content cross-origin: ``ALP_CONTENT_CORS_ORIGINS``
+    (comma-separated; ``*`` for any) when set, else the connected Label Studio servers'."""
+    configured = [o.strip().rstrip("/") for o in settings.content_cors_origins.split(",")]
+    if any(configured):
+        return {o if o == "*" else origin(o) for o in configured if o}
+    return {origin(url) for url in db.scalars(select(LabelStudioConnection.url).distinct())}
+
+
 def status(db: Session, pool_id: int) -> LabelStudioStatus:
     conn = get_connection(db, pool_id)
+    no_boxes = func.sum(case((Selection.ls_boxes == 0, 1), else_=0))
     rows = db.execute(
-        select(Selection.ls_outcome, func.count())
+        select(Selection.ls_outcome, func.count(), func.sum(Selection.ls_boxes), no_boxes)
         .join(Cycle, Cycle.id == Selection.cycle_id)
         .where(Cycle.pool_id == pool_id, Selection.ls_task_id.is_not(None))
         .group_by(Selection.ls_outcome)
     ).all()
-    counts = {outcome: n for outcome, n in rows}
+    counts = {outcome: n for outcome, n, _, _ in rows}
+    pushed = sum(counts.values())
     return LabelStudioStatus(
         pool_id=pool_id,
         url=conn.url,
@@ -169,9 +186,12 @@ def status(db: Session, pool_id: int) -> LabelStudioStatus:
         project_url=f"{conn.url}/projects/{conn.project_id}/data",
         state="error" if conn.state == "error" else "connected",
         webhook_registered=conn.webhook_id is not None,
-        tasks_pushed=sum(counts.values()),
+        tasks_pushed=pushed,
         tasks_annotated=counts.get("annotated", 0),
         tasks_skipped=counts.get("skipped", 0),
+        tasks_remaining=pushed - counts.get("annotated", 0) - counts.get("skipped", 0),
+        boxes_predrawn=sum(int(boxes or 0) for _, _, boxes, _ in rows),
+        tasks_without_boxes=sum(int(n or 0) for _, _, _, n in rows),
         last_push_at=conn.last_push_at,
         last_sync_at=conn.last_sync_at,
         last_error=conn.last_error,

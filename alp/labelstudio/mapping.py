@@ -27,8 +27,13 @@ TO_NAME = "image"
 REGION_TYPE = "rectanglelabels"
 IMAGE_KEY = "image"  # task data key holding the (signed) image URL
 IMAGE_ID_KEY = "alp_image_id"  # task data key holding alp's image id (the join key)
-CYCLE_ID_KEY = "alp_cycle_id"
-UNCERTAINTY_SAMPLING = "Uncertainty sampling"
+CYCLE_KEY = "alp_cycle"  # task data key: the pool's cycle number (as the dashboard shows it)
+LEGACY_CYCLE_ID_KEY = "alp_cycle_id"  # older tasks: the cycle's database id
+RANK_KEY = "alp_rank"  # 1 = the most informative image of the cycle
+# Label Studio serves tasks in the Data Manager's order (task id = import order = rank
+# order); "Uncertainty sampling" would need a per-task prediction score, which Label Studio
+# shows to annotators as if it were the model's confidence.
+SEQUENTIAL_SAMPLING = "Sequential sampling"
 
 
 def label_config(classes: Sequence[str]) -> str:
@@ -38,6 +43,8 @@ def label_config(classes: Sequence[str]) -> str:
     labels = "\n".join(f"    <Label value={quoteattr(c)}/>" for c in classes)
     return (
         "<View>\n"
+        f'  <Header value="alp cycle #${CYCLE_KEY} · rank ${RANK_KEY} (1 = most informative)"'
+        ' size="6"/>\n'
         f'  <Image name="{TO_NAME}" value="${IMAGE_KEY}" zoom="true"/>\n'
         f'  <RectangleLabels name="{FROM_NAME}" toName="{TO_NAME}">\n'
         f"{labels}\n"
@@ -74,17 +81,6 @@ def config_problems(config: str, classes: Sequence[str]) -> list[str]:
 def model_version(cycle_index: int) -> str:
     """The ``model_version`` string of a cycle's predictions (and of the project)."""
     return f"alp-cycle-{cycle_index}"
-
-
-def task_score(rank: int, count: int) -> float:
-    """Prediction score in ``[0, 1)`` from the selection rank (0 = most informative).
-
-    Label Studio's "Uncertainty sampling" serves the LOWEST prediction score first, so the
-    best-ranked image gets 0.0 and the order of ranks is preserved.
-    """
-    if rank < 0 or count <= 0:
-        raise ValueError(f"rank must be >= 0 and count > 0 (got rank={rank}, count={count})")
-    return rank / max(count, rank + 1)
 
 
 def _clip(v: float, hi: float) -> float:
@@ -128,32 +124,47 @@ def boxes_to_result(
 
 
 def prediction(
-    boxes: Iterable[Mapping[str, Any]], width: int, height: int, version: str, score: float
+    boxes: Iterable[Mapping[str, Any]], width: int, height: int, version: str
 ) -> dict[str, Any]:
-    """ONE prediction holding all boxes of an image (Label Studio shows one per version)."""
-    return {
-        "model_version": version,
-        "score": float(score),
-        "result": boxes_to_result(boxes, width, height),
-    }
+    """ONE prediction holding all boxes of an image (Label Studio shows one per version).
+
+    No prediction-level ``score``: Label Studio prints it as a percentage next to the
+    prediction, which annotators read as a confidence. Each region keeps the detector's
+    own score (a real confidence)."""
+    return {"model_version": version, "result": boxes_to_result(boxes, width, height)}
 
 
 def task_payload(
     *,
     image_url: str,
     image_id: int,
-    cycle_id: int,
+    cycle: int,
+    rank: int,
     width: int,
     height: int,
     boxes: Iterable[Mapping[str, Any]],
     version: str,
-    score: float,
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A Label Studio import item: ``data`` (URL + alp ids) and one prediction."""
-    data: dict[str, Any] = {IMAGE_KEY: image_url, IMAGE_ID_KEY: image_id, CYCLE_ID_KEY: cycle_id}
+    """A Label Studio import item: ``data`` (URL, alp image id, the pool's cycle number,
+    the 1-based rank) and one prediction."""
+    data: dict[str, Any] = {IMAGE_KEY: image_url, IMAGE_ID_KEY: image_id, CYCLE_KEY: cycle,
+                            RANK_KEY: rank + 1}  # fmt: skip
     data.update(extra or {})
-    return {"data": data, "predictions": [prediction(boxes, width, height, version, score)]}
+    return {"data": data, "predictions": [prediction(boxes, width, height, version)]}
+
+
+def task_cycle(task: Mapping[str, Any]) -> tuple[str, int] | None:
+    """``("index", n)`` (the pool's cycle number) or ``("id", n)`` (older tasks: the
+    cycle's database id) from the task data; None when absent or malformed."""
+    data = task.get("data")
+    if not isinstance(data, Mapping):
+        return None
+    for key, kind in ((CYCLE_KEY, "index"), (LEGACY_CYCLE_ID_KEY, "id")):
+        raw = data.get(key)
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            return kind, raw
+    return None
 
 
 def _num(value: Any) -> float | None:

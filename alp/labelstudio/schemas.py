@@ -61,6 +61,9 @@ class LabelStudioStatus(BaseModel):
     tasks_pushed: int
     tasks_annotated: int
     tasks_skipped: int
+    tasks_remaining: int = Field(description="pushed tasks neither annotated nor skipped")
+    boxes_predrawn: int = Field(description="pre-drawn boxes over all pushed tasks")
+    tasks_without_boxes: int = Field(description="pushed tasks that got no pre-drawn box")
     last_push_at: datetime | None
     last_sync_at: datetime | None
     last_error: str | None

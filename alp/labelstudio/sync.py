@@ -5,10 +5,12 @@ the sync itself reads the project's tasks whose ``updated_at`` is newer than the
 cursor (minus an overlap for transactions that committed late). Creating, updating,
 cancelling ("skip") or deleting an annotation all bump the task's ``updated_at``.
 
-Per task: each submitted annotation is stored once per Label Studio annotation id (an
-update replaces it), annotations deleted in Label Studio are deleted in alp, a task with
-only cancelled annotations skips the image, and regions alp cannot use (unknown label,
-malformed) are dropped and reported on the cycle; the valid boxes are kept.
+Per image (over ALL its tasks: an image selected again in a later cycle may have two):
+each submitted annotation is stored once per Label Studio annotation id (an update
+replaces it), annotations deleted in Label Studio are deleted in alp (only when no task of
+the image has them), an image whose tasks hold only cancelled annotations is skipped, and
+regions alp cannot use (unknown label, malformed) are dropped and reported on the cycle;
+the valid boxes are kept.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from alp import jobs, outbox
 from alp.db import Annotation, Cycle, Image, LabelStudioConnection, Pool, Selection, utcnow
 from alp.errors import BadRequest, NotFound, Unauthorized, Unprocessable
 from alp.labelstudio import mapping
+from alp.labelstudio.client import LabelStudioClient
 from alp.labelstudio.connect import ClientFactory, default_client
 from alp.services import annotations, cycles
 
@@ -79,11 +82,16 @@ def _issue(db: Session, cycle_id: int | None, message: str, result: SyncResult) 
 
 
 def _selection(db: Session, image: Image, task: dict[str, Any]) -> Selection | None:
-    data = task.get("data") or {}
-    cycle_id = data.get(mapping.CYCLE_ID_KEY)
-    if isinstance(cycle_id, int) and not isinstance(cycle_id, bool):
+    """The selection row a task was pushed for (by the cycle in its data), else the
+    image's latest selection."""
+    cycle = mapping.task_cycle(task)
+    if cycle is not None:
+        kind, number = cycle
+        cond = Cycle.index == number if kind == "index" else Cycle.id == number
         sel = db.scalar(
-            select(Selection).where(Selection.image_id == image.id, Selection.cycle_id == cycle_id)
+            select(Selection)
+            .join(Cycle, Cycle.id == Selection.cycle_id)
+            .where(Selection.image_id == image.id, Cycle.pool_id == image.pool_id, cond)
         )
         if sel is not None:
             return sel
@@ -92,23 +100,51 @@ def _selection(db: Session, image: Image, task: dict[str, Any]) -> Selection | N
     )
 
 
-def apply_task(db: Session, pool: Pool, task: dict[str, Any], result: SyncResult) -> None:
-    """Make alp agree with one Label Studio task (see the module docstring)."""
-    image_id = mapping.task_image_id(task)
-    if image_id is None:  # not a task alp created: leave it alone
-        return
-    image = db.get(Image, image_id)
-    if image is None or image.pool_id != pool.id:
-        log.info("pool %s: task %s names image %s of another pool", pool.id, task.get("id"),
-                 image_id)  # fmt: skip
-        return
-    result.tasks_seen += 1
-    sel = _selection(db, image, task)
-    cycle_id = sel.cycle_id if sel is not None else None
-    if sel is not None and sel.ls_task_id is None and isinstance(task.get("id"), int):
-        sel.ls_task_id = task["id"]
-    outcome = mapping.task_outcome(task, image.width, image.height, pool.classes)
-    keep = {a.external_id for a in outcome.annotations}
+def image_tasks(
+    db: Session, client: LabelStudioClient, project_id: int, image: Image, task: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Every Label Studio task of ``image``: ``[task]`` when alp knows of no other task of
+    it; otherwise all of them, read from Label Studio (one request)."""
+    known = set(
+        db.scalars(
+            select(Selection.ls_task_id).where(
+                Selection.image_id == image.id, Selection.ls_task_id.is_not(None)
+            )
+        )
+    )
+    known.discard(task.get("id"))
+    if not known:
+        return [task]
+    flt = {"filter": f"filter:tasks:data.{mapping.IMAGE_ID_KEY}", "operator": "equal",
+           "type": "Number", "value": image.id}  # fmt: skip
+    found = {t.get("id"): t for t in client.iter_tasks(project_id, [flt])}
+    found.setdefault(task.get("id"), task)
+    return [t for t in found.values() if mapping.task_image_id(t) == image.id]
+
+
+def apply_image(
+    db: Session, pool: Pool, image: Image, tasks: list[dict[str, Any]], result: SyncResult
+) -> None:
+    """Make alp's Label Studio annotations of ``image`` agree with ALL its ``tasks``.
+
+    The image's annotations are the union over its tasks, by Label Studio annotation id: an
+    annotation is deleted in alp only when no task of the image has it any more (two tasks
+    of one image, e.g. from two cycles, never erase each other's annotations). The image is
+    skipped only when no task has a submitted annotation and some task was skipped."""
+    result.tasks_seen += len(tasks)
+    merged: dict[str, tuple[mapping.LabeledAnnotation, int | None, Any]] = {}
+    skipped_ids: list[str] = []
+    selections: list[Selection] = []
+    for task in tasks:
+        sel = _selection(db, image, task)
+        if sel is not None:
+            if sel.ls_task_id is None and isinstance(task.get("id"), int):
+                sel.ls_task_id = task["id"]
+            selections.append(sel)
+        outcome = mapping.task_outcome(task, image.width, image.height, pool.classes)
+        for ann in outcome.annotations:
+            merged[ann.external_id] = (ann, sel.cycle_id if sel else None, task.get("id"))
+        skipped_ids += outcome.skipped_ids
     stored = set(
         db.scalars(
             select(Annotation.external_id).where(
@@ -116,31 +152,45 @@ def apply_task(db: Session, pool: Pool, task: dict[str, Any], result: SyncResult
             )
         )
     )
-    for ext in sorted(stored - keep, key=str):
+    for ext in sorted(stored - set(merged), key=str):
         annotations.delete_annotation(db, image.id, source=SOURCE, external_id=ext)
         result.deleted += 1
-    for ann in outcome.annotations:
+    for ann, cycle_id, task_id in merged.values():
         for issue in ann.issues:
-            _issue(db, cycle_id, f"Label Studio task {task.get('id')}: {issue}", result)
+            _issue(db, cycle_id, f"Label Studio task {task_id}: {issue}", result)
         try:
             annotations.put_annotation(
                 db, image.id, ann.boxes, source=SOURCE, external_id=ann.external_id
             )
             result.stored += 1
         except Unprocessable as exc:
-            msg = f"Label Studio task {task.get('id')}, annotation {ann.external_id}: {exc.detail}"
+            msg = f"Label Studio task {task_id}, annotation {ann.external_id}: {exc.detail}"
             _issue(db, cycle_id, msg, result)
-    if outcome.skipped:
+    skipped = not merged and bool(skipped_ids)
+    if skipped:
         annotations.put_annotation(
-            db, image.id, [], source=SOURCE, external_id=outcome.skipped_ids[0], skipped=True
+            db, image.id, [], source=SOURCE, external_id=skipped_ids[0], skipped=True
         )
         result.skipped += 1
-    new = "annotated" if outcome.annotations else ("skipped" if outcome.skipped else None)
-    if sel is not None:
+    new = "annotated" if merged else ("skipped" if skipped else None)
+    for sel in {s.id: s for s in selections}.values():
         if sel.ls_outcome == "skipped" and new is None and image.state == "skipped":
             _unskip(db, image, sel)
         sel.ls_outcome = new
     db.flush()
+
+
+def _task_image(db: Session, pool: Pool, task: dict[str, Any]) -> Image | None:
+    """The pool's image a task names; None for tasks alp did not create (left alone)."""
+    image_id = mapping.task_image_id(task)
+    if image_id is None:
+        return None
+    image = db.get(Image, image_id)
+    if image is None or image.pool_id != pool.id:
+        log.info("pool %s: task %s names image %s of another pool", pool.id, task.get("id"),
+                 image_id)  # fmt: skip
+        return None
+    return image
 
 
 def _unskip(db: Session, image: Image, sel: Selection) -> None:
@@ -179,8 +229,14 @@ def sync_pool(
         filters.append({"filter": "filter:tasks:updated_at", "operator": "greater",
                         "type": "Datetime", "value": since})  # fmt: skip
     result = SyncResult(pool_id)
+    done: set[int] = set()  # images whose tasks were all read already in this sync
     for task in client.iter_tasks(conn.project_id, filters):
-        apply_task(db, pool, task, result)
+        image = _task_image(db, pool, task)
+        if image is not None and image.id not in done:
+            tasks = image_tasks(db, client, conn.project_id, image, task)
+            if len(tasks) > 1:
+                done.add(image.id)
+            apply_image(db, pool, image, tasks, result)
         ts = _parse_ts(task.get("updated_at"))
         if ts is not None and (cursor is None or ts > cursor):
             cursor = ts

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,14 +54,24 @@ class Stack:
     def db(self) -> Session:
         return self.sessions()
 
-    def add_images(self, pool_id: int, n: int, size: tuple[int, int] = (64, 48)) -> list[int]:
-        """Tiny PNGs stored and registered directly (the upload API has its own tests)."""
+    def add_images(
+        self,
+        pool_id: int,
+        n: int,
+        size: tuple[int, int] = (64, 48),
+        paint: Callable[[PILImage.Image, int], None] | None = None,
+    ) -> list[int]:
+        """Tiny PNGs (``paint(image, i)`` draws on them) stored and registered directly
+        (the upload API has its own tests)."""
         storage = LocalStorage(self.settings.storage_dir)  # type: ignore[arg-type]
         ids = []
         with self.db() as db:
             for i in range(n):
                 buf = io.BytesIO()
-                PILImage.new("RGB", size, (40 * i % 256, 7 * i % 256, 200)).save(buf, "PNG")
+                pic = PILImage.new("RGB", size, (40 * i % 256, 7 * i % 256, 200))
+                if paint is not None:
+                    paint(pic, i)
+                pic.save(buf, "PNG")
                 data = buf.getvalue()
                 sha = hashlib.sha256(data).hexdigest()
                 key = image_key(pool_id, sha, "png")

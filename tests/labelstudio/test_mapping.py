@@ -51,12 +51,12 @@ def test_task_without_annotations_is_neither() -> None:
 def test_prediction_matches_recorded_push() -> None:
     recorded = load("task_annotated.json")["predictions"][0]
     pred = mapping.prediction([{"x1": 1, "y1": 2, "x2": 30, "y2": 40, "label": "cat",
-                                "score": 0.9}], W, H, "alp-cycle-0", 0.0)  # fmt: skip
+                                "score": 0.9}], W, H, "alp-cycle-0")  # fmt: skip
     assert pred["model_version"] == recorded["model_version"]
     assert pred["result"][0]["value"] == recorded["result"][0]["value"]
     assert pred["result"][0]["score"] == 0.9
     assert pred["result"][0]["original_width"] == W and pred["result"][0]["image_rotation"] == 0
-    assert mapping.prediction([], W, H, "v", 0.5)["result"] == []
+    assert mapping.prediction([], W, H, "v") == {"model_version": "v", "result": []}
 
 
 @given(
@@ -104,17 +104,19 @@ def test_label_config_and_compatibility() -> None:
         mapping.label_config([])
 
 
-def test_task_score_serves_best_rank_first() -> None:
-    scores = [mapping.task_score(r, 5) for r in range(5)]
-    assert scores == sorted(scores) and scores[0] == 0.0 and all(0 <= s < 1 for s in scores)
-    with pytest.raises(ValueError):
-        mapping.task_score(-1, 5)
-
-
-def test_task_payload_carries_alp_ids() -> None:
-    t = mapping.task_payload(image_url="http://alp/x", image_id=3, cycle_id=9, width=W, height=H,
-                             boxes=[], version="alp-cycle-2", score=0.25)  # fmt: skip
-    assert t["data"] == {"image": "http://alp/x", "alp_image_id": 3, "alp_cycle_id": 9}
-    assert t["predictions"][0]["score"] == 0.25
+def test_task_payload_carries_alp_ids_and_no_priority_score() -> None:
+    t = mapping.task_payload(image_url="http://alp/x", image_id=3, cycle=2, rank=0, width=W,
+                             height=H, boxes=[], version="alp-cycle-2")  # fmt: skip
+    assert t["data"] == {"image": "http://alp/x", "alp_image_id": 3, "alp_cycle": 2,
+                         "alp_rank": 1}  # fmt: skip
+    assert "score" not in t["predictions"][0]  # Label Studio would show it as a confidence
+    assert mapping.task_cycle(t) == ("index", 2)
+    assert mapping.task_cycle({"data": {"alp_cycle_id": 9}}) == ("id", 9)
+    assert mapping.task_cycle({"data": {"alp_cycle": True}}) is None
     assert mapping.task_image_id({"data": {"alp_image_id": True}}) is None
     assert mapping.task_image_id({"data": {}}) is None
+
+
+def test_label_config_shows_the_cycle_number() -> None:
+    cfg = mapping.label_config(["cat"])
+    assert '<Header value="alp cycle #$alp_cycle' in cfg and "$alp_rank" in cfg

@@ -82,13 +82,21 @@ def test_push_annotate_webhook_next_cycle(stack: Stack, ls_server: ls.LabelStudi
     )
     assert v["rectanglelabels"] == ["cat"] and p["result"][0]["original_width"] == W
     assert by_image[ids[2]]["predictions"][0]["result"] == []
-    scores = [by_image[i]["predictions"][0]["score"] for i in preds]  # rank order
-    assert scores == sorted(scores) and scores[0] == 0.0  # best rank served first
+    task_ids = [by_image[i]["id"] for i in preds]  # rank order = import order
+    assert task_ids == sorted(task_ids)  # "Sequential sampling" serves the best rank first
+    assert [by_image[i]["data"]["alp_rank"] for i in preds] == [1, 2, 3]
+    assert all(by_image[i]["data"]["alp_cycle"] == 0 for i in preds)
+    assert all(by_image[i]["predictions"][0]["score"] is None for i in preds)  # no fake %
     project = sdk.projects.get(id=project_id)
     assert project.model_version == "alp-cycle-0"
-    assert project.sampling == "Uncertainty sampling"
-    image_resp = httpx.get(first["data"]["image"], timeout=10)  # the annotator's browser
+    assert project.sampling == "Sequential sampling"
+    image_resp = httpx.get(
+        first["data"]["image"], timeout=10, headers={"Origin": ls_server.url}
+    )  # the annotator's browser
     assert image_resp.status_code == 200 and image_resp.headers["content-type"] == "image/png"
+    assert image_resp.headers["access-control-allow-origin"] == ls_server.url
+    st = stack.api.get(f"/api/v1/pools/{pool_id}/labelstudio").json()
+    assert (st["boxes_predrawn"], st["tasks_without_boxes"], st["tasks_remaining"]) == (3, 1, 3)
 
     with ls_server.http() as c:  # annotate as an annotator would (webhooks fire)
         for image_id, body in (
@@ -115,6 +123,7 @@ def test_push_annotate_webhook_next_cycle(stack: Stack, ls_server: ls.LabelStudi
         next_id = nxt.id
     st = stack.api.get(f"/api/v1/pools/{pool_id}/labelstudio").json()
     assert (st["tasks_pushed"], st["tasks_annotated"], st["tasks_skipped"]) == (3, 2, 1)
+    assert st["tasks_remaining"] == 0
     assert st["last_sync_at"] is not None and st["state"] == "connected"
 
     # The next cycle (training stubbed) pushes its own selection as new tasks.

@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from acquisition.types import ImagePrediction, Requirements
     from models.config import TrainConfig
 
-PREANNOTATION_MIN_SCORE = 0.3  # detections kept as pre-annotation boxes
-PREANNOTATION_MAX_BOXES = 50
+PREANNOTATION_MIN_SCORE = 0.05  # defaults of the pool settings of the same names
+PREANNOTATION_MAX_BOXES = 20
 _CACHE: dict[str, Any] = {}
 
 
@@ -142,15 +142,29 @@ def to_image_prediction(raw: dict[str, Any]) -> ImagePrediction:
     )
 
 
-def preannotation(pred: ImagePrediction) -> dict[str, list[Any]]:
-    """The original view's confident detections as JSON: boxes, 0-based labels, scores."""
+def preannotation_limits(cycle_config: dict[str, Any]) -> tuple[float, int]:
+    """``(min_score, max_boxes)`` of pre-annotations from the cycle's settings snapshot
+    (snapshots older than these settings get the defaults)."""
+    return (
+        float(cycle_config.get("preannotation_min_score", PREANNOTATION_MIN_SCORE)),
+        int(cycle_config.get("preannotation_max_boxes", PREANNOTATION_MAX_BOXES)),
+    )
+
+
+def preannotation(
+    pred: ImagePrediction,
+    min_score: float = PREANNOTATION_MIN_SCORE,
+    max_boxes: int = PREANNOTATION_MAX_BOXES,
+) -> dict[str, list[Any]]:
+    """The original view's detections scoring ``>= min_score``, best first, at most
+    ``max_boxes``, as JSON: boxes, 0-based labels, scores."""
     from acquisition.types import ORIGINAL
 
     view = pred.views.get(ORIGINAL)
     if view is None or len(view) == 0:
         return {"boxes": [], "labels": [], "scores": []}
-    keep = (view.scores >= PREANNOTATION_MIN_SCORE).nonzero().flatten()
-    keep = keep[view.scores[keep].argsort(descending=True)][:PREANNOTATION_MAX_BOXES]
+    keep = (view.scores >= min_score).nonzero().flatten()
+    keep = keep[view.scores[keep].argsort(descending=True)][:max_boxes]
     return {
         "boxes": [[round(float(c), 2) for c in b] for b in view.boxes[keep].tolist()],
         "labels": [int(v) for v in view.labels[keep].tolist()],

@@ -137,6 +137,7 @@ def _score(shard_id: int, cycle_id: int, skipped: list[tuple[int, str]]) -> list
         strategy = strategy_for(cycle)
         ctx = scoring_context(db, cycle, classes)
         key = cycle.checkpoint_key
+        min_score, max_boxes = modelling.preannotation_limits(cycle.config or {})
         db.commit()
     from acquisition.types import ImagePrediction
 
@@ -159,7 +160,12 @@ def _score(shard_id: int, cycle_id: int, skipped: list[tuple[int, str]]) -> list
                 skipped.append((image_id, f"unreadable image file ({reason})"))
         if ids:
             preds = modelling.predict(model, images, ids, strategy.requirements, device, ids[0])
-            out += [_entry(strategy.score_image(p, ctx), modelling.preannotation(p)) for p in preds]
+            out += [
+                _entry(
+                    strategy.score_image(p, ctx), modelling.preannotation(p, min_score, max_boxes)
+                )
+                for p in preds
+            ]
         _beat(shard_id)
     return out
 
