@@ -27,6 +27,7 @@ class GalleryItem(BaseModel):
     score: float
     components: dict[str, Any]
     n_boxes: int
+    ls_boxes: int | None  # boxes pre-drawn in the Label Studio task (None: not pushed)
     ls_task_url: str | None
 
 
@@ -106,6 +107,7 @@ def gallery(db: Session, pool_id: int, page: int = 1, per_page: int = 24) -> Gal
             score=s.score,
             components=dict(s.components or {}),
             n_boxes=len((s.prediction or {}).get("boxes") or []),
+            ls_boxes=s.ls_boxes if s.ls_task_id is not None else None,
             ls_task_url=ls_task_url(conn, s.ls_task_id),
         )
         for s, fn, w, h, st in rows

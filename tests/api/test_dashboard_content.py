@@ -179,3 +179,18 @@ def test_gallery_long_component_names_keep_their_full_name(signed_in, db, storag
     html = signed_in.get(f"/pools/{s.pool_id}").text
     assert ('<dt title="localization_uncertainty_norm">localization_uncertainty_norm</dt>'
             '<dd title="123456.789">1.235e+05</dd>') in html  # fmt: skip
+
+
+def test_gallery_shows_boxes_predrawn_per_label_studio_task(signed_in, db, storage) -> None:
+    s = seed_pool(db, storage, "pre", selection_size=3, labelstudio=True,
+                  ls_outcomes=(None, None, None))  # fmt: skip
+    counts = (4, 1, 0)
+    for sid, n in zip(s.selection_ids, counts, strict=True):
+        db.get(Selection, sid).ls_boxes = n
+    db.commit()
+    gal = signed_in.get(f"/api/v1/dashboard/pools/{s.pool_id}/gallery").json()
+    assert sorted(i["ls_boxes"] for i in gal["items"]) == sorted(counts)
+    html = signed_in.get(f"/pools/{s.pool_id}").text
+    assert '<p class="predrawn" data-predrawn="4">4 boxes pre-drawn in Label Studio</p>' in html
+    assert '<p class="predrawn" data-predrawn="1">1 box pre-drawn in Label Studio</p>' in html
+    assert 'data-predrawn="0">0 boxes pre-drawn' in html
