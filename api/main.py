@@ -9,7 +9,7 @@ from alp.config import Settings, get_settings
 from alp.db import make_engine, make_sessionmaker
 from alp.jobs import make_celery
 from alp.storage import LocalStorage
-from api import errors
+from api import errors, openapi
 from api.dashboard import data as dashboard_data
 from api.dashboard import pages as dashboard_pages
 from api.deps import AppState
@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         celery=celery,
     )
     errors.install(app)
+    openapi.install(app)
     api = APIRouter(prefix=API_PREFIX)
     for module in (pools, images, coco, cycles, jobs, annotations, labelstudio, dashboard_data):
         api.include_router(module.router)
