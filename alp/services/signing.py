@@ -67,7 +67,9 @@ def verify_content_signature(
         raise Forbidden("signed URL needs both 'expires' and 'sig'")
     text = str(expires) if isinstance(expires, int) and not isinstance(expires, bool) else expires
     if not isinstance(text, str) or _EXPIRES.fullmatch(text) is None:
-        raise Forbidden("invalid signed URL: 'expires' must be Unix seconds (digits only)")
+        raise Forbidden(
+            "invalid signed URL: 'expires' must be an integer (Unix seconds, digits only)"
+        )
     exp = int(text)
     expected = content_signature(settings.resolved_secret_key(), image_id, exp)
     if not hmac.compare_digest(expected.encode(), str(sig).lower().encode("utf-8", "replace")):
