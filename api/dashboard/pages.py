@@ -120,9 +120,8 @@ def overview(request: Request, db: DB) -> Response:
     key = _signed_in(request, db)
     if key is None:
         return _to_login(request)
-    return _render(
-        request, "overview.html", key=key, pools=dashboard.overview(db), poll_ms=OVERVIEW_REFRESH_MS
-    )
+    return _render(request, "overview.html", key=key, pools=dashboard.overview(db),
+                   poll_ms=OVERVIEW_REFRESH_MS)
 
 
 @router.get("/pools/{pool_id}", response_class=HTMLResponse)

@@ -154,3 +154,25 @@ def test_annotation_box_count_is_bounded(client, image_id) -> None:
     box = {"x1": 1, "y1": 1, "x2": 5, "y2": 5, "label": "cat"}
     r = client.put(f"/api/v1/images/{image_id}/annotation", json={"boxes": [box] * (MAX_BOXES + 1)})
     assert r.status_code == 422 and "boxes" in r.json()["detail"]
+
+
+def test_webhook_does_not_reveal_which_pools_are_connected(anon_client, sessions) -> None:
+    from alp.db import LabelStudioConnection
+
+    with sessions() as db:
+        pool = Pool(name="ls", classes=["a"], settings={})
+        db.add(pool)
+        db.flush()
+        db.add(LabelStudioConnection(pool_id=pool.id, url="http://ls", token="t", project_id=5,
+                                     webhook_id=1, webhook_secret="s3cret"))  # fmt: skip
+        db.commit()
+        connected = pool.id
+    body = {"action": "ANNOTATION_CREATED", "project": {"id": 5}}
+    answers = [
+        anon_client.post(f"/api/v1/webhooks/label-studio?pool_id={pid}", json=body, headers=h)
+        for pid in (connected, connected + 1, 2**62)
+        for h in ({}, {"X-Alp-Webhook-Secret": "wrong"}, {"X-Alp-Webhook-Secret": b"s3cret\xe9"})
+    ]
+    assert {(r.status_code, r.text) for r in answers} == {(401, answers[0].text)}
+    r = anon_client.post("/api/v1/webhooks/label-studio", json=body)
+    assert r.status_code == 422 and "pool_id" in r.json()["detail"]
