@@ -40,7 +40,17 @@ EDGE_TOLERANCE_PX = 0.5  # rounding slack (e.g. Label Studio percentages); clamp
 
 def _get_image(db: Session, image_id: int) -> Image:
     """The image, row-locked (PostgreSQL) so that writes of one image's annotations and
-    state are serialised; raises ``NotFound``."""
+    state are serialised; raises ``NotFound``. The pool's labeling cycle is locked first:
+    ``cycles.on_image_done`` locks it anyway, and cancelling takes the cycle before the
+    images, so both paths lock in the same order (cycle, then image) and cannot deadlock."""
+    pool_id = db.scalar(select(Image.pool_id).where(Image.id == image_id))
+    if pool_id is None:
+        raise NotFound(f"image {image_id} not found")
+    db.scalars(
+        select(Cycle.id)
+        .where(Cycle.pool_id == pool_id, Cycle.state == "labeling")
+        .with_for_update()
+    ).all()
     image = db.scalar(
         select(Image)
         .where(Image.id == image_id)

@@ -121,3 +121,21 @@ def test_concurrent_cycle_starts_make_one_active_cycle(client, db, settings) -> 
         .where(Cycle.pool_id == pool_id, Cycle.state.in_(ACTIVE_CYCLE_STATES))
     )
     assert active == 1
+
+
+def test_annotation_writes_while_the_cycle_is_cancelled(client, db, settings) -> None:
+    """Writers lock (labeling cycle, image) in the order cancelling does: no deadlock."""
+    from tests.api.cycle_fixtures import labeling_cycle
+
+    for round_ in range(3):
+        pool_id, ids = make_pool(
+            db, LocalStorage(settings.storage_dir), n=CLIENTS, size=(40, 30 + round_)
+        )
+        cycle_id = labeling_cycle(db, pool_id, ids)
+        db.commit()
+        calls = [_put(client, i, {"boxes": [box(1)]}) for i in ids]
+        calls.insert(round_ * 3, lambda c=cycle_id: client.post(f"/api/v1/cycles/{c}/cancel"))
+        answers = at_once(calls)
+        codes = [r.status_code for r in answers]
+        assert all(c in (200, 409) for c in codes), [r.text for r in answers]
+        assert codes.count(200) >= CLIENTS, [r.text for r in answers]
