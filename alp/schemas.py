@@ -4,16 +4,34 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from alp import strategy_schema
+from alp.schemas_limits import (
+    MAX_CLASS_NAME,
+    MAX_CLASSES,
+    MAX_POOL_NAME,
+    MAX_SCORE_SUBSET,
+    MAX_SELECTION_BATCH,
+    MAX_SETTINGS_JSON,
+    TRAIN_OVERRIDES_SCHEMA,
+    bounded_json,
+    check_train_limits,
+    has_control_chars,
+)
 from alp.train_overrides import check_train_overrides
 
 # Exported from acquisition.registry (tests/unit/test_strategy_schema.py keeps it in sync).
 STRATEGY_NAMES = tuple(strategy_schema.strategy_names())
-MAX_CLASS_NAME = 200
 TRAIN_PRESETS = ("vanilla", "huale", "libra", "pisa", "aploss", "retinanet")
 
 
@@ -23,18 +41,27 @@ class PoolSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     strategy: str = Field("hua", description="Acquisition strategy name.")
-    strategy_params: dict[str, Any] = Field(default_factory=dict)
-    batch_size: int = Field(20, ge=1, le=100_000, description="Images selected per cycle.")
+    strategy_params: dict[str, Any] = Field(
+        default_factory=dict,
+        description=f"Parameters of the strategy (at most {MAX_SETTINGS_JSON} bytes as JSON).",
+    )
+    batch_size: int = Field(
+        20, ge=1, le=MAX_SELECTION_BATCH, description="Images selected per cycle."
+    )
     train_preset: str = Field("huale", description="Training preset (losses/samplers).")
     train_overrides: dict[str, Any] = Field(
-        default_factory=dict, description="TrainConfig overrides, e.g. iterations, backbone."
+        default_factory=dict,
+        description="TrainConfig overrides, e.g. iterations, backbone "
+        f"(at most {MAX_SETTINGS_JSON} bytes as JSON; iterations 1..1,000,000, epochs 1..10,000, "
+        "batch_size 1..512).",
+        json_schema_extra=TRAIN_OVERRIDES_SCHEMA,
     )
     auto_advance: bool = Field(True, description="Start the next cycle when labeling is done.")
     val_fraction: float = Field(0.2, ge=0.0, lt=1.0, description="Labeled share held out.")
     warm_start: bool = Field(False, description="Start training from the previous checkpoint.")
     seed: int = Field(0, ge=0, le=2**31 - 1)
     score_subset: int | None = Field(
-        None, ge=1, le=100_000_000, description="Score a random subset only."
+        None, ge=1, le=MAX_SCORE_SUBSET, description="Score a random subset only."
     )
     preannotation_min_score: float = Field(
         0.05,
@@ -55,11 +82,13 @@ class PoolSettings(BaseModel):
 
     @model_validator(mode="after")
     def _strategy_params(self) -> PoolSettings:
+        bounded_json(self.strategy_params, "strategy_params")
         strategy_schema.check_params(self.strategy, self.strategy_params)
         return self
 
     @model_validator(mode="after")
     def _train_overrides(self) -> PoolSettings:
+        check_train_limits(self.train_overrides)
         check_train_overrides(self.train_preset, self.train_overrides)
         return self
 
@@ -74,16 +103,19 @@ class PoolSettings(BaseModel):
 
 
 def check_class_names(v: list[str]) -> list[str]:
-    """Stripped names; ``ValueError`` when empty, blank, duplicated or holding control
-    characters (NUL, newlines, ... cannot go into a Label Studio config or every database)."""
-    names = [c.strip() for c in v]
-    if not names:
+    """Stripped names; ``ValueError`` when empty, more than ``MAX_CLASSES``, blank, longer
+    than ``MAX_CLASS_NAME``, duplicated or holding control characters (NUL, newlines, ...
+    cannot go into a Label Studio config or every database; see ``has_control_chars``)."""
+    if not v:
         raise ValueError("classes must not be empty")
+    if len(v) > MAX_CLASSES:
+        raise ValueError(f"at most {MAX_CLASSES} classes, got {len(v)}")
+    names = [c.strip() for c in v]
     if any(not c for c in names):
         raise ValueError("class names must not be blank")
     if any(len(c) > MAX_CLASS_NAME for c in names):
         raise ValueError(f"class names must be at most {MAX_CLASS_NAME} characters")
-    if any(not c.isprintable() for c in names):
+    if any(has_control_chars(c) for c in names):
         raise ValueError("class names must not contain control characters")
     dupes = sorted(c for c, n in Counter(names).items() if n > 1)
     if dupes:
@@ -91,20 +123,35 @@ def check_class_names(v: list[str]) -> list[str]:
     return names
 
 
+ClassName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_CLASS_NAME)]
+ClassList = Annotated[
+    list[ClassName],
+    Field(
+        # checked by check_class_names (clearer messages), stated here for the schema
+        json_schema_extra={"minItems": 1, "maxItems": MAX_CLASSES},
+        description=f"Ordered, unique, non-blank class names (1..{MAX_CLASSES}, each at most "
+        f"{MAX_CLASS_NAME} characters, no control characters).",
+    ),
+]
+
+
+def check_pool_name(v: str) -> str:
+    v = v.strip()
+    if not v:
+        raise ValueError("name must not be blank")
+    if has_control_chars(v):
+        raise ValueError("name must not contain control characters")
+    return v
+
+
 class PoolCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
-    classes: list[str] = Field(description="Ordered, unique, non-empty class names.")
+    name: str = Field(min_length=1, max_length=MAX_POOL_NAME)
+    classes: ClassList
     settings: PoolSettings = Field(default_factory=PoolSettings)
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        v = v.strip()
-        if not v:
-            raise ValueError("name must not be blank")
-        return v
+    _name = field_validator("name")(classmethod(lambda cls, v: check_pool_name(v)))
 
     _classes = field_validator("classes")(classmethod(lambda cls, v: check_class_names(v)))
 
@@ -114,8 +161,8 @@ class PoolPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(None, min_length=1, max_length=200)
-    classes: list[str] | None = None
+    name: str | None = Field(None, min_length=1, max_length=MAX_POOL_NAME)
+    classes: ClassList | None = None
     settings: dict[str, Any] | None = Field(
         None, description="Partial settings; merged into the current ones and re-validated."
     )
@@ -124,6 +171,11 @@ class PoolPatch(BaseModel):
     @classmethod
     def _classes(cls, v: list[str] | None) -> list[str] | None:
         return None if v is None else check_class_names(v)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str | None) -> str | None:
+        return None if v is None else check_pool_name(v)
 
 
 class PoolOut(BaseModel):
@@ -145,7 +197,7 @@ class Box(BaseModel):
     y1: float
     x2: float
     y2: float
-    label: str
+    label: str = Field(min_length=1, max_length=MAX_CLASS_NAME)
     score: float | None = None
 
 

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from alp.schemas import Box
+from alp.schemas_limits import MAX_BOXES
 
 
 class JobOut(BaseModel):
@@ -81,7 +82,11 @@ class NextBatch(BaseModel):
 class AnnotationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    boxes: list[Box] = Field(default_factory=list, description="Empty list = no objects.")
+    boxes: list[Box] = Field(
+        default_factory=list,
+        max_length=MAX_BOXES,
+        description=f"Empty list = no objects; at most {MAX_BOXES} boxes.",
+    )
     skipped: bool = Field(False, description="Skip the image (takes no boxes).")
 
 

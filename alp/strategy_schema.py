@@ -14,6 +14,10 @@ from pathlib import Path
 from typing import Any
 
 _PATH = Path(__file__).with_name("strategy_params.json")
+# Bounds the API adds where the exported spec leaves a side open (README "Errors and limits").
+MAX_PARAM_NUMBER = 1_000_000
+MAX_PARAM_ITEMS = 100  # list entries
+MAX_PARAM_TEXT = 200  # string characters
 _TYPES: dict[str, tuple[type, ...]] = {
     "int": (int,),
     "float": (int, float),
@@ -48,11 +52,17 @@ def _check_value(strategy: str, name: str, spec: dict[str, Any], value: Any) -> 
     if kind in ("int", "float"):
         if not math.isfinite(value):
             raise ValueError(f"{where} must be finite")
+        if abs(value) > MAX_PARAM_NUMBER:
+            raise ValueError(f"{where} must lie between -{MAX_PARAM_NUMBER} and {MAX_PARAM_NUMBER}")
         low, high = spec["low"], spec["high"]
         if low is not None and (value < low or (spec["low_open"] and value == low)):
             raise ValueError(f"{where} must be {'>' if spec['low_open'] else '>='} {low}")
         if high is not None and (value > high or (spec["high_open"] and value == high)):
             raise ValueError(f"{where} must be {'<' if spec['high_open'] else '<='} {high}")
+    if kind == "list" and len(value) > MAX_PARAM_ITEMS:
+        raise ValueError(f"{where} takes at most {MAX_PARAM_ITEMS} entries")
+    if kind == "str" and len(value) > MAX_PARAM_TEXT:
+        raise ValueError(f"{where} takes at most {MAX_PARAM_TEXT} characters")
     if spec["choices"] is not None:
         items = value if kind == "list" else [value]
         bad = [v for v in items if v not in spec["choices"]]

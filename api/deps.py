@@ -74,5 +74,6 @@ DB = Annotated[Session, Depends(get_db)]
 # here, the same on every engine, instead of overflowing inside the database driver.
 Id = Annotated[int, Path(ge=1, le=MAX_ID, description="Row id (1 .. 2^63-1).")]
 OptionalIdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+IdQuery = Annotated[int, Query(ge=1, le=MAX_ID, description="Row id (1 .. 2^63-1).")]
 Key = Annotated[ApiKey, Depends(require_key)]
 State = Annotated[AppState, Depends(state)]

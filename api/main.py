@@ -10,7 +10,7 @@ from alp.db import make_engine, make_sessionmaker
 from alp.jobs import make_celery
 from alp.labelstudio import connect as labelstudio_connect
 from alp.storage import LocalStorage
-from api import errors
+from api import errors, openapi
 from api.cors import ContentCORS
 from api.dashboard import data as dashboard_data
 from api.dashboard import pages as dashboard_pages
@@ -43,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         celery=celery,
     )
     errors.install(app)
+    openapi.install(app)
     api = APIRouter(prefix=API_PREFIX)
     for module in (pools, images, coco, cycles, jobs, annotations, labelstudio, dashboard_data):
         api.include_router(module.router)

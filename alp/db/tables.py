@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -115,7 +116,18 @@ class Annotation(Base):
 
     __tablename__ = "annotations"
     __table_args__ = (
+        # one row per external annotation (e.g. a Label Studio annotation id) ...
         UniqueConstraint("image_id", "source", "external_id", name="uq_annotations_external"),
+        # ... and one per (image, source) without one (NULLs are distinct in the constraint
+        # above): upserts in alp.services.annotations name this index in ON CONFLICT
+        Index(
+            "uq_annotations_image_source_local",
+            "image_id",
+            "source",
+            unique=True,
+            sqlite_where=text("external_id IS NULL"),
+            postgresql_where=text("external_id IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)

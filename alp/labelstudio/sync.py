@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from alp import jobs, outbox
 from alp.db import Annotation, Cycle, Image, LabelStudioConnection, Pool, Selection, utcnow
-from alp.errors import BadRequest, NotFound, Unauthorized, Unprocessable
+from alp.errors import BadRequest, Unauthorized, Unprocessable
 from alp.labelstudio import mapping
 from alp.labelstudio.client import LabelStudioClient
 from alp.labelstudio.connect import ClientFactory, default_client
@@ -278,15 +278,18 @@ def accept_webhook(
     db: Session, pool_id: int | None, secret: str | None, payload: dict[str, Any]
 ) -> bool:
     """Verify a webhook and queue a sync of its pool. Returns whether a sync was queued
-    (other actions are acknowledged and ignored). 400 without ``pool_id``, 401 on a wrong
-    secret (checked in constant time), 404 for a pool that is not connected."""
+    (other actions are acknowledged and ignored). 400 without ``pool_id``; 401, the same
+    answer, for a wrong or missing secret and for a pool that is not connected (so a caller
+    without the secret learns nothing about which pools are connected); the secret is
+    compared in constant time, against a dummy when there is no connection."""
     if pool_id is None:
         raise BadRequest("missing pool_id query parameter")
     conn = db.get(LabelStudioConnection, pool_id)
-    if conn is None or not conn.webhook_secret:
-        raise NotFound(f"pool {pool_id} is not connected to Label Studio")
-    if not secret or not hmac.compare_digest(secret.encode(), conn.webhook_secret.encode()):
-        raise Unauthorized("invalid or missing webhook secret")
+    expected = conn.webhook_secret if conn is not None and conn.webhook_secret else None
+    given = (secret or "").encode("utf-8", "replace")
+    matches = hmac.compare_digest(given, (expected or "\x00no-connection").encode())
+    if conn is None or expected is None or not secret or not matches:
+        raise Unauthorized("invalid or missing webhook secret, or the pool is not connected")
     project = payload.get("project")
     project_id = project.get("id") if isinstance(project, dict) else None
     if project_id is not None and project_id != conn.project_id:

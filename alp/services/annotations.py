@@ -1,8 +1,20 @@
 """Annotations: validated put/replace, delete, and the image state they imply.
 
 Boxes are stored as ``[{"x1","y1","x2","y2","label"}]`` in pixels; ``label`` is a class
-name of the image's pool. One annotation exists per (image, source, external_id); for
-source ``api`` there is one per image (``external_id`` None).
+name of the image's pool.
+
+Which rows exist, enforced by the database (not by read-then-insert, which races):
+
+- one row per (image, source, external_id) — ``uq_annotations_external`` — for sources that
+  name their annotations (Label Studio: one per Label Studio annotation id; COCO import:
+  the fixed id ``"coco"``);
+- one row per (image, source) among rows without an external id — the partial unique index
+  ``uq_annotations_image_source_local`` — so ``api`` and ``simulated`` have one per image.
+
+Writes are upserts (``INSERT ... ON CONFLICT DO UPDATE``) under a row lock on the image
+(PostgreSQL; SQLite serialises writers), so concurrent first writes of one image end in
+exactly one row. The image's *current* annotation is its most recently updated row; an
+image in state ``skipped`` has none (``to_out`` shows no boxes, whatever rows remain).
 """
 
 from __future__ import annotations
@@ -13,9 +25,10 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from alp.db import Annotation, Cycle, Image, Pool, Selection
+from alp.db import Annotation, Cycle, Image, Pool, Selection, utcnow
 from alp.db.tables import ANNOTATION_SOURCES
 from alp.errors import NotFound, Unprocessable
 from alp.schemas import Box
@@ -26,10 +39,69 @@ EDGE_TOLERANCE_PX = 0.5  # rounding slack (e.g. Label Studio percentages); clamp
 
 
 def _get_image(db: Session, image_id: int) -> Image:
-    image = db.get(Image, image_id)
+    """The image, row-locked (PostgreSQL) so that writes of one image's annotations and
+    state are serialised; raises ``NotFound``. The pool's labeling cycle is locked first:
+    ``cycles.on_image_done`` locks it anyway, and cancelling takes the cycle before the
+    images, so both paths lock in the same order (cycle, then image) and cannot deadlock."""
+    pool_id = db.scalar(select(Image.pool_id).where(Image.id == image_id))
+    if pool_id is None:
+        raise NotFound(f"image {image_id} not found")
+    db.scalars(
+        select(Cycle.id)
+        .where(Cycle.pool_id == pool_id, Cycle.state == "labeling")
+        .with_for_update()
+    ).all()
+    image = db.scalar(
+        select(Image)
+        .where(Image.id == image_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     if image is None:
         raise NotFound(f"image {image_id} not found")
     return image
+
+
+def _key(source: str, external_id: str | None) -> tuple[Any, ...]:
+    return (
+        Annotation.source == source,
+        Annotation.external_id.is_(None)
+        if external_id is None
+        else (Annotation.external_id == external_id),
+    )
+
+
+def upsert_annotation(
+    db: Session, image_id: int, source: str, external_id: str | None, boxes: list[dict[str, Any]]
+) -> Annotation:
+    """Insert or replace the (image, source, external_id) row in one statement; a
+    concurrent writer of the same key updates the same row instead of adding another."""
+    now = utcnow()
+    insert = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
+    table = Annotation.__table__
+    stmt = insert(table).values(
+        image_id=image_id,
+        source=source,
+        external_id=external_id,
+        boxes=boxes,
+        created_at=now,
+        updated_at=now,
+    )
+    update = {"boxes": stmt.excluded.boxes, "updated_at": stmt.excluded.updated_at}
+    if external_id is None:
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["image_id", "source"],
+            index_where=table.c.external_id.is_(None),
+            set_=update,
+        )
+    else:
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["image_id", "source", "external_id"], set_=update
+        )
+    row_id = db.execute(stmt.returning(table.c.id)).scalar_one()
+    row = db.get(Annotation, row_id, populate_existing=True)
+    assert row is not None
+    return row
 
 
 def validate_boxes(
@@ -84,25 +156,16 @@ def put_annotation(
     if skipped and boxes:
         raise Unprocessable("a skipped image takes no boxes; send an empty list")
     clean = validate_boxes(boxes, image.width, image.height, pool.classes)
-    key = (
-        Annotation.image_id == image.id,
-        Annotation.source == source,
-        Annotation.external_id.is_(None)
-        if external_id is None
-        else (Annotation.external_id == external_id),
-    )
-    row = db.scalar(select(Annotation).where(*key))
+    row: Annotation | None = None
     if skipped:
-        if row is not None:
-            db.delete(row)
+        db.execute(
+            delete(Annotation)
+            .where(Annotation.image_id == image.id, *_key(source, external_id))
+            .execution_options(synchronize_session="fetch")
+        )
         image.state = "skipped"
-        row = None
     else:
-        if row is None:
-            row = Annotation(image_id=image.id, source=source, external_id=external_id, boxes=clean)
-            db.add(row)
-        else:
-            row.boxes = clean
+        row = upsert_annotation(db, image.id, source, external_id, clean)
         image.state = "labeled"
     db.flush()
     cycles.on_image_done(db, image)
@@ -113,12 +176,7 @@ def delete_annotation(db: Session, image_id: int, *, source: str, external_id: s
     """Remove that annotation; an image left without any goes back to ``queued`` (if
     selected by the pool's labeling cycle) or ``unlabeled``."""
     image = _get_image(db, image_id)
-    cond = [Annotation.image_id == image.id, Annotation.source == source]
-    cond.append(
-        Annotation.external_id.is_(None)
-        if external_id is None
-        else Annotation.external_id == external_id
-    )
+    cond = (Annotation.image_id == image.id, *_key(source, external_id))
     db.execute(delete(Annotation).where(*cond).execution_options(synchronize_session="fetch"))
     left = db.scalar(select(Annotation.id).where(Annotation.image_id == image.id).limit(1))
     if left is None and image.state == "labeled":
@@ -133,6 +191,7 @@ def delete_annotation(db: Session, image_id: int, *, source: str, external_id: s
 
 
 def latest_annotation(db: Session, image_id: int) -> Annotation | None:
+    """The image's current annotation: its most recently updated row (None if none)."""
     return db.scalar(
         select(Annotation)
         .where(Annotation.image_id == image_id)
@@ -142,6 +201,10 @@ def latest_annotation(db: Session, image_id: int) -> Annotation | None:
 
 
 def to_out(db: Session, image: Image, row: Annotation | None) -> AnnotationOut:
+    """The API view; a skipped image shows no boxes (and no source) even when rows of
+    other sources remain."""
+    if image.state == "skipped":
+        row = None
     return AnnotationOut(
         image_id=image.id,
         state=image.state,

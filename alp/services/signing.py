@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from urllib.parse import urlencode
 
@@ -18,6 +19,9 @@ from alp.config import Settings
 from alp.errors import Forbidden
 
 CONTENT_PATH = "/api/v1/images/{image_id}/content"
+# Canonical Unix seconds only: ASCII digits, no sign, no leading zero, no "_" (which
+# ``int()`` would all accept), at most 12 digits (year 33658).
+_EXPIRES = re.compile(r"0|[1-9][0-9]{0,11}", re.ASCII)
 
 
 def content_signature(secret: str, image_id: int, expires: int) -> str:
@@ -61,12 +65,14 @@ def verify_content_signature(
     signature of ``image_id`` and ``expires``."""
     if expires is None or not sig:
         raise Forbidden("signed URL needs both 'expires' and 'sig'")
-    try:
-        exp = int(expires)
-    except (TypeError, ValueError) as exc:
-        raise Forbidden("invalid signed URL: 'expires' must be an integer") from exc
+    text = str(expires) if isinstance(expires, int) and not isinstance(expires, bool) else expires
+    if not isinstance(text, str) or _EXPIRES.fullmatch(text) is None:
+        raise Forbidden(
+            "invalid signed URL: 'expires' must be an integer (Unix seconds, digits only)"
+        )
+    exp = int(text)
     expected = content_signature(settings.resolved_secret_key(), image_id, exp)
-    if not hmac.compare_digest(expected.encode(), str(sig).lower().encode()):
+    if not hmac.compare_digest(expected.encode(), str(sig).lower().encode("utf-8", "replace")):
         raise Forbidden("invalid signature for this image and expiry")
     if exp < (time.time() if now is None else now):
         raise Forbidden("signed URL has expired")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import IntEnum
+
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 
@@ -9,6 +11,7 @@ from alp.services import dashboard, dashboard_gallery, thumbnails
 from api.deps import DB, Id, Key, State
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"])
+ThumbnailSize = IntEnum("ThumbnailSize", {f"px{n}": n for n in thumbnails.SIZES})
 
 
 @router.get("/pools", response_model=list[dashboard.PoolSummary])
@@ -32,11 +35,19 @@ def pool_gallery(
     return dashboard_gallery.gallery(db, pool_id, page, per_page)
 
 
-@router.get("/selections/{selection_id}/thumbnail", response_class=FileResponse)
+@router.get(
+    "/selections/{selection_id}/thumbnail",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/jpeg": {}}, "description": "A JPEG thumbnail"}},
+)
 def selection_thumbnail(
-    selection_id: Id, db: DB, st: State, _: Key, size: int = Query(256)
+    selection_id: Id,
+    db: DB,
+    st: State,
+    _: Key,
+    size: ThumbnailSize = Query(256, description="Longest side in pixels."),
 ) -> FileResponse:
-    key = thumbnails.selection_thumbnail(db, st.storage, selection_id, size)
+    key = thumbnails.selection_thumbnail(db, st.storage, selection_id, int(size))
     return FileResponse(
         st.storage.path(key),
         media_type="image/jpeg",

@@ -11,17 +11,22 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import time
 
 from fastapi import Request, Response
 from sqlalchemy.orm import Session
 
 from alp.db import ApiKey
+from alp.db.tables import MAX_ID
 
 COOKIE = "alp_session"
 TTL_S = 12 * 3600
 CSRF_HEADER = "x-alp-csrf"  # cookie-authenticated writes must send it (cross-site forms can't)
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+# ASCII only (``str.isdigit`` would take "²" or "٣", which ``int`` then refuses); bounded
+# lengths (a key id fits 64 bits, an expiry 12 digits, the MAC is 32 bytes base64url).
+_TOKEN = re.compile(r"v1\.([0-9]{1,19})\.([0-9]{1,12})\.([A-Za-z0-9_-]{43})", re.ASCII)
 
 
 def _mac(secret: str, payload: str) -> str:
@@ -38,16 +43,18 @@ def issue(secret: str, key_id: int, ttl_s: int = TTL_S, now: float | None = None
 
 
 def verify(secret: str, token: str, now: float | None = None) -> int | None:
-    """The key id of a well-signed, unexpired ``token``; None otherwise."""
-    parts = token.split(".")
-    if len(parts) != 4 or parts[0] != "v1" or not parts[1].isdigit() or not parts[2].isdigit():
+    """The key id of a well-signed, unexpired ``token``; None for anything else (a malformed,
+    non-ASCII, forged or expired token is simply no session, never an error)."""
+    match = _TOKEN.fullmatch(token) if isinstance(token, str) else None
+    if match is None:
         return None
-    payload = ".".join(parts[:3])
-    if not hmac.compare_digest(_mac(secret, payload), parts[3]):
+    key_id, expires, mac = match.groups()
+    payload = f"v1.{key_id}.{expires}"
+    if not hmac.compare_digest(_mac(secret, payload).encode(), mac.encode()):
         return None
-    if int(parts[2]) <= (time.time() if now is None else now):
+    if int(expires) <= (time.time() if now is None else now) or int(key_id) > MAX_ID:
         return None
-    return int(parts[1])
+    return int(key_id)
 
 
 def session_key(request: Request, db: Session, secret: str) -> ApiKey | None:

@@ -81,7 +81,11 @@ def form_choice(form: FormData, field: str, choices: tuple[str, ...]) -> str | N
     status_code=201,
     response_model=UploadResult,
     openapi_extra=_UPLOAD_BODY,
-    responses={200: {"description": "Nothing new (duplicates)"}, 422: {}, 413: {}},
+    responses={
+        200: {"description": "Nothing new (duplicates)", "model": UploadResult},
+        413: {},
+        422: {},
+    },
 )
 async def upload_images(pool_id: Id, request: Request, db: DB, st: State, _: Key) -> Response:
     """Upload images and/or zips. 201 if any file was stored, 200 if all were duplicates,
@@ -134,7 +138,12 @@ def _etag_matches(header: str | None, etag: str) -> bool:
 @router.get(
     "/images/{image_id}/content",
     response_class=Response,
-    responses={200: {"content": {"image/*": {}}}, 304: {}, 403: {}},
+    responses={
+        200: {"content": {"image/*": {}}},
+        304: {"description": "Not modified"},
+        401: {},
+        403: {},
+    },
 )
 def image_content(
     image_id: Id,

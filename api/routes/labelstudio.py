@@ -8,12 +8,17 @@ from fastapi import APIRouter, Body, Header
 
 from alp.labelstudio import connect, sync
 from alp.labelstudio.schemas import LabelStudioConnect, LabelStudioStatus, SyncQueued
-from api.deps import DB, Id, Key, OptionalIdQuery, State
+from api.deps import DB, Id, IdQuery, Key, State
 
 router = APIRouter(tags=["labelstudio"])
 
 
-@router.post("/pools/{pool_id}/labelstudio", status_code=201, response_model=LabelStudioStatus)
+@router.post(
+    "/pools/{pool_id}/labelstudio",
+    status_code=201,
+    response_model=LabelStudioStatus,
+    responses={400: {}, 409: {}, 502: {}},
+)
 def connect_pool(
     pool_id: Id, body: LabelStudioConnect, db: DB, state: State, _: Key
 ) -> LabelStudioStatus:
@@ -40,11 +45,11 @@ def disconnect(pool_id: Id, db: DB, _: Key) -> None:
     db.commit()
 
 
-@router.post("/webhooks/label-studio", status_code=202)
+@router.post("/webhooks/label-studio", status_code=202, responses={401: {}})
 def webhook(
     db: DB,
+    pool_id: IdQuery,
     payload: dict[str, Any] = Body(...),
-    pool_id: OptionalIdQuery = None,
     x_alp_webhook_secret: str | None = Header(None),
 ) -> dict[str, bool]:
     """Label Studio's webhook: checked by the shared secret header; only queues a sync."""

@@ -33,6 +33,12 @@ def test_url_is_absolute_and_verifies(settings) -> None:
         (lambda i, e, s: (i, e, s[:-1] + ("0" if s[-1] != "0" else "1")), "invalid signature"),
         (lambda i, e, s: (i, e, "é" * 64), "invalid signature"),
         (lambda i, e, s: (i, "soon", s), "'expires' must be an integer"),
+        # int() would take these spellings of the signed number; only canonical digits pass
+        (lambda i, e, s: (i, "+" + e, s), "'expires' must be an integer"),
+        (lambda i, e, s: (i, "0" + e, s), "'expires' must be an integer"),
+        (lambda i, e, s: (i, e[:2] + "_" + e[2:], s), "'expires' must be an integer"),
+        (lambda i, e, s: (i, " " + e, s), "'expires' must be an integer"),
+        (lambda i, e, s: (i, "9" * 5000, s), "'expires' must be an integer"),
         (lambda i, e, s: (i, None, s), "needs both"),
         (lambda i, e, s: (i, e, ""), "needs both"),
     ],

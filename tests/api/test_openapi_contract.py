@@ -1,0 +1,98 @@
+"""The OpenAPI document says what the server does: the error body, the constraints the
+server enforces, and timezone-aware timestamps on both engines."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+from alp.db import Pool
+from alp.schemas_limits import MAX_CLASSES
+
+
+def _spec(client) -> dict:
+    r = client.get("/openapi.json")
+    assert r.status_code == 200
+    return r.json()
+
+
+def _param(op: dict, name: str) -> dict:
+    return next(p for p in op["parameters"] if p["name"] == name)
+
+
+def _schema(spec: dict, ref_or_schema: dict) -> dict:
+    ref = ref_or_schema.get("$ref")
+    return spec["components"]["schemas"][ref.rsplit("/", 1)[1]] if ref else ref_or_schema
+
+
+def test_every_operation_documents_the_error_body(client) -> None:
+    spec = _spec(client)
+    schemas = spec["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas and "ValidationError" not in schemas
+    assert schemas["Error"]["properties"]["detail"]["type"] == "string"
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            codes = op["responses"]
+            assert "4XX" in codes, (method, path)
+            for code, resp in codes.items():
+                if code.startswith("4"):
+                    ref = resp["content"]["application/json"]["schema"]["$ref"]
+                    assert ref.endswith("/Error"), (method, path, code)
+            if "{" in path:
+                assert "404" in codes, (method, path)
+
+
+def test_a_422_body_matches_the_documented_error(client) -> None:
+    r = client.post("/api/v1/pools", json={"name": "p", "classes": []})
+    assert r.status_code == 422
+    assert isinstance(r.json()["detail"], str) and set(r.json()) == {"detail"}
+
+
+def test_constraints_are_in_the_schema(client) -> None:
+    spec = _spec(client)
+    paths = spec["paths"]
+    thumb = paths["/api/v1/dashboard/selections/{selection_id}/thumbnail"]["get"]
+    assert _schema(spec, _param(thumb, "size")["schema"])["enum"] == [128, 256, 512]
+    webhook = paths["/api/v1/webhooks/label-studio"]["post"]
+    assert _param(webhook, "pool_id")["required"] is True
+    create = spec["components"]["schemas"]["PoolCreate"]["properties"]
+    assert create["classes"]["minItems"] == 1 and create["classes"]["maxItems"] == MAX_CLASSES
+    assert create["classes"]["items"]["maxLength"] == 200
+    assert create["name"]["maxLength"] == 200
+    overrides = spec["components"]["schemas"]["PoolSettings"]["properties"]["train_overrides"]
+    iterations = overrides["properties"]["iterations"]["anyOf"][0]
+    assert iterations["maximum"] == 1_000_000
+    assert overrides["properties"]["epochs"]["anyOf"][0]["maximum"] == 10_000
+    boxes = spec["components"]["schemas"]["AnnotationIn"]["properties"]["boxes"]
+    assert boxes["maxItems"] == 10_000
+    pools = paths["/api/v1/pools"]["get"]
+    assert {"bearerAuth": []} in pools["security"]
+
+
+def _aware_utc(text: str) -> datetime:
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    assert value.utcoffset() == timedelta(0), text
+    return value
+
+
+def test_timestamps_are_timezone_aware_on_both_engines(client) -> None:
+    created = client.post("/api/v1/pools", json={"name": "t", "classes": ["a"]}).json()
+    got = client.get(f"/api/v1/pools/{created['id']}").json()
+    for body in (created, got):
+        _aware_utc(body["created_at"])
+        _aware_utc(body["updated_at"])
+    assert _aware_utc(got["created_at"]) == _aware_utc(created["created_at"])
+
+
+def test_datetime_column_stores_utc_and_reads_back_aware(db) -> None:
+    plus2 = timezone(timedelta(hours=2))
+    pool = Pool(
+        name="z", classes=["a"], settings={}, created_at=datetime(2030, 1, 1, 12, tzinfo=plus2)
+    )
+    pool.updated_at = datetime(2030, 1, 1, 12)  # naive: taken as UTC
+    db.add(pool)
+    db.commit()
+    db.expire_all()
+    row = db.get(Pool, pool.id)
+    assert row.created_at == datetime(2030, 1, 1, 10, tzinfo=UTC)
+    assert row.created_at.tzinfo is not None and row.created_at.utcoffset() == timedelta(0)
+    assert row.updated_at == datetime(2030, 1, 1, 12, tzinfo=UTC)
