@@ -79,6 +79,11 @@ class Strategy(ABC):
         """What inference must produce for this strategy (may depend on the parameters)."""
         return Requirements()
 
+    def decision(self, context: ScoringContext) -> dict[str, str] | None:
+        """For strategies that delegate (``auto``): ``{"strategy": used, "reason": why}``
+        for this context, recorded on the cycle; None for the others."""
+        return None
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.params!r})"
 

@@ -20,6 +20,8 @@ EXPECTED = {
     "coreset",
     "two_stage",
     "mix",
+    "typiclust",
+    "auto",
 }
 
 
