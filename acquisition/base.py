@@ -55,6 +55,9 @@ class Strategy(ABC):
     name: ClassVar[str]
     param_spec: ClassVar[Mapping[str, Param]] = {}
     description: ClassVar[str] = ""
+    uses_pool_stats: ClassVar[bool] = False
+    """True when phase 2 reads ``context.labeled_images_per_class`` / ``validation_map``
+    (``auto``), so callers compute them only then."""
     score_label: ClassVar[str | None] = "score"
     """What ``ImageRecord.score`` measures when the global step ranks the pool by it (named
     in :meth:`tie_note`); None when it does not (``random``, ``coreset``, ``mix``)."""

@@ -42,6 +42,7 @@ class AutoStrategy(Strategy):
     name = "auto"
     description = "typiclust while the pool is small (labels per class / val mAP), then hua"
     score_label = "high-budget strategy's score"
+    uses_pool_stats = True
     param_spec: ClassVar = {
         "low_budget": Param("typiclust", str, "strategy while the pool is small"),
         "low_budget_params": Param({}, dict, "its parameters"),
