@@ -46,7 +46,8 @@ def _with_labeled_embeddings(db: Session, cycle: Cycle, ctx: Any) -> Any:
     if vectors is None:
         cycles.record_issue(
             db, cycle.id, "no labeled-image embeddings for this model: k-centre selection "
-            "starts without labeled centres (retrain the cycle to compute them)",
+            "starts without labeled centres and typiclust treats every cluster as unlabeled "
+            "(retrain the cycle to compute them)",
         )  # fmt: skip
         return ctx
     return dataclasses.replace(ctx, labeled_embeddings=vectors if vectors.numel() else None)
