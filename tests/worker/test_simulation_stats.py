@@ -12,6 +12,7 @@ from worker.simulation.stats import (
     pairs_needed,
     recommend,
     sign_test,
+    sign_test_min_pairs,
 )
 
 # per run: per seed, mAP at cycles 0..3 (cycle 0 is the shared model, left out of pairs)
@@ -81,6 +82,16 @@ def test_small_noisy_difference_says_how_many_more_labels() -> None:
     need = pairs_needed(comp)
     assert need is not None and need > comp["pairs"]
     assert rec["extra_labels_needed"] == -(-(need - comp["pairs"]) // 3) * 10
+
+
+def test_few_pairs_are_never_decisive_even_with_a_tight_interval() -> None:
+    two_seeds = {s: BASE[s][:3] for s in (0, 1)}  # 2 seeds x 2 rounds = 4 pairs
+    rows = rows_of({"a": {s: [v + (1.0 if c else 0.0) for c, v in enumerate(cv)]
+                          for s, cv in two_seeds.items()}, "b": two_seeds})  # fmt: skip
+    result = compare(rows, "a", "b")
+    assert result["interval"] == [1.0, 1.0] and result["p_value"] == 0.125
+    assert result["decisive"] is False
+    assert pairs_needed(result) == 6 == sign_test_min_pairs(0.95)
 
 
 def test_sign_test_and_bootstrap_edge_cases() -> None:

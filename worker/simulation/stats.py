@@ -6,7 +6,8 @@ the same seed starts both from the same initial labelled set and trains with the
 seeds, so a per-pair difference removes most of the seed-to-seed variation. Cycle 0 is left
 out (its model is the same for every run of a preset). The interval is a percentile
 bootstrap of the mean paired difference (pairs resampled with a seeded generator); the
-sign test is the exact two-sided binomial test on the non-zero differences.
+sign test is the exact two-sided binomial test on the non-zero differences; a comparison is
+decisive only when both agree.
 """
 
 from __future__ import annotations
@@ -63,20 +64,24 @@ def compare(
     confidence: float = 0.95, seed: int = 0,
 ) -> dict[str, Any]:  # fmt: skip
     """``a`` against ``b``: mean paired difference, bootstrap interval, sign test, and
-    ``decisive`` (the interval excludes 0)."""
+    ``decisive``: the interval excludes 0 AND the sign test's p-value is below
+    1 - ``confidence`` (a bootstrap over a handful of pairs is overconfident; with fewer
+    than 6 pairs, e.g. 2 seeds x 2 rounds, no comparison is decisive)."""
     diffs = paired_differences(rows, a, b, metric)
     lo, hi = bootstrap_interval(diffs, confidence, seed=seed)
+    sign = sign_test(diffs)
     return {
         "a": a, "b": b, "metric": metric, "pairs": len(diffs),
         "mean_difference": float(np.mean(diffs)), "interval": [lo, hi],
-        "confidence": confidence, "decisive": lo > 0.0 or hi < 0.0,
-        **sign_test(diffs),
+        "confidence": confidence, **sign,
+        "decisive": (lo > 0.0 or hi < 0.0) and sign["p_value"] < 1.0 - confidence,
     }  # fmt: skip
 
 
 def pairs_needed(result: Mapping[str, Any]) -> int | None:
-    """Pairs that would make an indecisive comparison decisive if the mean difference held
-    (the interval narrows as 1 / sqrt(pairs)); None when the mean difference is 0."""
+    """Pairs that would make an indecisive comparison decisive if the mean difference held:
+    the interval narrows as 1 / sqrt(pairs), and the sign test needs at least
+    :func:`sign_test_min_pairs`; None when the mean difference is 0."""
     d = abs(result["mean_difference"])
     lo, hi = result["interval"]
     half = (hi - lo) / 2.0
@@ -84,7 +89,14 @@ def pairs_needed(result: Mapping[str, Any]) -> int | None:
         return int(result["pairs"])
     if d <= 1e-12:
         return None
-    return math.ceil(result["pairs"] * (half / d) ** 2)
+    return max(math.ceil(result["pairs"] * (half / d) ** 2),
+               sign_test_min_pairs(result["confidence"]))  # fmt: skip
+
+
+def sign_test_min_pairs(confidence: float) -> int:
+    """The fewest pairs (all wins) whose two-sided sign test p = 2 / 2^n is below
+    1 - ``confidence`` (6 at 0.95)."""
+    return math.floor(math.log2(2.0 / (1.0 - confidence))) + 1
 
 
 def recommend(
