@@ -1,5 +1,6 @@
-"""TypiClust selection time on a large synthetic embedding pool (phase 2 only: k-means
-into |labelled| + budget clusters, typicality, greedy picks). Prints JSON.
+"""TypiClust (or ``--strategy probcover``) selection time on a large synthetic embedding
+pool (phase 2 only: k-means into |labelled| + budget clusters, typicality, greedy picks;
+for probcover the δ choice and greedy coverage). Prints JSON.
 
     python bench/typiclust_scale.py --pool 100000 --dim 256 --labeled 2000 --budget 500
 """
@@ -25,6 +26,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--budget", type=int, default=500)
     ap.add_argument("--blobs", type=int, default=50, help="Gaussian blobs the pool is drawn from")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--strategy", default="typiclust", choices=("typiclust", "probcover"))
     args = ap.parse_args(argv)
 
     import torch
@@ -43,15 +45,15 @@ def main(argv: list[str] | None = None) -> dict:
         for i in range(args.pool)
     ]
     ctx = ScoringContext(num_classes=1, labeled_embeddings=x[: args.labeled])
-    strat = get_strategy("typiclust")
+    strat = get_strategy(args.strategy)
     start = time.perf_counter()
     chosen = strat.select(records, args.budget, ctx, 0)
     seconds = time.perf_counter() - start
     picked_blobs = {int(which[args.labeled + int(s.image_id)]) for s in chosen}
     out = {
-        "benchmark": "typiclust phase 2 on synthetic embeddings",
+        "benchmark": f"{args.strategy} phase 2 on synthetic embeddings",
         "pool": args.pool, "dim": args.dim, "labeled": args.labeled, "budget": args.budget,
-        "clusters": min(args.labeled + args.budget, strat.params["max_clusters"]),
+        "clusters": min(args.labeled + args.budget, strat.params.get("max_clusters", 0)),
         "threads": torch.get_num_threads(), "seconds": round(seconds, 2),
         "selected": len(chosen), "blobs_covered": len(picked_blobs), "blobs": args.blobs,
     }  # fmt: skip

@@ -14,6 +14,7 @@ from acquisition.strategies.diversity import CoresetStrategy, TwoStageStrategy
 from acquisition.strategies.hua import HualeStrategy
 from acquisition.strategies.mix import MixStrategy
 from acquisition.strategies.ppal import PpalStrategy
+from acquisition.strategies.probcover import ProbcoverStrategy
 from acquisition.strategies.typiclust import TypiclustStrategy
 
 BUILTIN = (
@@ -27,6 +28,7 @@ BUILTIN = (
     TwoStageStrategy,
     MixStrategy,
     TypiclustStrategy,
+    ProbcoverStrategy,
     AutoStrategy,
 )
 for _cls in BUILTIN:

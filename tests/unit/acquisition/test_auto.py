@@ -68,6 +68,7 @@ def test_requirements_cover_both_strategies_and_other_pairs_work() -> None:
     ctx = context(labeled_images_per_class=[1, 1, 1])
     pair = {"low_budget": "coreset", "high_budget": "entropy"}
     assert chosen("auto", ctx, **pair) == chosen("coreset", ctx)
+    assert get_strategy("auto", low_budget="probcover").decision(ctx)["strategy"] == "probcover"
 
 
 def test_tie_note_follows_the_strategy_used() -> None:

@@ -21,6 +21,7 @@ EXPECTED = {
     "two_stage",
     "mix",
     "typiclust",
+    "probcover",
     "auto",
 }
 

@@ -130,3 +130,25 @@ def test_typicality_exact_and_approximate_prefer_the_dense_core() -> None:
     assert typicality(torch.zeros((0, 3)), 20, torch.Generator()).shape == (0,)
     dup = typicality(torch.ones(3, 2), 20, torch.Generator())
     assert bool(torch.isfinite(dup).all()) and dup[0] == dup[1]
+
+
+def probcover_pick(budget: int, labeled: torch.Tensor | None = None, **params) -> list:
+    strat = get_strategy("probcover", normalize=False, **params)
+    ctx = ScoringContext(num_classes=3, labeled_embeddings=labeled)
+    preds, _ = toy_pool()
+    return strat.select(strat.score_images(preds, ctx), budget, ctx, 0)
+
+
+def test_probcover_covers_the_biggest_uncovered_ball_first() -> None:
+    sel = probcover_pick(4, delta=1.5)
+    assert [s.image_id for s in sel[:3]] == ["A00", "B00", "C00"]
+    assert [s.score for s in sel] == [30.0, 20.0, 10.0, 0.0]  # then everything is covered
+    covered = probcover_pick(2, torch.tensor([[0.0, 0.0]]), delta=1.5)
+    assert [s.image_id for s in covered] == ["B00", "C00"]  # A is covered by the label
+
+
+def test_probcover_chooses_delta_below_the_gap_between_clusters() -> None:
+    sel = probcover_pick(3)
+    delta = sel[0].components["delta"]
+    assert 0.0 < delta < 8.0  # balls stay inside one blob (blobs are ~10 apart)
+    assert {s.image_id[0] for s in sel} == {"A", "B", "C"}
