@@ -5,8 +5,10 @@ of the labelled images into a replay pool and a held-out test part, the size che
 time estimate and the summary (curves, annotation cost, paired comparisons, the
 recommendation of :func:`worker.simulation.stats.recommend`).
 
-Not yet wired to an API route or a job; callers pass entries (``{"labels": [...], ...}``
-dicts as :class:`~worker.simulation.data.SimulationData` holds them) and a backend.
+Not yet wired to an API route or a job. :func:`pool_data` reads a pool's labelled train
+images (never its validation images) into the replay pool and the test part;
+:func:`run_backtest` replays strategies on them with any backend (``TorchBackend`` for
+real detectors).
 """
 
 from __future__ import annotations
@@ -76,6 +78,28 @@ def replay_split(
     replay = [e for i, e in enumerate(entries) if i not in held]
     test = [e for i, e in enumerate(entries) if i in held]
     return _reindex(replay), _reindex(test)
+
+
+def pool_data(
+    db: Any, storage: Any, pool_id: int, test_size: int, seed: int,
+    initial: int, budget: int, rounds: int,
+) -> SimulationData:  # fmt: skip
+    """The pool's readable labelled train images split by :func:`replay_split` (its
+    validation images stay out of both parts); too few -> ``ValueError`` from
+    :func:`check_size` (rounds = cycles after the initial one)."""
+    from alp.db import Pool
+    from worker.pipeline import data
+
+    pool = db.get(Pool, pool_id)
+    if pool is None:
+        raise ValueError(f"pool {pool_id} not found")
+    classes = list(pool.classes)
+    manifest, _skipped = data.readable_manifest(
+        data.labeled_manifest(db, storage, pool_id, "train", classes)
+    )
+    check_size(len(manifest), initial, budget, rounds, test_size)
+    replay, test = replay_split(manifest, test_size, seed)
+    return SimulationData(classes, replay, [], test, source=f"pool {pool_id} backtest")
 
 
 def estimate_seconds(
