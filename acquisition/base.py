@@ -55,6 +55,9 @@ class Strategy(ABC):
     name: ClassVar[str]
     param_spec: ClassVar[Mapping[str, Param]] = {}
     description: ClassVar[str] = ""
+    uses_pool_stats: ClassVar[bool] = False
+    """True when phase 2 reads ``context.labeled_images_per_class`` / ``validation_map``
+    (``auto``), so callers compute them only then."""
     score_label: ClassVar[str | None] = "score"
     """What ``ImageRecord.score`` measures when the global step ranks the pool by it (named
     in :meth:`tie_note`); None when it does not (``random``, ``coreset``, ``mix``)."""
@@ -78,6 +81,11 @@ class Strategy(ABC):
     def requirements(self) -> Requirements:
         """What inference must produce for this strategy (may depend on the parameters)."""
         return Requirements()
+
+    def decision(self, context: ScoringContext) -> dict[str, str] | None:
+        """For strategies that delegate (``auto``): ``{"strategy": used, "reason": why}``
+        for this context, recorded on the cycle; None for the others."""
+        return None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.params!r})"

@@ -106,18 +106,27 @@ class ScoringContext:
     * ``class_quality``: (C,) PPAL class qualities q_c in [0, 1] from training, or None
       (then every difficulty weight is 1).
     * ``labeled_embeddings``: (L, D) embeddings of labelled images, used as initial centres
-      by k-centre selection (coreset, two-stage), or None.
+      by k-centre selection (coreset, two-stage) and as covered points by ``typiclust``, or
+      None.
+    * ``labeled_images_per_class``: (C,) number of labelled train images holding at least
+      one box of each class, or None if unknown (``auto``'s budget rule).
+    * ``validation_map``: the current model's mAP@0.5 on the validation split in [0, 1], or
+      None without one (``auto``'s budget rule).
     """
 
     num_classes: int
     labeled_class_freq: Sequence[float] | None = None
     class_quality: Sequence[float] | None = None
     labeled_embeddings: torch.Tensor | None = None
+    labeled_images_per_class: Sequence[int] | None = None
+    validation_map: float | None = None
 
     def __post_init__(self) -> None:
         if int(self.num_classes) < 1:
             raise ValueError(f"num_classes must be >= 1, got {self.num_classes}")
-        for name in ("labeled_class_freq", "class_quality"):
+        if self.validation_map is not None and not 0.0 <= float(self.validation_map) <= 1.0:
+            raise ValueError(f"validation_map must be in [0, 1], got {self.validation_map}")
+        for name in ("labeled_class_freq", "class_quality", "labeled_images_per_class"):
             value = getattr(self, name)
             if value is not None and len(value) != self.num_classes:
                 raise ValueError(

@@ -7,6 +7,11 @@ Runs ``alp simulate`` in-process with these curves (3 seeds by default):
 * ``random:huale``     (ablation: HUALE losses only)
 * ``hua:vanilla``      (ablation: HUALE selection only)
 
+``--budget-strategies`` adds ``typiclust:vanilla`` (low-budget TypiClust) and
+``auto:vanilla`` (typiclust while a class has fewer than 20 labelled images, then hua;
+each row's ``strategy_used`` says which selected); any other mix goes through ``--runs``,
+e.g. ``--runs "random:vanilla,hua:vanilla,typiclust:vanilla,auto{min_images_per_class=6}:vanilla"``.
+
 and prints JSON: mAP@0.5 per cycle (mean, std over seeds), the mean over cycles, the mean
 over cycles after the first, the area under the learning curve, and the target checks
 (hua:huale >= random:vanilla + 3 mAP after the first cycle; hua:vanilla above random and
@@ -37,6 +42,7 @@ from worker.simulation.spec import LoopOptions, RunSpec, parse_seeds  # noqa: E4
 
 RUNS = (("random", "vanilla"), ("entropy", "vanilla"), ("cald", "vanilla"),
         ("hua", "huale"), ("random", "huale"), ("hua", "vanilla"))
+BUDGET_RUNS = (("typiclust", "vanilla"), ("auto", "vanilla"))
 HUA_METRICS = ("semantic_affinity", "category_diversity", "overlap_ratio",
                "localization_uncertainty")
 # The tiny detector's RPN / RoI sizes cut to what 96 px images with 1-5 objects need: half
@@ -129,8 +135,11 @@ def spec_for_label(label: str, hua_params: dict[str, Any] | None = None) -> RunS
     return RunSpec(strategy=name, preset=m["preset"], params=params, label=label)
 
 
-def run_specs(metric_ablation: bool, hua_params: dict[str, Any] | None = None) -> list[RunSpec]:
+def run_specs(metric_ablation: bool, hua_params: dict[str, Any] | None = None,
+              budget_strategies: bool = False) -> list[RunSpec]:
     labels = [f"{s}:{p}" for s, p in RUNS]
+    if budget_strategies:
+        labels += [f"{s}:{p}" for s, p in BUDGET_RUNS]
     if metric_ablation:
         labels += [f"hua[{m}]:vanilla" for m in HUA_METRICS]
     return [spec_for_label(label, hua_params) for label in labels]
@@ -151,7 +160,12 @@ def targets(summary: dict[str, Any]) -> dict[str, Any]:
     def diff(a: float | None, b: float | None) -> float | None:
         return None if a is None or b is None else round(a - b, 3)
 
+    typi = _after_first(summary, "typiclust:vanilla")
+    auto = _after_first(summary, "auto:vanilla")
     out = {
+        "typiclust_minus_random": diff(typi, base),
+        "typiclust_minus_hua_selection": diff(typi, sel),
+        "auto_minus_hua_selection": diff(auto, sel),
         "hua_huale_minus_random": diff(hua, base),
         "hua_selection_minus_random": diff(sel, base),
         "hua_selection_minus_entropy": diff(sel, ent),
@@ -162,6 +176,16 @@ def targets(summary: dict[str, Any]) -> dict[str, Any]:
     out["hua_selection_above_random_and_entropy"] = (
         None if None in (out["hua_selection_minus_random"], out["hua_selection_minus_entropy"])
         else out["hua_selection_minus_random"] > 0 and out["hua_selection_minus_entropy"] > 0)
+    return out
+
+
+def strategies_used(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Per run: how many selections each strategy made (``auto`` switches over cycles)."""
+    out: dict[str, dict[str, int]] = {}
+    for r in rows:
+        if r.get("strategy_used"):
+            per = out.setdefault(r["run"], {})
+            per[r["strategy_used"]] = per.get(r["strategy_used"], 0) + 1
     return out
 
 
@@ -217,6 +241,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     help="synthetic object side range as fractions, e.g. 0.2,0.5")
     ap.add_argument("--hua-metric-ablation", action="store_true",
                     help="add hua:vanilla runs that rank by one metric each")
+    ap.add_argument("--budget-strategies", action="store_true",
+                    help="add typiclust:vanilla and auto:vanilla runs")
     ap.add_argument("--hua-params", type=json.loads, default=None,
                     help='JSON parameters of every hua run, e.g. \'{"retrieval_factor": 1.5}\'')
     ap.add_argument("--train-overrides", type=json.loads, default=None,
@@ -240,7 +266,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.merge:
         return merge(args.merge, args.out, args.docs)
     prof = settings(args.profile, **{k: v for k, v in vars(args).items() if k != "profile"})
-    specs = run_specs(args.hua_metric_ablation, args.hua_params)
+    specs = run_specs(args.hua_metric_ablation, args.hua_params, args.budget_strategies)
     if args.runs:
         try:
             specs = [spec_for_label(r.strip(), args.hua_params) for r in args.runs.split(",")]
@@ -291,6 +317,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
         out["val_map50"] = {run: {k: s[k] for k in ("mean", "mean_after_first", "aulc")}
                             for run, s in summarize(val_rows).items()}
+    out["strategy_used"] = strategies_used(payload["rows"])
     if args.docs and "png" in result.paths:
         shutil.copyfile(result.paths["png"], ROOT / "docs" / "label_efficiency.png")
     print(json.dumps(out, indent=2))

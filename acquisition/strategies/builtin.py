@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from acquisition.registry import register
+from acquisition.strategies.auto import AutoStrategy
 from acquisition.strategies.baselines import (
     EntropyStrategy,
     LeastConfidenceStrategy,
@@ -13,6 +14,8 @@ from acquisition.strategies.diversity import CoresetStrategy, TwoStageStrategy
 from acquisition.strategies.hua import HualeStrategy
 from acquisition.strategies.mix import MixStrategy
 from acquisition.strategies.ppal import PpalStrategy
+from acquisition.strategies.probcover import ProbcoverStrategy
+from acquisition.strategies.typiclust import TypiclustStrategy
 
 BUILTIN = (
     RandomStrategy,
@@ -24,6 +27,9 @@ BUILTIN = (
     CoresetStrategy,
     TwoStageStrategy,
     MixStrategy,
+    TypiclustStrategy,
+    ProbcoverStrategy,
+    AutoStrategy,
 )
 for _cls in BUILTIN:
     register(_cls)

@@ -94,3 +94,17 @@ def test_cli_refuses_bad_strategy_parameters_with_a_usage_error(
         bench.main(["--runs", "hua{retrieval_factor=0}:vanilla", "--out", "/nonexistent/x"])
     assert exc.value.code == 2
     assert "'retrieval_factor' must be >= 1.0" in capsys.readouterr().err
+
+
+def test_budget_strategies_add_typiclust_and_auto_and_their_targets() -> None:
+    labels = [s.label for s in bench.run_specs(False, None, budget_strategies=True)]
+    assert labels[-2:] == ["typiclust:vanilla", "auto:vanilla"]
+    summary = {run: {"mean_after_first": v} for run, v in {
+        "random:vanilla": 10.0, "hua:vanilla": 12.0, "typiclust:vanilla": 13.0,
+        "auto:vanilla": 12.5}.items()}  # fmt: skip
+    t = bench.targets(summary)
+    assert t["typiclust_minus_random"] == pytest.approx(3.0)
+    assert t["typiclust_minus_hua_selection"] == pytest.approx(1.0)
+    assert t["auto_minus_hua_selection"] == pytest.approx(0.5)
+    rows = [{"run": "auto:vanilla", "strategy_used": u} for u in ("typiclust", "hua", "hua", "")]
+    assert bench.strategies_used(rows) == {"auto:vanilla": {"typiclust": 1, "hua": 2}}

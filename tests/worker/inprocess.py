@@ -79,6 +79,9 @@ class StrategySpy:
     def tie_note(self, records: Any, budget: int) -> Any:
         return self.inner.tie_note(records, budget)
 
+    def __getattr__(self, name: str) -> Any:  # everything else: the real strategy's
+        return getattr(self.inner, name)
+
 
 def spy_on_strategies(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
     """Every strategy the scoring/selection stages build is wrapped in a spy; returns the

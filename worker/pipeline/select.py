@@ -4,7 +4,9 @@ the Selection rows (rank, score, components, pre-annotation) and enter ``labelin
 
 The merge order does not matter: the strategy sorts the records by id and breaks ties with
 the cycle's seeded random order (seed = pool seed x 100003 + cycle index), so the result is
-the same for any sharding. When the scores carry no information (all equal within
+the same for any sharding. ``auto`` also gets the labelled train images per class and the
+validation mAP, and its choice (strategy and reason) is stored in
+``Cycle.metrics["strategy_decision"]``. When the scores carry no information (all equal within
 ``acquisition.base.TIE_TOLERANCE``) a cycle issue says the selection is effectively random.
 
 Idempotent: the cycle's selections are replaced in the same transaction that finishes the
@@ -22,7 +24,7 @@ from sqlalchemy.orm import Session
 from alp.db import Cycle, Image, Pool, ScoreShard, Selection
 from alp.services import cycle_flow, cycles, job_rows
 from worker import context
-from worker.pipeline import embeddings
+from worker.pipeline import data, embeddings
 from worker.pipeline.common import StageRun
 from worker.pipeline.score import scoring_context, strategy_for
 
@@ -44,10 +46,41 @@ def _with_labeled_embeddings(db: Session, cycle: Cycle, ctx: Any) -> Any:
     if vectors is None:
         cycles.record_issue(
             db, cycle.id, "no labeled-image embeddings for this model: k-centre selection "
-            "starts without labeled centres (retrain the cycle to compute them)",
+            "starts without labeled centres and typiclust treats every cluster as unlabeled "
+            "(retrain the cycle to compute them)",
         )  # fmt: skip
         return ctx
     return dataclasses.replace(ctx, labeled_embeddings=vectors if vectors.numel() else None)
+
+
+def _with_pool_stats(db: Session, cycle: Cycle, classes: list[str], ctx: Any) -> Any:
+    """``ctx`` with the labelled train images per class and the model's validation mAP@0.5
+    (``Cycle.metrics["map50"]``, None without validation images): ``auto``'s budget rule."""
+    ids = list(
+        db.scalars(
+            select(Image.id).where(
+                Image.pool_id == cycle.pool_id, Image.state == "labeled", Image.split == "train"
+            )
+        )
+    )
+    index = {name: i for i, name in enumerate(classes)}
+    counts = [0] * len(classes)
+    for boxes in data._latest_boxes(db, ids).values():
+        for c in {index[b["label"]] for b in boxes if b.get("label") in index}:
+            counts[c] += 1
+    vmap = (cycle.metrics or {}).get("map50")
+    valid = isinstance(vmap, int | float) and 0.0 <= float(vmap) <= 1.0
+    return dataclasses.replace(
+        ctx, labeled_images_per_class=counts, validation_map=float(vmap) if valid else None
+    )
+
+
+def _record_decision(cycle: Cycle, strategy: Any, ctx: Any) -> None:
+    """``Cycle.metrics["strategy_decision"]``: which strategy ``auto`` used and why."""
+    decision = strategy.decision(ctx)
+    if decision is not None:
+        decision = {"by": strategy.name, **decision}
+        cycle.metrics = {**(cycle.metrics or {}), "strategy_decision": decision}
 
 
 def _select(run: StageRun) -> None:
@@ -79,6 +112,8 @@ def _select(run: StageRun) -> None:
         ctx = scoring_context(db, cycle, list(pool.classes))
         if strategy.requirements.embedding and cycle.checkpoint_key is not None:
             ctx = _with_labeled_embeddings(db, cycle, ctx)
+        if strategy.uses_pool_stats:
+            ctx = _with_pool_stats(db, cycle, list(pool.classes), ctx)
         budget = int(cycle.config.get("batch_size", 20))
         seed = int(cycle.config.get("seed", 0)) * 100_003 + cycle.index
         chosen = strategy.select(records, budget, ctx, seed)  # ties: seeded order, not id
@@ -116,5 +151,6 @@ def _select(run: StageRun) -> None:
         cycle = db.get(Cycle, run.cycle_id)
         assert cycle is not None
         cycle.timings = {**(cycle.timings or {}), "selecting": round(run.seconds, 3)}
+        _record_decision(cycle, strategy, ctx)
         cycle_flow.enter_labeling(db, cycle, len(ids))
         db.commit()

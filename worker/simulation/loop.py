@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
 import torch
@@ -26,6 +26,7 @@ from acquisition.types import ImagePrediction, Requirements
 from worker.simulation.spec import LoopOptions, RunSpec
 
 Event = Callable[..., None]
+LABELED_EMBEDDING_LIMIT = 2000  # as worker.pipeline.embeddings (which imports the DB layer)
 
 
 @dataclass
@@ -57,6 +58,9 @@ class CycleRow:
     chosen_boxes: int = 0
     chosen_empty: int = 0
     chosen_class_boxes: list[int] = field(default_factory=list)
+    strategy_used: str = ""
+    """The strategy that selected (``auto``: the one its budget rule chose), "" on the
+    last cycle."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -94,6 +98,10 @@ class Oracle:
         """The ground-truth class labels of ``ids`` (what an annotator would return)."""
         self.queries += len(ids)
         return [list(self._labels[i]) for i in ids]
+
+    def images_per_class(self, labeled: Sequence[int]) -> list[int]:
+        """Labelled images holding at least one box of each class (``auto``'s rule)."""
+        return class_counts((set(self._labels[i]) for i in labeled), self.num_classes)
 
     def class_frequency(self, labeled: Sequence[int]) -> list[float]:
         """Mean number of boxes per class per labelled image (``ScoringContext`` input)."""
@@ -198,11 +206,13 @@ class Simulation:
             answers: list[list[int]] = []
             self.event("cycle", run=spec.label, seed=seed, cycle=cycle, labeled=len(labeled))
             model, metrics, train_s, eval_s, shared = self._train_eval(spec, seed, cycle, labeled)
-            score_s = 0.0
+            score_s, used = 0.0, ""
             unlabeled = sorted(set(range(len(self.oracle))) - set(labeled))
             if cycle < opts.cycles - 1 and unlabeled:
                 start = time.perf_counter()
-                chosen = self._select(strategy, model, seed, cycle, labeled, unlabeled)
+                vmap = metrics.get("val_map50")
+                chosen, used = self._select(strategy, model, seed, cycle, labeled, unlabeled,
+                                            None if vmap is None else float(vmap) / 100.0)
                 score_s = time.perf_counter() - start
                 answers = self.oracle.reveal(chosen)
                 next_labeled = sorted([*labeled, *chosen])
@@ -215,7 +225,7 @@ class Simulation:
                 val_coco_ap=metrics.get("val_coco_ap"), train_s=round(train_s, 3),
                 eval_s=round(eval_s, 3), score_s=round(score_s, 3),
                 time_s=round(train_s + eval_s + score_s, 3), shared=shared,
-                **composition(answers, self.oracle.num_classes)))
+                strategy_used=used, **composition(answers, self.oracle.num_classes)))
             self.event("row", row=rows[-1])
             labeled = next_labeled
         return rows
@@ -241,8 +251,11 @@ class Simulation:
 
     def _select(
         self, strategy: Any, model: Any, seed: int, cycle: int, labeled: list[int],
-        unlabeled: list[int],
-    ) -> list[int]:
+        unlabeled: list[int], validation_map: float | None = None,
+    ) -> tuple[list[int], str]:
+        """The chosen pool indices and the name of the strategy that chose them. Like the
+        selection stage: embedding strategies get the labelled images' embeddings (at most
+        ``LABELED_EMBEDDING_LIMIT``, a seeded subset) and ``auto`` its pool statistics."""
         sel_seed = selection_seed(seed, cycle)
         candidates = _candidates(unlabeled, self.options.score_subset, sel_seed)
         req = strategy.requirements
@@ -253,10 +266,23 @@ class Simulation:
             preds = _no_model_predictions(candidates)
         context = ScoringContext(num_classes=self.oracle.num_classes,
                                  labeled_class_freq=self.oracle.class_frequency(labeled))
+        if strategy.uses_pool_stats:
+            context = replace(context, validation_map=validation_map,
+                              labeled_images_per_class=self.oracle.images_per_class(labeled))
+        if req.embedding and req.needs_model and labeled:
+            context = replace(context, labeled_embeddings=self._embeddings(model, labeled, seed))
         records = strategy.score_images(preds, context)
         budget = min(self.options.budget, len(candidates))
         selected = strategy.select(records, budget, context, rng=sel_seed)
         chosen = [int(s.image_id) for s in selected]
         if len(set(chosen)) != len(chosen) or set(chosen) & set(labeled):
             raise RuntimeError(f"strategy {strategy.name!r} selected invalid images")
-        return chosen
+        decision = strategy.decision(context)
+        return chosen, decision["strategy"] if decision else strategy.name
+
+    def _embeddings(self, model: Any, labeled: list[int], seed: int) -> torch.Tensor:
+        ids = _candidates(labeled, LABELED_EMBEDDING_LIMIT, seed)
+        req = Requirements(probs=False, embedding=True)
+        preds = self.backend.predict(model, ids, req, seed)
+        rows = [p.embedding.reshape(-1).float() for p in preds if p.embedding is not None]
+        return torch.stack(rows) if rows else torch.zeros((0, 0))

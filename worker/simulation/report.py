@@ -16,7 +16,7 @@ import numpy as np
 
 FIELDS = ("run", "strategy", "preset", "seed", "cycle", "labeled", "map50", "coco_ap",
           "val_map50", "val_coco_ap", "train_s", "eval_s", "score_s", "time_s", "shared",
-          "chosen", "chosen_boxes", "chosen_empty", "chosen_class_boxes")
+          "chosen", "chosen_boxes", "chosen_empty", "chosen_class_boxes", "strategy_used")
 
 
 def aulc(x: Sequence[float], y: Sequence[float]) -> float:

@@ -20,6 +20,9 @@ EXPECTED = {
     "coreset",
     "two_stage",
     "mix",
+    "typiclust",
+    "probcover",
+    "auto",
 }
 
 

@@ -16,7 +16,7 @@ from tests.unit.acquisition.helpers import context, full_predictions
 
 SETTINGS = settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 STRATEGIES = list_strategies()
-MODEL_FREE = {"random", "coreset"}  # they never rank by a per-image score
+MODEL_FREE = {"random", "coreset", "typiclust", "probcover"}  # they never rank by a per-image score
 
 
 def identical_records(name: str, ids: list[int]) -> list[ImageRecord]:

@@ -1,0 +1,140 @@
+"""``typiclust``: low-budget selection of typical, diverse images (Hacohen et al., ICML 2022,
+"Active Learning on a Budget: Opposite Strategies Suit High and Low Budgets").
+
+Phase 1 keeps each image's pooled backbone embedding (packed float32). Phase 2 clusters the
+labelled images' embeddings (``context.labeled_embeddings``) together with the pool's into
+``|labelled| + budget`` clusters (capped by ``max_clusters``) with seeded k-means
+(mini-batch for large pools), then repeatedly takes the cluster with the fewest labelled or
+already chosen images (ties: the larger cluster) and from it the unlabelled image of highest
+typicality = 1 / mean distance to its K = min(``neighbours``, size - 1) nearest cluster
+members. Clusters smaller than ``min_cluster_size`` are used only after every larger
+cluster has run out of unlabelled images.
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import Any, ClassVar
+
+import torch
+
+from acquisition.base import Chosen, Strategy, rank_indices
+from acquisition.clustering import kmeans, typicality
+from acquisition.params import Param
+from acquisition.records import ImageRecord, ScoringContext, pack_tensor, unpack_tensor
+from acquisition.types import ImagePrediction, Requirements
+
+
+def embedding_record(pred: ImagePrediction, strategy: str) -> dict[str, Any]:
+    """The image's embedding as a packed float32 vector (``ValueError`` if absent or not
+    finite)."""
+    if pred.embedding is None:
+        raise ValueError(f"{strategy} needs an image embedding (image {pred.image_id!r})")
+    emb = pred.embedding.detach().reshape(-1).to(torch.float32)
+    if not bool(torch.isfinite(emb).all()):
+        raise ValueError(f"embedding of image {pred.image_id!r} is not finite")
+    return pack_tensor(emb)
+
+
+def stack_embeddings(records: list[ImageRecord]) -> torch.Tensor:
+    """(N, D) float32 embeddings of records made by :func:`embedding_record`."""
+    rows = [unpack_tensor(r.data["embedding"]) for r in records]
+    if len({int(r.numel()) for r in rows}) > 1:
+        raise ValueError("image embeddings have different dimensions")
+    return torch.stack(rows)
+
+
+def points_with_labeled(
+    pool: torch.Tensor, context: ScoringContext, normalize: bool
+) -> tuple[torch.Tensor, int]:
+    """``(labelled rows then pool rows, number of labelled rows)``, L2-normalised when
+    ``normalize``; labelled embeddings of another dimension -> ValueError."""
+    lab = context.labeled_embeddings
+    if lab is None or lab.numel() == 0:
+        lab = torch.zeros((0, pool.shape[1]))
+    if lab.dim() != 2 or lab.shape[1] != pool.shape[1]:
+        raise ValueError(
+            f"labelled embeddings have shape {tuple(lab.shape)}, pool dim {pool.shape[1]}"
+        )
+    x = torch.cat([lab.to(torch.float32), pool.to(torch.float32)])
+    if normalize:
+        x = torch.nn.functional.normalize(x, dim=1)
+    return x, int(lab.shape[0])
+
+
+class TypiclustStrategy(Strategy):
+    """TypiClust over pooled backbone embeddings (see the module docstring)."""
+
+    name = "typiclust"
+    description = "low budget: most typical image of the largest uncovered k-means clusters"
+    score_label = None
+    param_spec: ClassVar = {
+        "neighbours": Param(20, int, "K nearest neighbours for typicality", low=1, high=1000),
+        "max_clusters": Param(
+            1000, int, "cap on |labelled| + budget clusters", low=1, high=100_000
+        ),
+        "min_cluster_size": Param(
+            2, int, "smaller clusters are used only when larger ones are exhausted", low=1
+        ),
+        "normalize": Param(True, bool, "L2-normalise embeddings before clustering"),
+        "iterations": Param(
+            50, int, "k-means iterations (mini-batch steps for big pools)", low=1, high=10_000
+        ),
+    }
+
+    @property
+    def requirements(self) -> Requirements:
+        return Requirements(probs=False, embedding=True)
+
+    def score_image(self, pred: ImagePrediction, context: ScoringContext) -> ImageRecord:
+        return ImageRecord(
+            image_id=pred.image_id, score=0.0, data={"embedding": embedding_record(pred, self.name)}
+        )
+
+    def _select(
+        self,
+        records: list[ImageRecord],
+        budget: int,
+        context: ScoringContext,
+        gen: torch.Generator,
+    ) -> Chosen:
+        p = self.params
+        x, n_lab = points_with_labeled(stack_embeddings(records), context, p["normalize"])
+        total = x.shape[0]
+        k = max(1, min(n_lab + budget, p["max_clusters"], total))
+        labels, _ = kmeans(x, k, gen, iterations=p["iterations"])
+        sizes = torch.bincount(labels, minlength=k).tolist()
+        covered = torch.bincount(labels[:n_lab], minlength=k).tolist()
+        pool_labels = labels[n_lab:]
+        heap = [
+            (int(sizes[c] < p["min_cluster_size"]), covered[c], -sizes[c], c)
+            for c in set(pool_labels.tolist())
+        ]
+        heapq.heapify(heap)
+        queues: dict[int, list[tuple[int, float]]] = {}
+        out: Chosen = []
+        while len(out) < budget and heap:
+            small, count, neg_size, c = heapq.heappop(heap)
+            if c not in queues:
+                queues[c] = self._ranked_members(x, labels, n_lab, c, gen)
+            i, typ = queues[c].pop(0)
+            score = float(neg_size) / -(total + 1) - count - small * (total + 1)
+            comps = {"typicality": typ, "cluster": float(c), "cluster_size": float(-neg_size),
+                     "cluster_labeled": float(count)}  # fmt: skip
+            out.append((records[i], score, comps))
+            if queues[c]:
+                heapq.heappush(heap, (small, count + 1, neg_size, c))
+        return out
+
+    def _ranked_members(
+        self, x: torch.Tensor, labels: torch.Tensor, n_lab: int, c: int, gen: torch.Generator
+    ) -> list[tuple[int, float]]:
+        """Cluster ``c``'s unlabelled members as (record index, typicality), most typical
+        first (ties: position, i.e. the seeded random order). Typicality is measured among
+        all the cluster's members, labelled ones included."""
+        members = torch.nonzero(labels == c).flatten()
+        typ = typicality(x[members], self.params["neighbours"], gen)
+        unl = members >= n_lab
+        idx, typ = members[unl] - n_lab, typ[unl]
+        order = rank_indices(typ, -idx.to(torch.float64))
+        return [(int(idx[j]), float(typ[j])) for j in order.tolist()]
