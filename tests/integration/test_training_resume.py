@@ -31,7 +31,7 @@ from tests.worker.cycle_support import (
 from worker.pipeline.resume import resume_key
 from worker.synthetic_pool import create_synthetic_pool
 
-ITERATIONS = 20
+ITERATIONS = 60  # long enough that the kill lands mid-training on a loaded machine
 ENV = {**WORKER_ENV, "ALP_TRAIN_CHECKPOINT_EVERY": "3", "ALP_TRAIN_CHECKPOINT_EVERY_S": "0"}
 
 
@@ -83,7 +83,7 @@ def test_sigkill_mid_training_resumes_from_checkpoint(tmp_path: Path, db_url: st
             except TimeoutError:
                 return False
 
-        wait_for(labeling, timeout=180, interval=0.2, what="the cycle to reach labeling")
+        wait_for(labeling, timeout=420, interval=0.2, what="the cycle to reach labeling")
 
     job = train_job()
     assert job.attempts == 2 and job.state == "succeeded"
