@@ -6,6 +6,7 @@ whole embedded installation (SQLite database, SQLite broker, image storage, secr
 
 from __future__ import annotations
 
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -35,6 +36,12 @@ class Settings(BaseSettings):
     score_shard_size: int = Field(256, description="Images per scoring shard.")
     device: str = Field("auto", description="Torch device for workers: auto|cpu|cuda[:N].")
     webhook_secret: str = Field("", description="Shared secret for Label Studio webhooks.")
+    torch_home: Path | None = Field(
+        None, description="torchvision's weight cache root; default $TORCH_HOME or data_dir/torch."
+    )
+    weights_download: bool = Field(
+        True, description="Workers may download missing pretrained weights."
+    )
 
     @model_validator(mode="after")
     def _defaults(self) -> Settings:
@@ -45,6 +52,9 @@ class Settings(BaseSettings):
             self.broker_url = f"sqla+sqlite:///{self.data_dir / 'broker.db'}"
         if self.storage_dir is None:
             self.storage_dir = self.data_dir / "storage"
+        if self.torch_home is None:
+            env = os.environ.get("TORCH_HOME")
+            self.torch_home = Path(env) if env else self.data_dir / "torch"
         return self
 
     @property

@@ -15,6 +15,7 @@ from alp.train_overrides import check_train_overrides
 STRATEGY_NAMES = tuple(strategy_schema.strategy_names())
 MAX_CLASS_NAME = 200
 TRAIN_PRESETS = ("vanilla", "huale", "libra", "pisa", "aploss", "retinanet")
+MODEL_PROFILES = ("auto", "standard", "fast", "tiny")  # = models.profiles.PROFILES (tested)
 
 
 class PoolSettings(BaseModel):
@@ -26,6 +27,11 @@ class PoolSettings(BaseModel):
     strategy_params: dict[str, Any] = Field(default_factory=dict)
     batch_size: int = Field(20, ge=1, le=100_000, description="Images selected per cycle.")
     train_preset: str = Field("huale", description="Training preset (losses/samplers).")
+    model: str = Field(
+        "auto",
+        description="Detector profile: auto (standard with CUDA, else fast), standard "
+        "(ResNet-50-FPN, COCO, 800 px), fast (MobileNetV3-FPN, COCO, 512 px), tiny (tests).",
+    )
     train_overrides: dict[str, Any] = Field(
         default_factory=dict, description="TrainConfig overrides, e.g. iterations, backbone."
     )
@@ -53,6 +59,13 @@ class PoolSettings(BaseModel):
     def _train_overrides(self) -> PoolSettings:
         check_train_overrides(self.train_preset, self.train_overrides)
         return self
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, v: str) -> str:
+        if v not in MODEL_PROFILES:
+            raise ValueError(f"unknown model {v!r}; choose one of {', '.join(MODEL_PROFILES)}")
+        return v
 
     @field_validator("train_preset")
     @classmethod

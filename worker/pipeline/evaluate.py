@@ -9,7 +9,8 @@ from worker import context
 from worker.pipeline import data, modelling
 from worker.pipeline.common import StageRun, device_name
 
-TRAINING_METRICS = ("class_quality",)  # stored by the training stage, kept by evaluation
+# stored by the training stage, kept by evaluation
+TRAINING_METRICS = ("class_quality", "model", "pretrained")
 
 
 def run(job_id: int) -> None:

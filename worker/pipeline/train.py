@@ -74,7 +74,8 @@ def _train(run: StageRun) -> None:
         return
     device = device_name(context.settings().device)
     weights = str(storage.path(previous)) if previous and storage.exists(previous) else None
-    config = modelling.train_config(cfg, device, weights)
+    setup = _model_setup(run, cfg, device)  # model profile + pretrained weights (issue 18)
+    config = modelling.train_config(cfg, device, weights, setup)
     from models.builders import build_detector
     from models.engine import train
 
@@ -86,7 +87,7 @@ def _train(run: StageRun) -> None:
         with context.session() as db:
             cycles.record_issue(db, run.cycle_id, f"warm start failed, fresh init: {exc}")
             db.commit()
-        config = modelling.train_config(cfg, device, None)
+        config = modelling.train_config(cfg, device, None, setup)
         model = build_detector(config, len(classes))
 
     def progress(it: int, total: int, losses: dict[str, float]) -> None:
@@ -102,6 +103,7 @@ def _train(run: StageRun) -> None:
     key = checkpoint_key(pool.id, run.cycle_id)
     quality = modelling.class_quality(model, classes)
     metrics = {"class_quality": quality} if quality is not None else {}
+    metrics.update(setup.metrics())
     modelling.save_checkpoint(storage, key, model, config, classes, metrics)
     if embeddings.needed(cfg):
         _embed_labeled(run, storage, key, model, manifest, device, int(cfg.get("seed", 0)))
@@ -110,6 +112,17 @@ def _train(run: StageRun) -> None:
         f"(final loss {result.final_losses.get('loss', float('nan')):.3f})",
         {"labeled_count": labeled, "checkpoint_key": key, "metrics": metrics},
     )
+
+
+def _model_setup(run: StageRun, cfg: dict[str, Any], device: str) -> modelling.ModelSetup:
+    """Resolve the pool's model profile; record the from-scratch fallback as a cycle issue."""
+    settings = context.settings()
+    setup = modelling.model_setup(cfg, device, settings.torch_home, settings.weights_download)
+    if setup.issue:
+        with context.session() as db:
+            cycles.record_issue(db, run.cycle_id, setup.issue)
+            db.commit()
+    return setup
 
 
 def _embed_labeled(
