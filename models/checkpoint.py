@@ -37,6 +37,17 @@ def save_checkpoint(
         "class_names": [str(c) for c in class_names],
         "metrics": dict(metrics or {}),
     }
+    return _write(path, blob)
+
+
+def update_metrics(path: str | Path, metrics: dict[str, Any]) -> Path:
+    """Replace the stored ``metrics`` (JSON-like) of the checkpoint at ``path``, atomically."""
+    blob = read_checkpoint(path)
+    blob["metrics"] = dict(metrics)
+    return _write(Path(path), blob)
+
+
+def _write(path: Path, blob: dict[str, Any]) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     os.close(fd)
     try:
@@ -93,3 +104,19 @@ def load_checkpoint(
         raise ValueError(f"{path}: weights do not fit the stored config: {exc}") from exc
     model.to(torch.device(device)).eval()
     return model, config, class_names, dict(blob.get("metrics", {}))
+
+
+def load_detector(
+    path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[nn.Module, list[str]]:
+    """Public API: the trained detector of an alp checkpoint (e.g. downloaded from
+    ``GET /cycles/{id}/model``) in eval mode on ``device``, and its class names.
+
+    ``model([image (3, H, W) float in [0, 1]])`` returns torchvision detections; label
+    ``k`` (``k >= 1`` for Faster R-CNN, ``k >= 0`` for RetinaNet) is class name
+    ``class_names[k - label_offset(model)]`` (``models.builders.label_offset``). Nothing is
+    downloaded. ``ValueError`` for a file that is not an alp checkpoint or whose weights do
+    not fit its config; ``FileNotFoundError`` when missing.
+    """
+    model, _config, class_names, _metrics = load_checkpoint(path, device=device)
+    return model, class_names

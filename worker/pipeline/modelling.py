@@ -126,6 +126,14 @@ def save_checkpoint(
         storage.put_file(key, path)
 
 
+def store_metrics(storage: LocalStorage, key: str, metrics: dict[str, Any]) -> None:
+    """Write ``metrics`` (the cycle's, after evaluation) into the stored checkpoint, so a
+    downloaded model carries its validation scores."""
+    from models.checkpoint import update_metrics
+
+    update_metrics(storage.path(key), metrics)
+
+
 def class_quality(model: nn.Module, classes: list[str]) -> dict[str, float] | None:
     """PPAL class qualities ``{class name: q_c in [0, 1]}`` from the head's
     ``class_quality`` buffer (RetinaNet heads, ``models.heads.retina``); None without it."""
