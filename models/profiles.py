@@ -27,12 +27,13 @@ PROFILES = ("auto", "standard", "fast", "tiny")
 PRETRAINED_PROFILES = ("standard", "fast")
 RETINA_PRESETS = ("aploss", "retinanet")
 
+LR_PER_IMAGE = 0.02 / 16  # torchvision's reference: lr 0.02 at 16 images per batch
 _STANDARD: dict[str, Any] = {
     "detector": {"backbone": "resnet50_fpn_v2", "weights": "coco",
                  "min_size": 800, "max_size": 1333},
     "batch_size": 4,
-    "lr": 0.005,  # 0.02 per 16 images, scaled linearly to the batch
-    "iterations": 500,
+    "lr": LR_PER_IMAGE * 4,
+    "iterations": 500,  # used without a labeled-set size; see SCHEDULES
     "warmup_iters": 100,
     "amp": True,
 }  # fmt: skip
@@ -40,10 +41,15 @@ _FAST: dict[str, Any] = {
     "detector": {"backbone": "mobilenet_v3_large_fpn", "weights": "coco",
                  "min_size": 512, "max_size": 768},
     "batch_size": 8,
-    "lr": 0.01,
+    "lr": LR_PER_IMAGE * 8,
     "iterations": 300,
     "warmup_iters": 50,
 }  # fmt: skip
+# (epochs over the labeled train split, lower, upper iteration bound): unmeasured defaults
+SCHEDULES: dict[str, tuple[int, int, int]] = {
+    "standard": (12, 300, 20_000),
+    "fast": (12, 200, 10_000),
+}
 
 
 def check_profile(name: str) -> str:
@@ -77,10 +83,31 @@ def profile_overrides(profile: str, preset: str) -> dict[str, Any]:
     return out
 
 
-def merged_overrides(profile: str, preset: str, explicit: dict[str, Any] | None) -> dict[str, Any]:
+def scheduled_iterations(profile: str, n_train: int, batch_size: int) -> int:
+    """Iterations of a pretrained profile for ``n_train`` labeled images: its epochs,
+    clamped to its [lower, upper] bounds, so the schedule grows with the labeled set."""
+    epochs, lower, upper = SCHEDULES[profile]
+    per_epoch = -(-max(1, n_train) // max(1, batch_size))
+    return max(lower, min(upper, epochs * per_epoch))
+
+
+def merged_overrides(
+    profile: str, preset: str, explicit: dict[str, Any] | None, n_train: int | None = None
+) -> dict[str, Any]:
     """The profile's overrides with the pool's ``explicit`` ones on top (``detector`` and
-    ``heads`` merged key by key; everything else replaced). Inputs are not changed."""
+    ``heads`` merged key by key; everything else replaced). Inputs are not changed.
+
+    Pretrained profiles: with ``n_train`` (labeled training images) the iterations follow
+    :func:`scheduled_iterations` unless ``explicit`` sets ``iterations``/``epochs``; an
+    explicit ``batch_size`` without ``lr`` scales the lr linearly (``LR_PER_IMAGE``).
+    """
     out = profile_overrides(profile, preset)
+    if profile in SCHEDULES:
+        batch = int((explicit or {}).get("batch_size", out["batch_size"]))
+        if "lr" not in (explicit or {}):
+            out["lr"] = LR_PER_IMAGE * batch
+        if n_train is not None and not {"iterations", "epochs"} & set(explicit or {}):
+            out["iterations"] = scheduled_iterations(profile, n_train, batch)
     for key, value in copy.deepcopy(explicit or {}).items():
         both = isinstance(value, dict) and isinstance(out.get(key), dict)
         out[key] = {**out[key], **value} if both else value

@@ -81,12 +81,13 @@ def model_setup(
 
 def train_config(
     cycle_config: dict[str, Any], device: str, weights: str | None,
-    setup: ModelSetup | None = None,
+    setup: ModelSetup | None = None, n_train: int | None = None,
 ) -> TrainConfig:  # fmt: skip
     """``TrainConfig`` from the cycle's pool-settings snapshot: preset, then the model
     profile's overrides (``setup``; default: the snapshot's profile resolved on
     ``device``, pretrained), then the pool's ``train_overrides``; on ``device``.
-    ``weights`` (a local checkpoint path) warm-starts the detector."""
+    ``weights`` (a local checkpoint path) warm-starts the detector. ``n_train`` (labeled
+    training images) sizes a pretrained profile's schedule (``models.profiles``)."""
     from models.config import TrainConfig
     from models.profiles import merged_overrides, resolve_profile
 
@@ -94,7 +95,9 @@ def train_config(
         profile = resolve_profile(requested_profile(cycle_config), device.startswith("cuda"))
         setup = ModelSetup(profile, True)
     preset = cycle_config.get("train_preset", "huale")
-    overrides = merged_overrides(setup.profile, preset, cycle_config.get("train_overrides"))
+    overrides = merged_overrides(
+        setup.profile, preset, cycle_config.get("train_overrides"), n_train
+    )
     overrides.setdefault("seed", int(cycle_config.get("seed", 0)))
     overrides["device"] = device
     if device.startswith("cuda") and setup.profile != "tiny":

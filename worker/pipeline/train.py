@@ -75,7 +75,7 @@ def _train(run: StageRun) -> None:
     device = device_name(context.settings().device)
     weights = str(storage.path(previous)) if previous and storage.exists(previous) else None
     setup = _model_setup(run, cfg, device)  # model profile + pretrained weights (issue 18)
-    config = modelling.train_config(cfg, device, weights, setup)
+    config = modelling.train_config(cfg, device, weights, setup, len(manifest))
     from models.builders import build_detector
     from models.engine import train
 
@@ -87,7 +87,7 @@ def _train(run: StageRun) -> None:
         with context.session() as db:
             cycles.record_issue(db, run.cycle_id, f"warm start failed, fresh init: {exc}")
             db.commit()
-        config = modelling.train_config(cfg, device, None, setup)
+        config = modelling.train_config(cfg, device, None, setup, len(manifest))
         model = build_detector(config, len(classes))
 
     def progress(it: int, total: int, losses: dict[str, float]) -> None:

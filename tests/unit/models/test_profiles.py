@@ -64,3 +64,18 @@ def test_pool_setting_is_validated() -> None:
     assert PoolSettings(model="fast").model == "fast"
     with pytest.raises(ValidationError, match="unknown model 'big'; choose one of auto"):
         PoolSettings(model="big")
+
+
+def test_schedule_grows_with_the_labeled_set_within_bounds() -> None:
+    its = [merged_overrides("standard", "huale", {}, n)["iterations"] for n in (10, 400, 10**6)]
+    assert its == [300, 12 * 100, 20_000]  # 12 epochs of batch 4, clamped
+    assert merged_overrides("fast", "vanilla", {}, 400)["iterations"] == 12 * 50
+    assert merged_overrides("fast", "vanilla", {"iterations": 7}, 400)["iterations"] == 7
+    assert "iterations" not in merged_overrides("fast", "vanilla", {"epochs": 2}, 400)
+    assert merged_overrides("tiny", "vanilla", {}, 400) == {}  # tiny keeps the preset's 300
+
+
+def test_lr_scales_with_an_explicit_batch_size() -> None:
+    assert merged_overrides("standard", "huale", {"batch_size": 16})["lr"] == 0.02
+    assert merged_overrides("standard", "huale", {"batch_size": 16, "lr": 0.1})["lr"] == 0.1
+    assert merged_overrides("fast", "huale", {})["lr"] == 0.01
