@@ -15,6 +15,7 @@ from api.dashboard import pages as dashboard_pages
 from api.deps import AppState
 from api.routes import annotations, coco, cycles, datasets, health, images, jobs, labelstudio, pools
 from api.routes import models as model_routes
+from api.routes import predictions as prediction_routes
 from api.strict_json import strict_json_body
 
 API_PREFIX = "/api/v1"
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         api.include_router(module.router)
     api.include_router(datasets.router)
     api.include_router(model_routes.router)
+    api.include_router(prediction_routes.router)
     app.include_router(api)
     app.include_router(health.router)
     app.include_router(health.router, prefix=API_PREFIX, include_in_schema=False)
