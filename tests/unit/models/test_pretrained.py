@@ -141,3 +141,20 @@ def test_checkpoint_of_a_coco_model_loads_without_the_coco_file(
 
 def _no_download(*args: Any, **kwargs: Any) -> None:
     raise AssertionError("loading a checkpoint must not download")
+
+
+def test_warm_start_from_a_coco_checkpoint_keeps_its_layout(
+    hub: Path, tmp_path: Path, synthetic_samples: list[dict[str, Any]]
+) -> None:
+    cfg = _config("fast", "vanilla")
+    first = build_detector(cfg, C)
+    train(first, synthetic_samples[:2], cfg)
+    path = save_checkpoint(tmp_path / "c0.pt", first, cfg, ["a", "b", "c"])
+    warm_cfg = TrainConfig.from_dict(
+        {**cfg.to_dict(), "detector": {**cfg.detector.to_dict(), "weights": str(path)}}
+    )
+    warm = build_detector(warm_cfg, C)
+    for key, value in first.state_dict().items():
+        assert torch.equal(warm.state_dict()[key], value), key
+    again = save_checkpoint(tmp_path / "c1.pt", warm, warm_cfg, ["a", "b", "c"])
+    assert torch.load(again, weights_only=True)["config"]["detector"]["weights"] == "coco"
