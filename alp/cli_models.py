@@ -115,7 +115,31 @@ def predict(
     console.print(f"{len(results)} detections on {len(images)} images -> {out} ({dev})")
 
 
+def export_model(
+    model: Path = typer.Option(..., "--model", help="Checkpoint from GET /cycles/{id}/model."),
+    out: Path = typer.Option(Path("model.onnx"), "--out", help="File to write."),
+    fmt: str = typer.Option("onnx", "--format", help="onnx (the only format so far)."),
+) -> None:
+    """Export a trained model to ONNX (one image in; boxes, labels, scores out)."""
+    if fmt != "onnx":
+        raise _fail(f"unknown format {fmt!r}; supported: onnx", 2)
+    from models import load_detector
+
+    try:
+        from models.export import export_onnx
+
+        detector, class_names = load_detector(model)
+        export_onnx(detector, out)
+    except ImportError as exc:
+        raise _fail(f"ONNX export needs the onnx package (pip install onnx): {exc}") from exc
+    except (OSError, ValueError) as exc:
+        raise _fail(f"cannot export {model}: {exc}") from exc
+    console.print(f"wrote {out} (classes: {', '.join(class_names)}; label k = class k-1 "
+                  "for Faster R-CNN, class k for RetinaNet)")  # fmt: skip
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``weights`` and ``predict`` to the ``alp`` app."""
+    """Add ``weights``, ``predict`` and ``export-model`` to the ``alp`` app."""
     app.add_typer(weights_app, name="weights")
     app.command("predict")(predict)
+    app.command("export-model")(export_model)

@@ -96,3 +96,22 @@ def test_predict_writes_coco_results(tmp_path: Path) -> None:
     (tmp_path / "bad.pt").write_bytes(b"junk")
     r = runner.invoke(app, ["predict", "--model", str(tmp_path / "bad.pt"), str(images[0])])
     assert r.exit_code == 1 and "cannot load model" in r.output
+
+
+def test_export_model_writes_onnx(tmp_path: Path) -> None:
+    pytest.importorskip("onnx")
+    from models.builders import build_detector
+    from models.checkpoint import save_checkpoint
+    from models.config import TrainConfig
+
+    cfg = TrainConfig.preset("vanilla", detector={"min_size": 64, "max_size": 64})
+    ckpt = save_checkpoint(tmp_path / "m.pt", build_detector(cfg, 2, seed=0), cfg, ["a", "b"])
+    out = tmp_path / "m.onnx"
+    r = runner.invoke(app, ["export-model", "--model", str(ckpt), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    import onnx
+
+    graph = onnx.load(str(out)).graph
+    assert [o.name for o in graph.output][:3] == ["boxes", "labels", "scores"]
+    r = runner.invoke(app, ["export-model", "--model", str(ckpt), "--format", "tflite"])
+    assert r.exit_code == 2 and "unknown format 'tflite'" in r.output
