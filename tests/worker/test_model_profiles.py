@@ -96,3 +96,14 @@ def test_fast_cycle_reaches_labeling_with_cached_weights(
         blob = read_checkpoint(storage.path(c.checkpoint_key))
         assert blob["config"]["detector"]["backbone"] == "mobilenet_v3_large_fpn"
         assert blob["config"]["detector"]["weights"] == "coco"
+
+
+def test_cuda_training_uses_pinned_loader_workers() -> None:
+    import os
+
+    cfg = modelling.train_config({"model": "auto"}, "cuda", None)
+    assert cfg.detector.backbone == "resnet50_fpn_v2" and cfg.amp
+    assert cfg.num_workers == min(8, max(0, (os.cpu_count() or 1) - 1))
+    tiny = modelling.train_config({"model": "tiny"}, "cuda", None)
+    assert tiny.num_workers == 0
+    assert modelling.train_config({"model": "auto"}, "cpu", None).num_workers == 0

@@ -102,6 +102,7 @@ def train_config(
     overrides["device"] = device
     if device.startswith("cuda") and setup.profile != "tiny":
         overrides["num_workers"] = min(8, max(0, (os.cpu_count() or 1) - 1))
+        allow_child_processes()
     det = dict(overrides.get("detector") or {})
     if not setup.pretrained and det.get("weights") == "coco":
         det["weights"] = "none"
@@ -110,6 +111,16 @@ def train_config(
     if det:
         overrides["detector"] = det
     return TrainConfig.preset(preset, **overrides)
+
+
+def allow_child_processes() -> None:
+    """Let this process start DataLoader worker processes. Celery's prefork children are
+    daemonic, and ``multiprocessing`` refuses children of a daemonic process; the loader's
+    workers are daemonic themselves and exit with their parent, so the flag is cleared for
+    the rest of this (task) process."""
+    import multiprocessing
+
+    multiprocessing.current_process()._config["daemon"] = False  # type: ignore[attr-defined]
 
 
 def save_checkpoint(
