@@ -169,12 +169,13 @@ def class_quality_list(metrics: dict[str, Any] | None, classes: list[str]) -> li
 def load_model(storage: LocalStorage, key: str, num_classes: int, device: str) -> nn.Module:
     """The detector saved under ``key`` in eval mode on ``device`` (cached per process:
     scoring many shards of one cycle loads the checkpoint once)."""
-    cache_key = f"{key}|{device}"
+    path = storage.path(key)  # the file's identity: a retried cycle rewrites its key
+    cache_key = f"{path}|{path.stat().st_mtime_ns if path.exists() else 0}|{device}"
     if cache_key in _CACHE:
         return _CACHE[cache_key]
     from models.checkpoint import load_checkpoint
 
-    model, _config, names, _metrics = load_checkpoint(storage.path(key), device=device)
+    model, _config, names, _metrics = load_checkpoint(path, device=device)
     if len(names) != num_classes:
         raise ValueError(f"checkpoint {key} has {len(names)} classes, the pool {num_classes}")
     _CACHE.clear()
