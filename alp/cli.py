@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from alp.cli_models import register as _register_models
 from alp.cli_remote import register as _register_remote
 from alp.config import CONFIG_ERROR_EXIT, ConfigError, Settings, load_settings
 
@@ -227,6 +228,7 @@ def simulate(
 
 
 _register_remote(app)  # login, pools, upload, import, export, cycles, next-batch (remote)
+_register_models(app)  # weights fetch|import, predict
 
 if __name__ == "__main__":
     app()

@@ -6,6 +6,7 @@ whole embedded installation (SQLite database, SQLite broker, image storage, secr
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 from functools import lru_cache
@@ -130,6 +131,12 @@ class Settings(BaseSettings):
         if v <= 0:
             raise ValueError("expected a positive integer")
         return v
+    torch_home: Path | None = Field(
+        None, description="torchvision's weight cache root; default $TORCH_HOME or data_dir/torch."
+    )
+    weights_download: bool = Field(
+        True, description="Workers may download missing pretrained weights."
+    )
 
     @model_validator(mode="after")
     def _defaults(self) -> Settings:
@@ -140,6 +147,9 @@ class Settings(BaseSettings):
             self.broker_url = f"sqla+sqlite:///{self.data_dir / 'broker.db'}"
         if self.storage_dir is None:
             self.storage_dir = self.data_dir / "storage"
+        if self.torch_home is None:
+            env = os.environ.get("TORCH_HOME")
+            self.torch_home = Path(env) if env else self.data_dir / "torch"
         return self
 
     @property

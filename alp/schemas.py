@@ -33,6 +33,7 @@ from alp.train_overrides import check_train_overrides
 # Exported from acquisition.registry (tests/unit/test_strategy_schema.py keeps it in sync).
 STRATEGY_NAMES = tuple(strategy_schema.strategy_names())
 TRAIN_PRESETS = ("vanilla", "huale", "libra", "pisa", "aploss", "retinanet")
+MODEL_PROFILES = ("auto", "standard", "fast", "tiny")  # = models.profiles.PROFILES (tested)
 
 
 class PoolSettings(BaseModel):
@@ -49,6 +50,11 @@ class PoolSettings(BaseModel):
         20, ge=1, le=MAX_SELECTION_BATCH, description="Images selected per cycle."
     )
     train_preset: str = Field("huale", description="Training preset (losses/samplers).")
+    model: str = Field(
+        "auto",
+        description="Detector profile: auto (standard with CUDA, else fast), standard "
+        "(ResNet-50-FPN, COCO, 800 px), fast (MobileNetV3-FPN, COCO, 512 px), tiny (tests).",
+    )
     train_overrides: dict[str, Any] = Field(
         default_factory=dict,
         description="TrainConfig overrides, e.g. iterations, backbone "
@@ -91,6 +97,13 @@ class PoolSettings(BaseModel):
         check_train_limits(self.train_overrides)
         check_train_overrides(self.train_preset, self.train_overrides)
         return self
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, v: str) -> str:
+        if v not in MODEL_PROFILES:
+            raise ValueError(f"unknown model {v!r}; choose one of {', '.join(MODEL_PROFILES)}")
+        return v
 
     @field_validator("train_preset")
     @classmethod

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, Field, PrivateAttr
 
 from alp.schemas import Box, ImageOut
+from alp.schemas_predictions import ImagePredictionOut
 
 
 class AcceptedFile(BaseModel):
@@ -70,6 +71,9 @@ class ImageDetail(ImageOut):
     )
     annotation_source: str | None = None
     content_url: str = Field(description="Signed, expiring URL of the content (no key needed).")
+    prediction: ImagePredictionOut | None = Field(
+        None, description="Latest on-demand detections (POST /pools/{id}/predictions)."
+    )
 
 
 class CocoImportResult(BaseModel):

@@ -67,7 +67,7 @@ def bench_stages(data: Path, args: argparse.Namespace) -> tuple[dict[str, Any], 
         pool = create_synthetic_pool(
             db, LocalStorage(s.storage_dir), "bench", n_labeled=40, n_val=20,
             n_unlabeled=args.images, size=128,
-            settings={"strategy": "hua", "batch_size": 20, "train_preset": "huale",
+            settings={"strategy": "hua", "batch_size": 20, "train_preset": "huale", "model": "tiny",
                       "train_overrides": TRAIN, "val_fraction": 0.0},
         )  # fmt: skip
         db.commit()

@@ -11,6 +11,7 @@ aploss ≤ 1.5 (× focal).
 
     python bench/train_step.py                       # CPU, 192 px, batch 4
     python bench/train_step.py --size 320 --iters 20 --device cuda
+    python bench/train_step.py --profile fast --size 256 --batch 2   # MobileNetV3-FPN
 """
 
 from __future__ import annotations
@@ -54,14 +55,24 @@ def _heads(name: str) -> HeadConfig:
     return head_preset(name)
 
 
-def _models(size: int, num_classes: int, device: torch.device) -> dict[str, tuple[nn.Module, int]]:
+def _detector(arch: str, size: int, profile: str) -> DetectorConfig:
+    """The profile's detector (``tiny``, or ``fast``'s COCO layout, no weight file read)."""
+    if profile == "tiny":
+        return DetectorConfig(arch=arch, backbone="tiny", min_size=size, max_size=size)
+    backbone = "mobilenet_v3_large_fpn" if arch == "fasterrcnn" else "resnet50_fpn"
+    return DetectorConfig(arch=arch, backbone=backbone, weights="coco", min_size=size,
+                          max_size=size)  # fmt: skip
+
+
+def _models(size: int, num_classes: int, device: torch.device, profile: str = "tiny"
+            ) -> dict[str, tuple[nn.Module, int]]:  # fmt: skip
     """name -> (model, label offset)."""
     out: dict[str, tuple[nn.Module, int]] = {}
     for arch, presets in (("fasterrcnn", {p: p for p in RCNN_PRESETS}),
                           ("retinanet", RETINA_PRESETS)):
-        det = DetectorConfig(arch=arch, backbone="tiny", min_size=size, max_size=size)
+        det = _detector(arch, size, profile)
         for name, preset in presets.items():
-            model = build_detector(det, num_classes, heads=_heads(preset), seed=0)
+            model = build_detector(det, num_classes, heads=_heads(preset), seed=0, load=False)
             out[name] = (model.to(device).train(), 1 if arch == "fasterrcnn" else 0)
     return out
 
@@ -88,9 +99,10 @@ def _ratios(sec: dict[str, float]) -> dict[str, float]:
     return out
 
 
-def run(size: int, batch: int, iters: int, warmup: int, device: torch.device) -> dict[str, Any]:
+def run(size: int, batch: int, iters: int, warmup: int, device: torch.device,
+        profile: str = "tiny") -> dict[str, Any]:  # fmt: skip
     images, targets = _batch(size, batch, device)
-    models = _models(size, 3, device)
+    models = _models(size, 3, device, profile)
     opts = {k: torch.optim.SGD(m.parameters(), lr=1e-3, momentum=0.9)
             for k, (m, _) in models.items()}
     shifted = {off: [{**t, "labels": t["labels"] + off} for t in targets] for off in (0, 1)}
@@ -108,6 +120,7 @@ def run(size: int, batch: int, iters: int, warmup: int, device: torch.device) ->
     return {
         "benchmark": "train_step",
         "device": str(device),
+        "profile": profile,
         "torch_threads": torch.get_num_threads(),
         "image_size": size,
         "batch_size": batch,
@@ -129,12 +142,15 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    parser.add_argument("--profile", choices=("tiny", "fast"), default="tiny",
+                        help="fast: MobileNetV3-FPN (RetinaNet: ResNet-50-FPN), COCO layout")
     args = parser.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     if args.size < 32 or args.batch < 1 or args.iters < 1 or args.warmup < 0:
         parser.error("need --size >= 32, --batch >= 1, --iters >= 1, --warmup >= 0")
-    result = run(args.size, args.batch, args.iters, args.warmup, torch.device(args.device))
+    result = run(args.size, args.batch, args.iters, args.warmup, torch.device(args.device),
+                 args.profile)
     print(json.dumps(result, indent=2))
 
 

@@ -19,7 +19,7 @@ from torch import nn
 from torchvision.models.detection import FasterRCNN, RetinaNet
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
-from torchvision.models.detection.retinanet import RetinaNetClassificationHead, RetinaNetHead
+from torchvision.models.detection.retinanet import RetinaNetHead
 from torchvision.ops import MultiScaleRoIAlign
 
 from models.backbones import tiny_backbone
@@ -27,6 +27,8 @@ from models.config import DetectorConfig, TrainConfig
 from models.heads.config import HeadConfig, head_preset
 
 NUM_CLASSES_ATTR = "alp_num_classes"
+LAYOUT_ATTR = "alp_weights_layout"  # the torchvision weights the layout was built for
+LAYOUTS = ("none", "imagenet", "default", "coco")
 
 
 def is_two_stage(model: nn.Module) -> bool:
@@ -82,8 +84,12 @@ def _rcnn_kwargs(cfg: DetectorConfig) -> dict[str, Any]:
         "box_nms_thresh": cfg.nms_thresh,
         "box_detections_per_img": cfg.detections_per_img,
     }
-    for key in ("pre_nms_top_n_train", "post_nms_top_n_train", "pre_nms_top_n_test",
-                "post_nms_top_n_test"):
+    for key in (
+        "pre_nms_top_n_train",
+        "post_nms_top_n_train",
+        "pre_nms_top_n_test",
+        "post_nms_top_n_test",
+    ):
         kwargs[f"rpn_{key}"] = cfg.resolved(f"rpn_{key}")
     anchors = _anchor_generator(cfg)
     if anchors is not None:
@@ -112,8 +118,9 @@ def _build_tiny(cfg: DetectorConfig, num_classes: int) -> nn.Module:
         return FasterRCNN(
             backbone,
             num_classes=None,
-            box_roi_pool=MultiScaleRoIAlign(["0"], output_size=7,
-                                            sampling_ratio=cfg.resolved("roi_sampling_ratio")),
+            box_roi_pool=MultiScaleRoIAlign(
+                ["0"], output_size=7, sampling_ratio=cfg.resolved("roi_sampling_ratio")
+            ),
             box_head=TwoMLPHead(backbone.out_channels * 7 * 7, rep),
             box_predictor=FastRCNNPredictor(rep, num_classes + 1),
             **_rcnn_kwargs(cfg),
@@ -121,66 +128,35 @@ def _build_tiny(cfg: DetectorConfig, num_classes: int) -> nn.Module:
     kwargs = _retina_kwargs(cfg)
     num_anchors = kwargs["anchor_generator"].num_anchors_per_location()[0]
     groups = min(16, backbone.out_channels)
-    head = RetinaNetHead(backbone.out_channels, num_anchors, num_classes,
-                         norm_layer=functools.partial(nn.GroupNorm, groups))
+    head = RetinaNetHead(
+        backbone.out_channels,
+        num_anchors,
+        num_classes,
+        norm_layer=functools.partial(nn.GroupNorm, groups),
+    )
     return RetinaNet(backbone, num_classes, head=head, **kwargs)
 
 
-def _build_torchvision(cfg: DetectorConfig, num_classes: int) -> nn.Module:
-    from torchvision.models import MobileNet_V3_Large_Weights, ResNet50_Weights
-    from torchvision.models import detection as tvd
-
-    coco = cfg.weights == "coco"
-    imagenet = cfg.weights in ("imagenet", "default")
-    if cfg.arch == "retinanet":
-        model = tvd.retinanet_resnet50_fpn(
-            weights=tvd.RetinaNet_ResNet50_FPN_Weights.DEFAULT if coco else None,
-            weights_backbone=ResNet50_Weights.DEFAULT if imagenet else None,
-            num_classes=None if coco else num_classes,
-            **_retina_kwargs(cfg),
-        )
-        if coco:  # new class layer for our classes
-            head = model.head.classification_head
-            num_anchors = head.num_anchors
-            model.head.classification_head = RetinaNetClassificationHead(
-                model.backbone.out_channels, num_anchors, num_classes
-            )
-        return model
-    if cfg.backbone == "mobilenet_v3_large_fpn":
-        builder = tvd.fasterrcnn_mobilenet_v3_large_fpn
-        det_w: Any = tvd.FasterRCNN_MobileNet_V3_Large_FPN_Weights
-        bb_w: Any = MobileNet_V3_Large_Weights.DEFAULT
-    else:
-        builder, det_w = tvd.fasterrcnn_resnet50_fpn, tvd.FasterRCNN_ResNet50_FPN_Weights
-        bb_w = ResNet50_Weights.DEFAULT
-    model = builder(
-        weights=det_w.DEFAULT if coco else None,
-        weights_backbone=bb_w if imagenet else None,
-        num_classes=None if coco else num_classes + 1,
-        **_rcnn_kwargs(cfg),
-    )
-    if coco:
-        in_features = model.roi_heads.box_predictor.cls_score.in_features
-        model.roi_heads.box_predictor = FastRCNNPredictor(in_features, num_classes + 1)
-    return model
-
-
 def build_stock_detector(
-    config: DetectorConfig, num_classes: int, seed: int | None = None
+    config: DetectorConfig, num_classes: int, seed: int | None = None, load: bool = True
 ) -> nn.Module:
     """The torchvision detector described by ``config`` WITHOUT alp's heads.
 
     ``num_classes``: foreground classes C (>= 1). ``seed`` makes the initialisation
     deterministic without touching the global RNG state. Checkpoint-path weights are NOT
-    loaded here (see :func:`build_detector`).
+    loaded here (see :func:`build_detector`). ``load=False`` builds the layout of a
+    COCO/ImageNet-initialised model without reading torchvision's weight files.
     """
+    from models import tv_detectors
+
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
     with _seeded(seed):
         if config.backbone == "tiny":
             model = _build_tiny(config, num_classes)
         else:
-            model = _build_torchvision(config, num_classes)
+            kwargs = _retina_kwargs(config) if config.arch == "retinanet" else _rcnn_kwargs(config)
+            model = tv_detectors.build(config, num_classes, kwargs, load=load)
     setattr(model, NUM_CLASSES_ATTR, num_classes)
     return model
 
@@ -190,6 +166,7 @@ def build_detector(
     num_classes: int,
     heads: HeadConfig | None = None,
     seed: int | None = None,
+    load: bool = True,
 ) -> nn.Module:
     """Build a detector with alp's configured heads installed (always, even for vanilla).
 
@@ -197,7 +174,8 @@ def build_detector(
     ``seed`` are given) or a ``DetectorConfig`` (heads default to the vanilla preset).
     ``num_classes``: number of foreground classes C. If ``config.weights`` is a checkpoint
     path, its weights are loaded (the class count must match). Returns the model in train
-    mode on the CPU.
+    mode on the CPU. ``load=False``: torchvision weights are not read (the pretrained
+    layout is still built; see :func:`build_stock_detector`).
     """
     from models.heads import install_heads
 
@@ -208,25 +186,45 @@ def build_detector(
     else:
         det = config
     heads = heads if heads is not None else head_preset("vanilla")
-    model = build_stock_detector(det, num_classes, seed=seed)
+    blob: dict[str, Any] | None = None
+    path = ""
+    if det.weights not in LAYOUTS:
+        path = det.weights
+        blob = _read_weights(path)
+        stored = ((blob.get("config") or {}).get("detector") or {}).get("weights", "none")
+        layout = stored if stored in LAYOUTS else "none"
+        det = DetectorConfig.from_dict({**det.to_dict(), "weights": layout})
+        load = False
+    model = build_stock_detector(det, num_classes, seed=seed, load=load)
     with _seeded(seed):
         model = install_heads(model, heads, num_classes + label_offset(model))
     setattr(model, NUM_CLASSES_ATTR, num_classes)
-    if det.weights not in ("none", "imagenet", "default", "coco"):
-        load_weights(model, det.weights)
+    setattr(model, LAYOUT_ATTR, det.weights)
+    if blob is not None:
+        _load_state(model, blob, path)
     return model
 
 
-def load_weights(model: nn.Module, path: str | Path) -> None:
-    """Load the ``state_dict`` of an alp checkpoint (or a bare state dict) into ``model``."""
+def _read_weights(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"weights checkpoint not found: {path}")
     blob = torch.load(path, map_location="cpu", weights_only=True)
-    state = blob.get("state_dict", blob) if isinstance(blob, dict) else None
+    if not isinstance(blob, dict):
+        raise ValueError(f"{path} holds no state dict")
+    return blob
+
+
+def _load_state(model: nn.Module, blob: dict[str, Any], path: str | Path) -> None:
+    state = blob.get("state_dict", blob)
     if not isinstance(state, dict):
         raise ValueError(f"{path} holds no state dict")
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
         raise ValueError(f"weights in {path} do not fit this detector: {exc}") from exc
+
+
+def load_weights(model: nn.Module, path: str | Path) -> None:
+    """Load the ``state_dict`` of an alp checkpoint (or a bare state dict) into ``model``."""
+    _load_state(model, _read_weights(path), path)

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from models.heads.config import HeadConfig, head_preset
 
 ARCHS = ("fasterrcnn", "retinanet")
-BACKBONES = ("tiny", "mobilenet_v3_large_fpn", "resnet50_fpn")
+BACKBONES = ("tiny", "mobilenet_v3_large_fpn", "resnet50_fpn", "resnet50_fpn_v2")
 PRESETS = ("vanilla", "huale", "libra", "pisa", "aploss", "retinanet")
 
 
@@ -112,7 +112,7 @@ class DetectorConfig:
             raise ValueError(f"arch must be one of {ARCHS}, got {self.arch!r}")
         if self.backbone not in BACKBONES:
             raise ValueError(f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
-        if self.arch == "retinanet" and self.backbone == "mobilenet_v3_large_fpn":
+        if self.arch == "retinanet" and self.backbone not in ("tiny", "resnet50_fpn"):
             raise ValueError("retinanet supports the 'tiny' and 'resnet50_fpn' backbones")
         if not 0 < self.min_size <= self.max_size:
             raise ValueError(f"need 0 < min_size <= max_size, got {self.min_size}, {self.max_size}")

@@ -55,6 +55,7 @@ DEMO_TRAIN: dict[str, Any] = {
 DEMO_SETTINGS: dict[str, Any] = {
     "strategy": "hua",
     "train_preset": "huale",
+    "model": "tiny",  # the demo's 96 px synthetic shapes need no pretrained detector
     "train_overrides": DEMO_TRAIN,
     "val_fraction": 0.0,  # the demo has its own held-out validation images
     "warm_start": True,

@@ -33,6 +33,14 @@ def cycle_train(job_id: int) -> None:
     train.run(job_id)
 
 
+@celery_app.task(name=jobs.PREDICT)
+def predict(job_id: int) -> None:
+    """On-demand predictions (``POST /pools/{id}/predictions``)."""
+    from worker.pipeline import predict as predict_stage
+
+    predict_stage.run(job_id)
+
+
 @celery_app.task(name=jobs.CYCLE_EVALUATE)
 def cycle_evaluate(job_id: int) -> None:
     from worker.pipeline import evaluate

@@ -244,3 +244,19 @@ class WorkerHeartbeat(Base):
     hostname: Mapped[str] = mapped_column(String(200), primary_key=True)
     nonce: Mapped[str] = mapped_column(String(64))
     last_seen: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Prediction(Base):
+    """The latest on-demand detections of one image (``POST /pools/{id}/predictions``):
+    boxes in image pixels with label names and scores, and the cycle whose model made them."""
+
+    __tablename__ = "predictions"
+
+    image_id: Mapped[int] = mapped_column(
+        ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
+    )
+    pool_id: Mapped[int] = mapped_column(ForeignKey("pools.id", ondelete="CASCADE"), index=True)
+    cycle_id: Mapped[int | None] = mapped_column(ForeignKey("cycles.id", ondelete="SET NULL"))
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    boxes: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -18,7 +18,7 @@ from alp.db.tables import MAX_ID
 from alp.errors import BadRequest, NotFound
 from alp.schemas import Box, ImageOut
 from alp.schemas_images import ImageDetail, ImagePage
-from alp.services import pools
+from alp.services import pools, predictions
 from alp.services.annotations import latest_annotation
 from alp.services.signing import signed_content_url
 from alp.storage import LocalStorage
@@ -90,6 +90,7 @@ def image_detail(db: Session, settings: Settings, image_id: int) -> ImageDetail:
         boxes=[Box(**b) for b in ann.boxes] if ann is not None else None,
         annotation_source=ann.source if ann is not None else None,
         content_url=signed_content_url(settings, image.id),
+        prediction=predictions.for_image(db, image.id),
     )
 
 

@@ -70,6 +70,7 @@ def pool_settings(**kw: Any) -> dict[str, Any]:
         "strategy": "hua",
         "batch_size": 4,
         "train_preset": "huale",
+        "model": "tiny",
         "train_overrides": TINY_TRAIN,
         "val_fraction": 0.0,
         "auto_advance": True,

@@ -10,7 +10,7 @@ from worker.pipeline import data, modelling
 from worker.pipeline.common import StageRun, device_name
 
 # stored by the training stage, kept by evaluation
-TRAINING_METRICS = ("class_quality", "train_images")
+TRAINING_METRICS = ("class_quality", "train_images", "model", "pretrained")
 
 
 def run(job_id: int) -> None:
@@ -54,7 +54,7 @@ def _evaluate(run: StageRun) -> None:
     run.progress(0.1, f"evaluating on {len(manifest)} validation images", force=True)
     metrics = evaluate(model, manifest, classes, device=device)
     run.check()
-    run.complete(
-        f"mAP@0.5 {metrics['map50']:.3f} on {len(manifest)} images",
-        {"metrics": {**kept, **metrics, "val_images": len(manifest)}},
-    )
+    metrics = {**kept, **metrics, "val_images": len(manifest)}
+    modelling.store_metrics(storage, key, metrics)  # the downloadable model carries them
+    run.complete(f"mAP@0.5 {metrics['map50']:.3f} on {len(manifest)} images",
+                 {"metrics": metrics})  # fmt: skip

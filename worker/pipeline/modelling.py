@@ -7,8 +7,10 @@ before the worker forks.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,19 +27,100 @@ PREANNOTATION_MAX_BOXES = 20
 _CACHE: dict[str, Any] = {}
 
 
-def train_config(cycle_config: dict[str, Any], device: str, weights: str | None) -> TrainConfig:
-    """``TrainConfig`` from the cycle's pool-settings snapshot (preset + overrides), on
-    ``device``; ``weights`` (a local checkpoint path) warm-starts the detector."""
-    from models.config import TrainConfig
+@dataclass(frozen=True)
+class ModelSetup:
+    """What the training stage resolved: the concrete profile (``auto`` resolved), whether
+    the detector starts from pretrained weights, and a cycle issue to record (or None)."""
 
-    overrides = dict(cycle_config.get("train_overrides") or {})
+    profile: str
+    pretrained: bool
+    issue: str | None = None
+
+    def metrics(self) -> dict[str, Any]:
+        return {"model": self.profile, "pretrained": self.pretrained}
+
+
+def requested_profile(cycle_config: dict[str, Any]) -> str:
+    """The pool's ``model`` setting in the cycle snapshot; snapshots from before model
+    profiles existed trained the tiny detector, so they keep it."""
+    return str(cycle_config.get("model", "tiny"))
+
+
+def model_setup(
+    cycle_config: dict[str, Any], device: str, torch_home: Path | None, download: bool
+) -> ModelSetup:
+    """Resolve the profile on ``device`` and make sure its pretrained weights are in
+    torchvision's cache under ``torch_home`` (downloaded when missing and ``download``).
+
+    Missing weights: an explicit profile raises ``MissingWeightsError`` (the message names
+    the file and the ``alp weights`` commands); ``auto`` trains from scratch and says so in
+    the returned issue.
+    """
+    import torch
+
+    from models import weights as tv_weights
+    from models.profiles import resolve_profile
+
+    if torch_home is not None:
+        torch.hub.set_dir(str(Path(torch_home) / "hub"))
+    requested = requested_profile(cycle_config)
+    profile = resolve_profile(requested, device.startswith("cuda"))
+    config = train_config(cycle_config, device, None, ModelSetup(profile, True))
+    needed = tv_weights.needed(config.detector)
+    if needed is None:
+        return ModelSetup(profile, config.detector.weights != "none")
+    try:
+        tv_weights.ensure(needed, profile, download)
+    except tv_weights.MissingWeightsError as exc:
+        if requested != "auto":
+            raise
+        return ModelSetup(profile, False, f"model 'auto' -> {profile}: TRAINING FROM SCRATCH, "
+                                          f"no pretrained weights. {exc}")  # fmt: skip
+    return ModelSetup(profile, True)
+
+
+def train_config(
+    cycle_config: dict[str, Any], device: str, weights: str | None,
+    setup: ModelSetup | None = None, n_train: int | None = None,
+) -> TrainConfig:  # fmt: skip
+    """``TrainConfig`` from the cycle's pool-settings snapshot: preset, then the model
+    profile's overrides (``setup``; default: the snapshot's profile resolved on
+    ``device``, pretrained), then the pool's ``train_overrides``; on ``device``.
+    ``weights`` (a local checkpoint path) warm-starts the detector. ``n_train`` (labeled
+    training images) sizes a pretrained profile's schedule (``models.profiles``)."""
+    from models.config import TrainConfig
+    from models.profiles import merged_overrides, resolve_profile
+
+    if setup is None:
+        profile = resolve_profile(requested_profile(cycle_config), device.startswith("cuda"))
+        setup = ModelSetup(profile, True)
+    preset = cycle_config.get("train_preset", "huale")
+    overrides = merged_overrides(
+        setup.profile, preset, cycle_config.get("train_overrides"), n_train
+    )
     overrides.setdefault("seed", int(cycle_config.get("seed", 0)))
     overrides["device"] = device
+    if device.startswith("cuda") and setup.profile != "tiny":
+        overrides["num_workers"] = min(8, max(0, (os.cpu_count() or 1) - 1))
+        allow_child_processes()
+    det = dict(overrides.get("detector") or {})
+    if not setup.pretrained and det.get("weights") == "coco":
+        det["weights"] = "none"
     if weights is not None:
-        det = dict(overrides.get("detector") or {})
         det["weights"] = weights
+    if det:
         overrides["detector"] = det
-    return TrainConfig.preset(cycle_config.get("train_preset", "huale"), **overrides)
+    return TrainConfig.preset(preset, **overrides)
+
+
+def allow_child_processes() -> None:
+    """Let this process start DataLoader worker processes. Celery's prefork children are
+    daemonic, and ``multiprocessing`` refuses children of a daemonic process; the loader's
+    workers are daemonic themselves and exit with their parent, so the flag is cleared for
+    the rest of this (task) process."""
+    import multiprocessing
+
+    multiprocessing.current_process()._config["daemon"] = False  # type: ignore[attr-defined]
 
 
 def save_checkpoint(
@@ -55,6 +138,14 @@ def save_checkpoint(
     with tempfile.TemporaryDirectory() as tmp:
         path = save(Path(tmp) / "ckpt.pt", model, config, classes, metrics)
         storage.put_file(key, path)
+
+
+def store_metrics(storage: LocalStorage, key: str, metrics: dict[str, Any]) -> None:
+    """Write ``metrics`` (the cycle's, after evaluation) into the stored checkpoint, so a
+    downloaded model carries its validation scores."""
+    from models.checkpoint import update_metrics
+
+    update_metrics(storage.path(key), metrics)
 
 
 def class_quality(model: nn.Module, classes: list[str]) -> dict[str, float] | None:
@@ -78,12 +169,13 @@ def class_quality_list(metrics: dict[str, Any] | None, classes: list[str]) -> li
 def load_model(storage: LocalStorage, key: str, num_classes: int, device: str) -> nn.Module:
     """The detector saved under ``key`` in eval mode on ``device`` (cached per process:
     scoring many shards of one cycle loads the checkpoint once)."""
-    cache_key = f"{key}|{device}"
+    path = storage.path(key)  # the file's identity: a retried cycle rewrites its key
+    cache_key = f"{path}|{path.stat().st_mtime_ns if path.exists() else 0}|{device}"
     if cache_key in _CACHE:
         return _CACHE[cache_key]
     from models.checkpoint import load_checkpoint
 
-    model, _config, names, _metrics = load_checkpoint(storage.path(key), device=device)
+    model, _config, names, _metrics = load_checkpoint(path, device=device)
     if len(names) != num_classes:
         raise ValueError(f"checkpoint {key} has {len(names)} classes, the pool {num_classes}")
     _CACHE.clear()

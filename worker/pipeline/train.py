@@ -95,7 +95,8 @@ def _train(run: StageRun) -> None:
         return
     device = device_name(context.settings().device)
     weights = str(storage.path(previous)) if previous and storage.exists(previous) else None
-    config = modelling.train_config(cfg, device, weights)
+    setup = _model_setup(run, cfg, device)  # model profile + pretrained weights (issue 18)
+    config = modelling.train_config(cfg, device, weights, setup, len(manifest))
     from models.builders import build_detector
     from models.engine import train
 
@@ -107,7 +108,7 @@ def _train(run: StageRun) -> None:
         with context.session() as db:
             cycles.record_issue(db, run.cycle_id, f"warm start failed, fresh init: {exc}")
             db.commit()
-        config = modelling.train_config(cfg, device, None)
+        config = modelling.train_config(cfg, device, None, setup, len(manifest))
         model = build_detector(config, len(classes))
 
     s = context.settings()
@@ -148,6 +149,7 @@ def _train(run: StageRun) -> None:
     metrics: dict[str, Any] = {"train_images": len(manifest)}
     if quality is not None:
         metrics["class_quality"] = quality
+    metrics.update(setup.metrics())
     modelling.save_checkpoint(storage, key, model, config, classes, metrics)
     if embeddings.needed(cfg):
         _embed_labeled(run, storage, key, model, manifest, device, int(cfg.get("seed", 0)))
@@ -166,6 +168,17 @@ def _record_counts(db: Session, cycle_id: int, labeled: int, train_images: int) 
     if cycle is not None:
         cycle.labeled_count = labeled
         cycle.metrics = {**(cycle.metrics or {}), "train_images": train_images}
+
+
+def _model_setup(run: StageRun, cfg: dict[str, Any], device: str) -> modelling.ModelSetup:
+    """Resolve the pool's model profile; record the from-scratch fallback as a cycle issue."""
+    settings = context.settings()
+    setup = modelling.model_setup(cfg, device, settings.torch_home, settings.weights_download)
+    if setup.issue:
+        with context.session() as db:
+            cycles.record_issue(db, run.cycle_id, setup.issue)
+            db.commit()
+    return setup
 
 
 def _embed_labeled(

@@ -1,0 +1,47 @@
+"""The trained model out: a cycle's checkpoint, or a pool's best/latest one, streamed as
+stored (weights + config + class names + metrics; ``torch.load(weights_only=True)``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, Response
+
+from alp.db import Cycle
+from alp.services import models_out
+from api.deps import DB, Id, Key, State
+
+router = APIRouter(tags=["models"])
+RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {"content": {models_out.MEDIA_TYPE: {}}, "description": "The checkpoint file."},
+    304: {"description": "Unchanged (If-None-Match)."},
+    404: {"description": "No such cycle/pool, or no trained model yet."},
+}
+
+
+def _send(request: Request, db: DB, cycle: Cycle, path: Path) -> Response:
+    tag = models_out.etag(cycle, path)
+    headers = {"ETag": tag, "X-Alp-Cycle-Id": str(cycle.id), "Cache-Control": "no-cache"}
+    if tag in (request.headers.get("if-none-match") or ""):
+        return Response(status_code=304, headers=headers)
+    name = models_out.file_name(db, cycle)
+    return FileResponse(path, media_type=models_out.MEDIA_TYPE, filename=name, headers=headers)
+
+
+@router.get("/cycles/{cycle_id}/model", response_class=FileResponse, responses=RESPONSES)
+def cycle_model(cycle_id: Id, request: Request, db: DB, st: State, _: Key) -> Response:
+    """The cycle's checkpoint; 404 (with the reason) until it trained one."""
+    cycle, path = models_out.cycle_model(db, st.storage, cycle_id)
+    return _send(request, db, cycle, path)
+
+
+@router.get("/pools/{pool_id}/model", response_class=FileResponse, responses=RESPONSES)
+def pool_model(
+    pool_id: Id, request: Request, db: DB, st: State, _: Key,
+    pick: str = Query("best", pattern="^(best|latest)$",
+                      description="best: highest validation mAP@0.5; latest: last trained."),
+) -> Response:  # fmt: skip
+    """The pool's best or latest checkpoint (``X-Alp-Cycle-Id`` says whose)."""
+    cycle, path = models_out.pool_model(db, st.storage, pool_id, pick)
+    return _send(request, db, cycle, path)
