@@ -21,8 +21,10 @@ LS_PUSH = "alp.labelstudio.push"
 LS_SYNC = "alp.labelstudio.sync"
 LS_RECONCILE = "alp.labelstudio.reconcile"
 IMPORT_ZIP = "alp.import.zip"
+# Backtest on a pool's own labels (gpu queue; worker/backtest_task.py).
+BACKTEST_RUN = "alp.backtest.run"
 
-GPU_TASKS = (CYCLE_TRAIN, CYCLE_EVALUATE, CYCLE_SCORE_SHARD)
+GPU_TASKS = (CYCLE_TRAIN, CYCLE_EVALUATE, CYCLE_SCORE_SHARD, BACKTEST_RUN)
 # Tasks whose first argument is a Job id / a ScoreShard id (the outbox marks their job
 # "waiting for broker" while the broker refuses them).
 JOB_ID_TASKS = (CYCLE_TRAIN, CYCLE_EVALUATE, CYCLE_SELECT)
