@@ -80,8 +80,8 @@ def _claim(job_id: int) -> tuple[int, int, dict[str, Any]] | None:
         if token is None:
             db.rollback()
             return None
-        db.execute(update(Backtest).where(Backtest.id == row.id, Backtest.state == "queued")
-                   .values(state="running").execution_options(synchronize_session=False))  # fmt: skip
+        queued = update(Backtest).where(Backtest.id == row.id, Backtest.state == "queued")
+        db.execute(queued.values(state="running").execution_options(synchronize_session=False))
         db.commit()
         return row.id, token, dict(row.request)
 
@@ -127,8 +127,10 @@ def replay(req: dict[str, Any], backtest_id: int, tracker: Tracker) -> dict[str,
     with context.session() as db:
         row = db.get(Backtest, backtest_id)
         assert row is not None
-        data = pool_data(db, context.storage(), row.pool_id, int(req["test_size"]), 0,
-                         initial=int(req["initial"]), budget=int(req["budget"]), rounds=rounds)  # fmt: skip
+        data = pool_data(
+            db, context.storage(), row.pool_id, int(req["test_size"]), 0,
+            initial=int(req["initial"]), budget=int(req["budget"]), rounds=rounds,
+        )  # fmt: skip
     tracker.check()
     opts = LoopOptions(
         initial=int(req["initial"]), budget=int(req["budget"]), cycles=rounds + 1,
