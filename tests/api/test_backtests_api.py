@@ -22,11 +22,13 @@ BODY: dict[str, Any] = {
 }  # fmt: skip
 
 
-def labeled_pool(sessions: Any, settings: Any, n: int = 30, **pool_settings: Any) -> int:
+def labeled_pool(
+    sessions: Any, settings: Any, n: int = 30, unlabeled: int = 0, **pool_settings: Any
+) -> int:
     with sessions() as db:
         pool = create_synthetic_pool(
             db, LocalStorage(settings.storage_dir), f"bt{n}", n_labeled=n, n_val=0,
-            n_unlabeled=0, size=32, settings={"train_preset": "vanilla", **pool_settings},
+            n_unlabeled=unlabeled, size=32, settings={"train_preset": "vanilla", **pool_settings},
         )  # fmt: skip
         db.commit()
     return pool.pool_id
