@@ -27,7 +27,7 @@ BACKTEST_RUN = "alp.backtest.run"
 GPU_TASKS = (CYCLE_TRAIN, CYCLE_EVALUATE, CYCLE_SCORE_SHARD, BACKTEST_RUN)
 # Tasks whose first argument is a Job id / a ScoreShard id (the outbox marks their job
 # "waiting for broker" while the broker refuses them).
-JOB_ID_TASKS = (CYCLE_TRAIN, CYCLE_EVALUATE, CYCLE_SELECT)
+JOB_ID_TASKS = (CYCLE_TRAIN, CYCLE_EVALUATE, CYCLE_SELECT, BACKTEST_RUN)
 SHARD_ID_TASKS = (CYCLE_SCORE_SHARD,)
 QUEUES = ("gpu", "io")
 

@@ -125,3 +125,24 @@ def test_apply_patches_the_strategy_and_records_the_backtest(
     assert r.json()["settings"]["strategy_backtest_id"] is None
     r = client.patch(f"/api/v1/pools/{pid}", json={"settings": {"batch_size": 7}})
     assert r.json()["settings"]["strategy_backtest_id"] is None
+
+
+def test_a_backtest_whose_worker_died_does_not_block_the_pool(
+    client: TestClient, sessions, settings
+) -> None:
+    from datetime import timedelta
+
+    from alp.db import utcnow
+
+    pid = labeled_pool(sessions, settings)
+    first = client.post(f"/api/v1/pools/{pid}/backtests", json=BODY).json()["id"]
+    with sessions() as db:  # claimed by a worker that then stopped heart-beating
+        row = db.get(Backtest, first)
+        row.state = "running"
+        job = db.get(Job, row.job_id)
+        job.state, job.heartbeat_at = "running", utcnow() - timedelta(hours=1)
+        db.commit()
+    r = client.post(f"/api/v1/pools/{pid}/backtests", json=BODY)
+    assert r.status_code == 202, r.text
+    old = client.get(f"/api/v1/backtests/{first}").json()
+    assert (old["state"], old["error"], old["job"]["state"]) == ("failed", "worker lost", "failed")
