@@ -108,13 +108,12 @@ def run(job_id: int) -> None:
             state, error = "failed", error_text(exc)
     with context.session() as db:
         row = db.get(Backtest, backtest_id)
-        assert row is not None
         message = "done" if error is None else error
-        if backtests.finish(db, row, token, state, message, results, error):
+        if row is not None and backtests.finish(db, row, token, state, message, results, error):
             db.commit()
         else:
             db.rollback()
-            log.info("backtest %s: cancelled or lease lost; results discarded", backtest_id)
+            log.info("backtest %s: cancelled, deleted or lease lost; nothing stored", backtest_id)
 
 
 def replay(req: dict[str, Any], backtest_id: int, tracker: Tracker) -> dict[str, Any]:
