@@ -22,11 +22,13 @@ LS_SYNC = "alp.labelstudio.sync"
 LS_RECONCILE = "alp.labelstudio.reconcile"
 IMPORT_ZIP = "alp.import.zip"
 PREDICT = "alp.predict"  # on-demand predictions (gpu queue)
+# Backtest on a pool's own labels (gpu queue; worker/backtest_task.py).
+BACKTEST_RUN = "alp.backtest.run"
 
-GPU_TASKS = (CYCLE_TRAIN, CYCLE_EVALUATE, CYCLE_SCORE_SHARD, PREDICT)
+GPU_TASKS = (CYCLE_TRAIN, CYCLE_EVALUATE, CYCLE_SCORE_SHARD, PREDICT, BACKTEST_RUN)
 # Tasks whose first argument is a Job id / a ScoreShard id (the outbox marks their job
 # "waiting for broker" while the broker refuses them).
-JOB_ID_TASKS = (CYCLE_TRAIN, CYCLE_EVALUATE, CYCLE_SELECT)
+JOB_ID_TASKS = (CYCLE_TRAIN, CYCLE_EVALUATE, CYCLE_SELECT, BACKTEST_RUN)
 SHARD_ID_TASKS = (CYCLE_SCORE_SHARD,)
 QUEUES = ("gpu", "io")
 

@@ -46,6 +46,10 @@ class PoolSettings(BaseModel):
         default_factory=dict,
         description=f"Parameters of the strategy (at most {MAX_SETTINGS_JSON} bytes as JSON).",
     )
+    strategy_backtest_id: int | None = Field(
+        None, ge=1, description="The backtest that justified the strategy (set when a "
+        "backtest's recommendation is applied; cleared when the strategy changes otherwise).",
+    )
     batch_size: int = Field(
         20, ge=1, le=MAX_SELECTION_BATCH, description="Images selected per cycle."
     )

@@ -49,6 +49,10 @@ class CycleOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    strategy: str | None = Field(None, description="Acquisition strategy of this cycle.")
+    strategy_backtest_id: int | None = Field(
+        None, description="The backtest that justified the strategy (pool settings snapshot)."
+    )
     jobs: list[JobOut] = Field(default_factory=list)
 
 

@@ -15,7 +15,18 @@ from api.cors import ContentCORS
 from api.dashboard import data as dashboard_data
 from api.dashboard import pages as dashboard_pages
 from api.deps import AppState
-from api.routes import annotations, coco, cycles, datasets, health, images, jobs, labelstudio, pools
+from api.routes import (
+    annotations,
+    backtests,
+    coco,
+    cycles,
+    datasets,
+    health,
+    images,
+    jobs,
+    labelstudio,
+    pools,
+)
 from api.routes import models as model_routes
 from api.routes import predictions as prediction_routes
 from api.strict_json import strict_json_body
@@ -52,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(datasets.router)
     api.include_router(model_routes.router)
     api.include_router(prediction_routes.router)
+    api.include_router(backtests.router)
     app.include_router(api)
     app.include_router(health.router)
     app.include_router(health.router, prefix=API_PREFIX, include_in_schema=False)

@@ -62,6 +62,13 @@ def cycle_select(job_id: int) -> None:
     select.run(job_id)
 
 
+@celery_app.task(name=jobs.BACKTEST_RUN)
+def backtest_run(job_id: int) -> None:
+    from worker import backtest_task
+
+    backtest_task.run(job_id)
+
+
 @celery_app.task(name=jobs.WATCHDOG)
 def watchdog() -> dict[str, int]:
     from worker.pipeline import watchdog as wd

@@ -9,9 +9,9 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``login``, ``pools``, ``upload``, ``import``, ``export``, ``cycles`` and
-    ``next-batch`` to ``app``."""
-    from alp.cli_remote import commands, cycles
+    """Add ``login``, ``pools``, ``upload``, ``import``, ``export``, ``cycles``,
+    ``next-batch`` and ``backtest`` to ``app``."""
+    from alp.cli_remote import backtests, commands, cycles
 
     app.command("login")(commands.login)
     app.add_typer(commands.pools_app, name="pools")
@@ -20,3 +20,4 @@ def register(app: typer.Typer) -> None:
     app.command("export")(commands.export)
     app.add_typer(cycles.cycles_app, name="cycles")
     app.command("next-batch")(cycles.next_batch)
+    app.command("backtest")(backtests.backtest)

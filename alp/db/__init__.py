@@ -4,6 +4,7 @@ from alp.db.base import Base, make_engine, make_sessionmaker, utcnow
 from alp.db.tables import (
     Annotation,
     ApiKey,
+    Backtest,
     Cycle,
     Image,
     Job,
@@ -18,6 +19,7 @@ from alp.db.tables import (
 __all__ = [
     "Annotation",
     "ApiKey",
+    "Backtest",
     "Base",
     "Cycle",
     "Image",

@@ -260,3 +260,36 @@ class Prediction(Base):
     job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
     boxes: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+BACKTEST_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+ACTIVE_BACKTEST_STATES = ("queued", "running")
+
+
+class Backtest(Base):
+    """A replay of active learning on a pool's own labels (issue 22). ``state`` mirrors its
+    job's; at most one ``queued``/``running`` backtest per pool (partial unique index, so a
+    second concurrent start fails in the database on every engine). ``results`` is written
+    once, in the transaction that finishes the job."""
+
+    __tablename__ = "backtests"
+    __table_args__ = (
+        Index(
+            "uq_backtests_pool_active",
+            "pool_id",
+            unique=True,
+            sqlite_where=text("state IN ('queued', 'running')"),
+            postgresql_where=text("state IN ('queued', 'running')"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    pool_id: Mapped[int] = mapped_column(ForeignKey("pools.id", ondelete="CASCADE"), index=True)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    state: Mapped[str] = mapped_column(String(20), default="queued")
+    request: Mapped[dict[str, Any]] = mapped_column(default=dict)  # validated request + runs
+    estimate_s: Mapped[float] = mapped_column(Float, default=0.0)
+    results: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]

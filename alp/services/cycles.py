@@ -209,5 +209,7 @@ def to_out(db: Session, cycle: Cycle, with_jobs: bool = True) -> CycleOut:
         created_at=cycle.created_at,
         started_at=cycle.started_at,
         finished_at=cycle.finished_at,
+        strategy=(cycle.config or {}).get("strategy"),
+        strategy_backtest_id=(cycle.config or {}).get("strategy_backtest_id"),
         jobs=[job_rows.to_out(j) for j in jobs],
     )

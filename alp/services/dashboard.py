@@ -78,6 +78,8 @@ def _cycle_view(c: Cycle) -> CycleView:
         created_at=c.created_at,
         started_at=c.started_at,
         finished_at=c.finished_at,
+        strategy=(c.config or {}).get("strategy"),
+        strategy_backtest_id=(c.config or {}).get("strategy_backtest_id"),
     )
 
 

@@ -22,6 +22,8 @@ class CycleView(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    strategy: str | None = None  # from the cycle's settings snapshot
+    strategy_backtest_id: int | None = None  # the backtest that justified that strategy
 
 
 class JobView(BaseModel):

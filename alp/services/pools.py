@@ -89,6 +89,10 @@ def patch_pool(db: Session, pool: Pool, patch: PoolPatch) -> Pool:
         pool.classes = patch.classes
     if patch.settings is not None:
         merged: dict[str, Any] = {**pool.settings, **patch.settings}
+        old = pool.settings.get("strategy")
+        new = patch.settings.get("strategy", old)
+        if new != old and "strategy_backtest_id" not in patch.settings:
+            merged["strategy_backtest_id"] = None  # no backtest justifies the new strategy
         try:
             pool.settings = PoolSettings.model_validate(merged).model_dump()
         except ValidationError as exc:

@@ -16,7 +16,7 @@ from fastapi.templating import Jinja2Templates
 from alp.db import ApiKey
 from alp.errors import NotFound, Unauthorized
 from alp.schemas import STRATEGY_NAMES
-from alp.services import dashboard, dashboard_gallery, keys
+from alp.services import backtests, dashboard, dashboard_gallery, keys
 from api.dashboard import chart, session
 from api.deps import DB, AppState, Id, state
 
@@ -155,6 +155,7 @@ def pool_page(request: Request, pool_id: Id, db: DB, page: int = Query(1, ge=1))
         gal=gal,
         chart=chart.learning_curve(status.curve),
         strategies=STRATEGY_NAMES,
+        backtests=backtests.list_backtests(db, pool_id)[:10],
         poll_ms=POLL_MS,
     )
 
@@ -171,5 +172,8 @@ def favicon() -> FileResponse:
 
 def mount(app: FastAPI) -> None:
     """Serve the pages at ``/`` and the assets at ``/static`` (JSON: ``data.router``)."""
+    from api.dashboard import backtest_page
+
     app.include_router(router)
+    app.include_router(backtest_page.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

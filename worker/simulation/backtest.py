@@ -5,8 +5,9 @@ of the labelled images into a replay pool and a held-out test part, the size che
 time estimate and the summary (curves, annotation cost, paired comparisons, the
 recommendation of :func:`worker.simulation.stats.recommend`).
 
-Not yet wired to an API route or a job. :func:`pool_data` reads a pool's labelled train
-images (never its validation images) into the replay pool and the test part;
+:mod:`worker.backtest_task` runs it as a job (``POST /pools/{id}/backtests``).
+:func:`pool_data` reads a pool's labelled train images (never its validation images)
+into the replay pool and the test part;
 :func:`run_backtest` replays strategies on them with any backend (``TorchBackend`` for
 real detectors).
 """
@@ -20,28 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from alp.schemas_backtests import check_size, required_labeled, trainings  # noqa: F401
 from worker.simulation.data import SimulationData, _reindex
 from worker.simulation.loop import Backend, Oracle, Simulation
 from worker.simulation.report import summarize
 from worker.simulation.spec import LoopOptions, RunSpec
 from worker.simulation.stats import compare, recommend
-
-
-def required_labeled(initial: int, budget: int, rounds: int, test_size: int) -> int:
-    """Labelled images a backtest needs: the initial set, every round's budget, the test
-    part."""
-    return int(initial) + int(rounds) * int(budget) + int(test_size)
-
-
-def check_size(n_labeled: int, initial: int, budget: int, rounds: int, test_size: int) -> None:
-    """``ValueError`` saying how many labelled images are needed when there are too few."""
-    need = required_labeled(initial, budget, rounds, test_size)
-    if n_labeled < need:
-        raise ValueError(
-            f"a backtest with {initial} initial images, {rounds} rounds of {budget} and a "
-            f"test part of {test_size} needs at least {need} labeled images; the pool has "
-            f"{n_labeled}"
-        )
 
 
 def replay_split(
@@ -107,10 +92,8 @@ def estimate_seconds(
 ) -> float:
     """Run time from the pool's own training speed: trainings x steps x seconds per step
     (cycle-0 models are shared per preset and seed; evaluation and scoring not counted)."""
-    presets = len({s.preset for s in specs})
-    later = len(specs) * max(0, options.cycles - 1)
-    trainings = len(options.seeds) * (presets + later)
-    return float(trainings * options.iterations * seconds_per_step)
+    n = trainings(len(options.seeds), len({s.preset for s in specs}), len(specs), options.cycles)
+    return float(n * options.iterations * seconds_per_step)
 
 
 def run_backtest(

@@ -67,6 +67,11 @@
       if (fresh) el.replaceWith(document.importNode(fresh, true));
     }
     const newMain = doc.getElementById("main");
+    // a page that stops refreshing when its work is done (a backtest) shows the results
+    if (newMain && main.dataset.reloadDone !== undefined && !newMain.dataset.refreshMs) {
+      location.reload();
+      return;
+    }
     if (newMain) main.dataset.version = newMain.dataset.version;
     if (focusedId) { const f = document.getElementById(focusedId); if (f) f.focus(); }
   }
@@ -108,8 +113,9 @@
       // name the cycle by its pool-wide index (the number shown everywhere), never its id
       const index = data && data.cycle && data.cycle.index;
       const done = button.dataset.done || "done";
-      flash(Number.isInteger(index) ? `Cycle #${index} ${done}` : `Cycle ${done}`);
-      if (main.dataset.statusUrl) await swapLive();
+      flash(button.dataset.flash ||
+        (Number.isInteger(index) ? `Cycle #${index} ${done}` : `Cycle ${done}`));
+      if (main.dataset.statusUrl || button.dataset.reload !== undefined) await swapLive();
     } catch (err) {
       flash(err.message, true);
       button.disabled = false;
