@@ -21,6 +21,20 @@ class Settings(BaseSettings):
     database_url: str = Field("", description="SQLAlchemy URL; default SQLite in data_dir.")
     broker_url: str = Field("", description="Celery broker; default SQLite (kombu sqla).")
     storage_dir: Path | None = Field(None, description="Image/checkpoint store root.")
+    storage_url: str = Field(
+        "",
+        description="Blob store: file:///dir or s3://bucket/prefix?endpoint_url=...; "
+        "default file://<storage_dir>. S3 credentials come from the standard AWS variables.",
+    )
+    storage_presign: bool = Field(
+        False,
+        description="Image URLs redirect to presigned store URLs (S3) instead of "
+        "the API streaming the bytes.",
+    )
+    cache_dir: Path | None = Field(None, description="Workers' local blob cache directory.")
+    cache_max_bytes: int = Field(
+        20 * 1024**3, description="Size limit of the workers' blob cache (LRU).", gt=0
+    )
     public_base_url: str = Field(
         "http://127.0.0.1:8000", description="Base URL browsers (and Label Studio) use."
     )
@@ -62,6 +76,8 @@ class Settings(BaseSettings):
             self.broker_url = f"sqla+sqlite:///{self.data_dir / 'broker.db'}"
         if self.storage_dir is None:
             self.storage_dir = self.data_dir / "storage"
+        if self.cache_dir is None:
+            self.cache_dir = self.data_dir / "cache"
         return self
 
     @property
@@ -71,7 +87,8 @@ class Settings(BaseSettings):
     def ensure_dirs(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         assert self.storage_dir is not None
-        self.storage_dir.mkdir(parents=True, exist_ok=True)
+        if not self.storage_url or self.storage_url.startswith("file:"):
+            self.storage_dir.mkdir(parents=True, exist_ok=True)
 
     def resolved_secret_key(self) -> str:
         """The configured secret, or one generated once and persisted in the data dir."""

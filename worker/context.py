@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from alp.config import Settings, get_settings
 from alp.db import make_engine, make_sessionmaker
-from alp.storage import LocalStorage
+from alp.storage import BlobCache, Storage, open_storage
+from alp.storage.factory import open_cache
 
 
 @lru_cache
@@ -38,7 +39,16 @@ def session() -> Iterator[Session]:
         db.close()
 
 
-def storage() -> LocalStorage:
-    s = settings()
-    assert s.storage_dir is not None
-    return LocalStorage(s.storage_dir)
+def storage() -> Storage:
+    """The configured blob store (``ALP_STORAGE_URL``)."""
+    return open_storage(settings())
+
+
+@lru_cache
+def _cache(pid: int) -> BlobCache:
+    return open_cache(settings())
+
+
+def cache() -> BlobCache:
+    """This worker's bounded local copy of blobs it reads as files (images, checkpoints)."""
+    return _cache(os.getpid())

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Query
-from fastapi.responses import FileResponse
+from fastapi.responses import Response
 
 from alp.services import dashboard, dashboard_gallery, thumbnails
+from api import blobs
 from api.deps import DB, Id, Key, State
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"])
@@ -32,13 +33,15 @@ def pool_gallery(
     return dashboard_gallery.gallery(db, pool_id, page, per_page)
 
 
-@router.get("/selections/{selection_id}/thumbnail", response_class=FileResponse)
+@router.get(
+    "/selections/{selection_id}/thumbnail",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}},
+)
 def selection_thumbnail(
     selection_id: Id, db: DB, st: State, _: Key, size: int = Query(256)
-) -> FileResponse:
+) -> Response:
     key = thumbnails.selection_thumbnail(db, st.storage, selection_id, size)
-    return FileResponse(
-        st.storage.path(key),
-        media_type="image/jpeg",
-        headers={"Cache-Control": "private, max-age=86400"},
-    )
+    headers = {"Cache-Control": "private, max-age=86400"}
+    missing = f"thumbnail of selection {selection_id} is missing from storage"
+    return blobs.blob_response(st.storage, key, "image/jpeg", headers, missing)

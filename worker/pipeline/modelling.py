@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from alp.storage import LocalStorage
+from alp.storage import BlobCache, Storage
 
 if TYPE_CHECKING:
     from torch import nn
@@ -41,7 +41,7 @@ def train_config(cycle_config: dict[str, Any], device: str, weights: str | None)
 
 
 def save_checkpoint(
-    storage: LocalStorage,
+    storage: Storage,
     key: str,
     model: nn.Module,
     config: TrainConfig,
@@ -75,7 +75,7 @@ def class_quality_list(metrics: dict[str, Any] | None, classes: list[str]) -> li
     return [float(stored[c]) for c in classes]
 
 
-def load_model(storage: LocalStorage, key: str, num_classes: int, device: str) -> nn.Module:
+def load_model(cache: BlobCache, key: str, num_classes: int, device: str) -> nn.Module:
     """The detector saved under ``key`` in eval mode on ``device`` (cached per process:
     scoring many shards of one cycle loads the checkpoint once)."""
     cache_key = f"{key}|{device}"
@@ -83,7 +83,7 @@ def load_model(storage: LocalStorage, key: str, num_classes: int, device: str) -
         return _CACHE[cache_key]
     from models.checkpoint import load_checkpoint
 
-    model, _config, names, _metrics = load_checkpoint(storage.path(key), device=device)
+    model, _config, names, _metrics = load_checkpoint(cache.fetch(key), device=device)
     if len(names) != num_classes:
         raise ValueError(f"checkpoint {key} has {len(names)} classes, the pool {num_classes}")
     _CACHE.clear()

@@ -1,9 +1,5 @@
-"""Blob storage for images, thumbnails and checkpoints.
-
-Keys are ``/``-separated relative paths (``pools/3/images/ab/abcd....jpg``). The local
-implementation writes atomically (temp file + rename) so a crash never leaves half a file
-under a real key.
-"""
+"""``file://`` backend: files under a root directory, written atomically (temp file +
+rename) so a crash never leaves half a file under a real key."""
 
 from __future__ import annotations
 
@@ -12,25 +8,19 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO
+
+from alp.storage.base import BlobStorage, StorageUnavailable, check_key
 
 
-class Storage(Protocol):
-    def put_bytes(self, key: str, data: bytes) -> None: ...
-    def put_file(self, key: str, src: Path) -> None: ...
-    def open(self, key: str) -> BinaryIO: ...
-    def path(self, key: str) -> Path: ...
-    def exists(self, key: str) -> bool: ...
-    def delete(self, key: str) -> None: ...
-    def delete_prefix(self, prefix: str) -> None: ...
-
-
-class LocalStorage:
-    """Files under ``root``; ``path(key)`` gives a local path usable by Pillow/torch."""
+class LocalStorage(BlobStorage):
+    """Blobs as files under ``root``. ``path`` is for this backend's own tests and the
+    worker cache's pass-through only; the rest of alp uses the ``Storage`` interface."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
+        self.url = self.root.as_uri()
 
     def path(self, key: str) -> Path:
         p = (self.root / key).resolve()
@@ -39,7 +29,7 @@ class LocalStorage:
         return p
 
     def _atomic_target(self, key: str) -> tuple[Path, int, str]:
-        dest = self.path(key)
+        dest = self.path(check_key(key))
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".tmp-")
         return dest, fd, tmp
@@ -65,7 +55,14 @@ class LocalStorage:
             raise
 
     def open(self, key: str) -> BinaryIO:
-        return self.path(key).open("rb")
+        p = self.path(key)
+        if not p.is_file():
+            raise FileNotFoundError(f"no blob {key!r} in {self.url}")
+        return p.open("rb")
+
+    def size(self, key: str) -> int | None:
+        p = self.path(key)
+        return p.stat().st_size if p.is_file() else None
 
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()
@@ -84,14 +81,11 @@ class LocalStorage:
             if f.is_file() and not f.name.startswith(".tmp-"):
                 yield f.relative_to(self.root).as_posix()
 
+    def presigned_url(self, key: str, ttl_s: int, content_type: str) -> str | None:
+        """Local files have no URL of their own: the API streams them."""
+        return None
 
-def image_key(pool_id: int, sha256: str, ext: str) -> str:
-    return f"pools/{pool_id}/images/{sha256[:2]}/{sha256}.{ext}"
-
-
-def checkpoint_key(pool_id: int, cycle_id: int) -> str:
-    return f"pools/{pool_id}/checkpoints/cycle-{cycle_id}.pt"
-
-
-def thumbnail_key(pool_id: int, image_id: int, variant: str) -> str:
-    return f"pools/{pool_id}/thumbs/{image_id}-{variant}.jpg"
+    def check(self) -> None:
+        """Raise ``StorageUnavailable`` unless the root is a writable directory."""
+        if not self.root.is_dir() or not os.access(self.root, os.W_OK | os.X_OK):
+            raise StorageUnavailable(f"storage directory {self.root} is not writable")
