@@ -75,11 +75,22 @@ class LocalStorage(BlobStorage):
         if p.is_dir():
             shutil.rmtree(p, ignore_errors=True)
 
-    def iter_keys(self, prefix: str = "") -> Iterator[str]:
+    def iter_objects(self, prefix: str = "") -> Iterator[tuple[str, int, float]]:
+        """``(key, size, modified unix time)`` of every blob under folder ``prefix``."""
         base = self.path(prefix) if prefix else self.root
         for f in base.rglob("*"):
-            if f.is_file() and not f.name.startswith(".tmp-"):
-                yield f.relative_to(self.root).as_posix()
+            if f.name.startswith(".tmp-"):
+                continue
+            try:
+                st = f.stat()
+            except FileNotFoundError:
+                continue
+            if f.is_file():
+                yield f.relative_to(self.root).as_posix(), st.st_size, st.st_mtime
+
+    def iter_keys(self, prefix: str = "") -> Iterator[str]:
+        for key, _, _ in self.iter_objects(prefix):
+            yield key
 
     def presigned_url(self, key: str, ttl_s: int, content_type: str) -> str | None:
         """Local files have no URL of their own: the API streams them."""

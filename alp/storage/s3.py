@@ -127,16 +127,24 @@ class S3Storage(BlobStorage):
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._k(key))
 
-    def _iter_full(self, prefix: str) -> Iterator[str]:
+    def _iter_raw(self, prefix: str) -> Iterator[dict[str, Any]]:
         pages = self.client.get_paginator("list_objects_v2")
         for page in pages.paginate(Bucket=self.bucket, Prefix=self._folder(prefix)):
-            for obj in page.get("Contents", []):
-                yield obj["Key"]
+            yield from page.get("Contents", [])
+
+    def _iter_full(self, prefix: str) -> Iterator[str]:
+        for obj in self._iter_raw(prefix):
+            yield obj["Key"]
+
+    def iter_objects(self, prefix: str = "") -> Iterator[tuple[str, int, float]]:
+        """``(key, size, modified unix time)`` of every blob under folder ``prefix``."""
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        for obj in self._iter_raw(prefix):
+            yield obj["Key"][strip:], int(obj["Size"]), obj["LastModified"].timestamp()
 
     def iter_keys(self, prefix: str = "") -> Iterator[str]:
-        strip = len(self.prefix) + 1 if self.prefix else 0
-        for full in self._iter_full(prefix):
-            yield full[strip:]
+        for key, _, _ in self.iter_objects(prefix):
+            yield key
 
     def delete_prefix(self, prefix: str) -> None:
         batch: list[dict[str, str]] = []
