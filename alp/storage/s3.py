@@ -8,6 +8,7 @@ presigned URLs. A single PUT is atomic in S3, so no temp-object dance is needed.
 
 from __future__ import annotations
 
+import mimetypes
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,11 @@ from urllib.parse import parse_qs, urlsplit
 from alp.storage.base import BlobStorage, StorageUnavailable, check_key
 
 MISSING = {"404", "NoSuchKey", "NotFound"}
+
+
+def _type(key: str) -> str:
+    """Content type stored with an object (served as is by presigned URLs)."""
+    return mimetypes.guess_type(key)[0] or "application/octet-stream"
 
 
 def _code(exc: Exception) -> str:
@@ -84,10 +90,13 @@ class S3Storage(BlobStorage):
         return f"{full}/" if full else ""
 
     def put_bytes(self, key: str, data: bytes) -> None:
-        self.client.put_object(Bucket=self.bucket, Key=self._k(key), Body=data)
+        self.client.put_object(
+            Bucket=self.bucket, Key=self._k(key), Body=data, ContentType=_type(key)
+        )
 
     def put_file(self, key: str, src: Path) -> None:
-        self.client.upload_file(str(src), self.bucket, self._k(key))
+        extra = {"ContentType": _type(key)}
+        self.client.upload_file(str(src), self.bucket, self._k(key), ExtraArgs=extra)
 
     def open(self, key: str) -> BinaryIO:
         from botocore.exceptions import ClientError
