@@ -8,16 +8,41 @@ presigned URLs. A single PUT is atomic in S3, so no temp-object dance is needed.
 
 from __future__ import annotations
 
+import functools
 import mimetypes
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from alp.storage.base import BlobStorage, StorageUnavailable, check_key
 
 MISSING = {"404", "NoSuchKey", "NotFound"}
+T = TypeVar("T")
+
+
+def _guard(fn: Callable[..., T]) -> Callable[..., T]:
+    """Turn failures of the store itself (unreachable, denied, no bucket) into
+    ``StorageUnavailable`` with the reason; a missing key stays ``FileNotFoundError``."""
+
+    @functools.wraps(fn)
+    def wrapper(self: S3Storage, *args: Any, **kwargs: Any) -> T:
+        from boto3.exceptions import Boto3Error
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return fn(self, *args, **kwargs)
+        except Boto3Error as exc:  # e.g. S3UploadFailedError from upload_file
+            cause = exc.__cause__ or exc.__context__
+            why = self._reason(cause) if isinstance(cause, Exception) else str(exc)
+            raise StorageUnavailable(why) from exc
+        except ClientError as exc:
+            raise StorageUnavailable(self._reason(exc)) from exc
+        except BotoCoreError as exc:
+            raise StorageUnavailable(self._reason(exc)) from exc
+
+    return wrapper
 
 
 def _type(key: str) -> str:
@@ -89,15 +114,18 @@ class S3Storage(BlobStorage):
         full = f"{self.prefix}/{p}" if self.prefix and p else (self.prefix or p)
         return f"{full}/" if full else ""
 
+    @_guard
     def put_bytes(self, key: str, data: bytes) -> None:
         self.client.put_object(
             Bucket=self.bucket, Key=self._k(key), Body=data, ContentType=_type(key)
         )
 
+    @_guard
     def put_file(self, key: str, src: Path) -> None:
         extra = {"ContentType": _type(key)}
         self.client.upload_file(str(src), self.bucket, self._k(key), ExtraArgs=extra)
 
+    @_guard
     def open(self, key: str) -> BinaryIO:
         from botocore.exceptions import ClientError
 
@@ -109,6 +137,7 @@ class S3Storage(BlobStorage):
             raise
         return obj["Body"]  # botocore StreamingBody: read(n), close(), context manager
 
+    @_guard
     def download(self, key: str, dest: Path) -> None:
         from botocore.exceptions import ClientError
 
@@ -119,6 +148,7 @@ class S3Storage(BlobStorage):
                 raise FileNotFoundError(f"no blob {key!r} in {self.url}") from exc
             raise
 
+    @_guard
     def size(self, key: str) -> int | None:
         from botocore.exceptions import ClientError
 
@@ -133,6 +163,7 @@ class S3Storage(BlobStorage):
     def exists(self, key: str) -> bool:
         return self.size(key) is not None
 
+    @_guard
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._k(key))
 
@@ -155,6 +186,7 @@ class S3Storage(BlobStorage):
         for key, _, _ in self.iter_objects(prefix):
             yield key
 
+    @_guard
     def delete_prefix(self, prefix: str) -> None:
         batch: list[dict[str, str]] = []
         for full in self._iter_full(prefix):
@@ -165,25 +197,33 @@ class S3Storage(BlobStorage):
         if batch:
             self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch})
 
+    @_guard
     def presigned_url(self, key: str, ttl_s: int, content_type: str) -> str | None:
         params = {"Bucket": self.bucket, "Key": self._k(key), "ResponseContentType": content_type}
         return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=ttl_s)
 
+    @_guard
     def check(self) -> None:
         """Raise ``StorageUnavailable`` with the reason unless the bucket is reachable
         with the configured credentials."""
-        from botocore.exceptions import BotoCoreError, ClientError
+        self.client.head_bucket(Bucket=self.bucket)
 
-        try:
-            self.client.head_bucket(Bucket=self.bucket)
-        except ClientError as exc:
+    def _reason(self, exc: Exception) -> str:
+        """What is wrong with the store, for operators (``/readyz``, 503 bodies)."""
+        from botocore.exceptions import ClientError, NoCredentialsError
+
+        if isinstance(exc, NoCredentialsError):
+            return "S3 credentials missing (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)"
+        if isinstance(exc, ClientError):
             code = _code(exc)
             why = {
                 "404": "does not exist",
                 "NoSuchBucket": "does not exist",
                 "403": "access denied (check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)",
+                "AccessDenied": "access denied (check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)",
+                "InvalidAccessKeyId": "unknown access key (AWS_ACCESS_KEY_ID)",
+                "SignatureDoesNotMatch": "wrong secret key (AWS_SECRET_ACCESS_KEY)",
             }.get(code, f"error {code}")
-            raise StorageUnavailable(f"S3 bucket {self.bucket!r}: {why}") from exc
-        except BotoCoreError as exc:
-            where = self.endpoint_url or "AWS S3"
-            raise StorageUnavailable(f"S3 endpoint {where} unreachable: {exc}") from exc
+            return f"S3 bucket {self.bucket!r}: {why}"
+        where = self.endpoint_url or "AWS S3"
+        return f"S3 endpoint {where} unreachable: {exc}"
