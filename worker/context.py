@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from alp.config import Settings, get_settings
 from alp.db import make_engine, make_sessionmaker
-from alp.storage import BlobCache, Storage, open_storage
+from alp.storage import BlobCache, Storage, open_storage, storage_url
 from alp.storage.factory import open_cache
 
 
@@ -44,11 +44,13 @@ def storage() -> Storage:
     return open_storage(settings())
 
 
-@lru_cache
-def _cache(pid: int) -> BlobCache:
+@lru_cache(maxsize=8)
+def _cache(pid: int, url: str, root: str, max_bytes: int) -> BlobCache:
     return open_cache(settings())
 
 
 def cache() -> BlobCache:
-    """This worker's bounded local copy of blobs it reads as files (images, checkpoints)."""
-    return _cache(os.getpid())
+    """This worker's bounded local copy of blobs it reads as files (images, checkpoints);
+    one per process and configuration (in-process tests change the settings)."""
+    s = settings()
+    return _cache(os.getpid(), storage_url(s), str(s.cache_dir), s.cache_max_bytes)
