@@ -34,6 +34,8 @@ def open_storage_url(url: str) -> Storage:
 
         return S3Storage(url)
     if parts.scheme == "file":
+        if parts.netloc not in ("", "localhost") or not parts.path:
+            raise ValueError(f"ALP_STORAGE_URL {url!r}: use file:///absolute/path")
         return LocalStorage(Path(unquote(parts.path)))
     if parts.scheme == "":
         return LocalStorage(Path(url))

@@ -117,3 +117,20 @@ def test_s3_missing_bucket_and_unreachable_endpoint_say_why(s3_endpoint: str) ->
     dead = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(StorageUnavailable, match="unreachable"):
         S3Storage(f"s3://b?endpoint_url={dead}").check()
+
+
+@pytest.mark.parametrize("url", ["file://relative/dir", "ftp://host/x", "s3://"])
+def test_bad_storage_urls_are_refused(url: str) -> None:
+    from alp.storage.factory import open_storage_url
+
+    with pytest.raises(ValueError):
+        open_storage_url(url)
+
+
+def test_storage_url_defaults_to_the_storage_dir(tmp_path: Path) -> None:
+    from alp.config import Settings
+    from alp.storage import LocalStorage, open_storage
+
+    s = Settings(data_dir=tmp_path)
+    store = open_storage(s)
+    assert isinstance(store, LocalStorage) and store.root == (tmp_path / "storage").resolve()
