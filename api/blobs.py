@@ -38,10 +38,9 @@ def blob_response(
         if url is not None:
             return RedirectResponse(url, status_code=307, headers=headers)
     try:
-        fh = storage.open(key)
+        fh, size = storage.open_sized(key)
     except FileNotFoundError:
         raise NotFound(missing) from None
-    size = storage.size(key)
     if size is not None:
         headers = {**headers, "Content-Length": str(size)}
     return StreamingResponse(_chunks(fh), media_type=media_type, headers=headers)

@@ -125,8 +125,11 @@ class S3Storage(BlobStorage):
         extra = {"ContentType": _type(key)}
         self.client.upload_file(str(src), self.bucket, self._k(key), ExtraArgs=extra)
 
-    @_guard
     def open(self, key: str) -> BinaryIO:
+        return self.open_sized(key)[0]
+
+    @_guard
+    def open_sized(self, key: str) -> tuple[BinaryIO, int | None]:
         from botocore.exceptions import ClientError
 
         try:
@@ -135,7 +138,8 @@ class S3Storage(BlobStorage):
             if _code(exc) in MISSING:
                 raise FileNotFoundError(f"no blob {key!r} in {self.url}") from exc
             raise
-        return obj["Body"]  # botocore StreamingBody: read(n), close(), context manager
+        # botocore StreamingBody: read(n), close(), context manager
+        return obj["Body"], int(obj["ContentLength"])
 
     @_guard
     def download(self, key: str, dest: Path) -> None:

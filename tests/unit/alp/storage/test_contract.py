@@ -134,3 +134,12 @@ def test_storage_url_defaults_to_the_storage_dir(tmp_path: Path) -> None:
     s = Settings(data_dir=tmp_path)
     store = open_storage(s)
     assert isinstance(store, LocalStorage) and store.root == (tmp_path / "storage").resolve()
+
+
+def test_open_sized_gives_stream_and_size(store: Storage) -> None:
+    store.put_bytes("pools/1/s.bin", b"12345")
+    fh, size = store.open_sized("pools/1/s.bin")
+    with fh:
+        assert (fh.read(), size) == (b"12345", 5)
+    with pytest.raises(FileNotFoundError):
+        store.open_sized("pools/1/none.bin")
