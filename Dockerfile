@@ -15,13 +15,11 @@ COPY migrations migrations
 VOLUME ["/data"]
 
 FROM base AS api
-# The API never imports torch: install the package without its heavy dependencies, then the
-# service dependencies only.
-RUN pip install --no-deps -e . && pip install \
-    "fastapi>=0.110" "uvicorn[standard]>=0.29" "python-multipart>=0.0.9" "sqlalchemy>=2.0.30" \
-    "alembic>=1.13" "pydantic>=2.6" "pydantic-settings>=2.2" "celery[redis,sqlalchemy]>=5.4" \
-    "redis>=5" "psycopg[binary]>=3.1" "pillow>=10.3" "typer>=0.12" "rich>=13" "jinja2>=3.1" \
-    "httpx>=0.27" "prometheus-client>=0.20" "label-studio-sdk>=2.0"
+# The API never imports torch: install the package without its dependencies, then only the
+# `api` extra of pyproject.toml (the one list; tests/unit/test_packaging.py checks it).
+RUN pip install --no-deps -e . \
+ && python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['api']))" > /tmp/api-requirements.txt \
+ && pip install -r /tmp/api-requirements.txt
 EXPOSE 8000
 CMD ["sh", "-c", "alp migrate && alp up --host 0.0.0.0 --port 8000 --no-worker"]
 

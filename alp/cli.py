@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from alp.cli_models import register as _register_models
 from alp.cli_remote import register as _register_remote
+from alp.cli_storage import storage_app
 from alp.config import CONFIG_ERROR_EXIT, ConfigError, Settings, load_settings
 
 app = typer.Typer(
@@ -19,6 +20,7 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(storage_app, name="storage")
 console = Console(stderr=True)
 
 

@@ -53,6 +53,20 @@ class Settings(BaseSettings):
     database_url: str = Field("", description="SQLAlchemy URL; default SQLite in data_dir.")
     broker_url: str = Field("", description="Celery broker; default SQLite (kombu sqla).")
     storage_dir: Path | None = Field(None, description="Image/checkpoint store root.")
+    storage_url: str = Field(
+        "",
+        description="Blob store: file:///dir or s3://bucket/prefix?endpoint_url=...; "
+        "default file://<storage_dir>. S3 credentials come from the standard AWS variables.",
+    )
+    storage_presign: bool = Field(
+        False,
+        description="Image URLs redirect to presigned store URLs (S3) instead of "
+        "the API streaming the bytes.",
+    )
+    cache_dir: Path | None = Field(None, description="Workers' local blob cache directory.")
+    cache_max_bytes: int = Field(
+        20 * 1024**3, description="Size limit of the workers' blob cache (LRU).", gt=0
+    )
     public_base_url: str = Field(
         "http://127.0.0.1:8000", description="Base URL browsers (and Label Studio) use."
     )
@@ -150,6 +164,8 @@ class Settings(BaseSettings):
         if self.torch_home is None:
             env = os.environ.get("TORCH_HOME")
             self.torch_home = Path(env) if env else self.data_dir / "torch"
+        if self.cache_dir is None:
+            self.cache_dir = self.data_dir / "cache"
         return self
 
     @property
@@ -159,7 +175,10 @@ class Settings(BaseSettings):
     def ensure_dirs(self) -> None:
         """Create the data and storage dirs; ``ConfigError`` if that is impossible."""
         assert self.storage_dir is not None
-        for var, path in (("ALP_DATA_DIR", self.data_dir), ("ALP_STORAGE_DIR", self.storage_dir)):
+        paths = [("ALP_DATA_DIR", self.data_dir)]
+        if not self.storage_url or self.storage_url.startswith("file:"):
+            paths.append(("ALP_STORAGE_DIR", self.storage_dir))
+        for var, path in paths:
             try:
                 path.mkdir(parents=True, exist_ok=True)
             except OSError as exc:

@@ -48,6 +48,8 @@ def child_env(settings: Settings) -> dict[str, str]:
             "ALP_PUBLIC_BASE_URL": settings.public_base_url,
         }
     )
+    if settings.storage_url:
+        env["ALP_STORAGE_URL"] = settings.storage_url
     return env
 
 

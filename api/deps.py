@@ -15,7 +15,7 @@ from alp.db import ApiKey
 from alp.db.tables import MAX_ID
 from alp.errors import Forbidden, Unauthorized
 from alp.services import keys
-from alp.storage import LocalStorage
+from alp.storage import Storage
 from api.dashboard import session
 
 
@@ -23,7 +23,7 @@ from api.dashboard import session
 class AppState:
     settings: Settings
     sessions: sessionmaker
-    storage: LocalStorage
+    storage: Storage
     celery: Celery
 
 

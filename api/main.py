@@ -9,7 +9,7 @@ from alp.config import Settings, get_settings
 from alp.db import make_engine, make_sessionmaker
 from alp.jobs import make_celery
 from alp.labelstudio import connect as labelstudio_connect
-from alp.storage import LocalStorage
+from alp.storage import open_storage
 from api import errors, openapi
 from api.cors import ContentCORS
 from api.dashboard import data as dashboard_data
@@ -39,7 +39,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     s.ensure_dirs()
     s.resolved_secret_key()
     engine = make_engine(s.database_url)
-    assert s.storage_dir is not None
     app = FastAPI(
         title="alp",
         version=__version__,
@@ -52,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.alp = AppState(
         settings=s,
         sessions=make_sessionmaker(engine, celery),
-        storage=LocalStorage(s.storage_dir),
+        storage=open_storage(s),
         celery=celery,
     )
     errors.install(app)

@@ -151,3 +151,26 @@ def anon_client(app):
 
     with TestClient(app) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Endpoint of a real S3-compatible server (see ``tests.support.s3``)."""
+    from tests.support import s3
+
+    s3.use_test_credentials()
+    if os.environ.get(s3.S3_ENV):
+        yield os.environ[s3.S3_ENV]
+        return
+    if not s3.moto_available():
+        databases.skip_or_fail(s3.S3_ENV)
+    with s3.moto_server(tmp_path_factory.mktemp("s3")) as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def s3_url(s3_endpoint: str) -> str:
+    """``ALP_STORAGE_URL`` of a fresh bucket (with a key prefix) for one test."""
+    from tests.support import s3
+
+    return s3.storage_url(s3_endpoint, s3.make_bucket(s3_endpoint))

@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from alp.config import Settings, get_settings
 from alp.db import make_engine, make_sessionmaker
-from alp.storage import LocalStorage
+from alp.storage import BlobCache, Storage, open_storage, storage_url
+from alp.storage.factory import open_cache
 
 
 @lru_cache
@@ -38,7 +39,18 @@ def session() -> Iterator[Session]:
         db.close()
 
 
-def storage() -> LocalStorage:
+def storage() -> Storage:
+    """The configured blob store (``ALP_STORAGE_URL``)."""
+    return open_storage(settings())
+
+
+@lru_cache(maxsize=8)
+def _cache(pid: int, url: str, root: str, max_bytes: int) -> BlobCache:
+    return open_cache(settings())
+
+
+def cache() -> BlobCache:
+    """This worker's bounded local copy of blobs it reads as files (images, checkpoints);
+    one per process and configuration (in-process tests change the settings)."""
     s = settings()
-    assert s.storage_dir is not None
-    return LocalStorage(s.storage_dir)
+    return _cache(os.getpid(), storage_url(s), str(s.cache_dir), s.cache_max_bytes)

@@ -25,7 +25,7 @@ from alp.db import Cycle, Pool, make_engine, make_sessionmaker
 from alp.errors import AlpError
 from alp.jobs import make_celery
 from alp.services import annotations, cycles, selection
-from alp.storage import LocalStorage
+from alp.storage import open_storage
 
 log = logging.getLogger("alp.demo")
 POOL_NAME = "demo"
@@ -77,9 +77,8 @@ def ensure_pool(db: Any, settings: Settings, args: argparse.Namespace) -> int:
         raise SystemExit(f"a pool named {POOL_NAME!r} exists without demo ground truth")
     from worker.synthetic_pool import create_synthetic_pool
 
-    assert settings.storage_dir is not None
     made = create_synthetic_pool(
-        db, LocalStorage(settings.storage_dir), POOL_NAME,
+        db, open_storage(settings), POOL_NAME,
         n_labeled=args.seed_labels, n_val=args.val, n_unlabeled=args.images,
         settings={**DEMO_SETTINGS, "batch_size": args.batch}, **DEMO_POOL,
     )  # fmt: skip

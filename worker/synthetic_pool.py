@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from alp.db import Image
 from alp.schemas import PoolCreate, PoolSettings
 from alp.services import annotations, pools
-from alp.storage import LocalStorage, image_key
+from alp.storage import Storage, image_key
 
 
 @dataclass
@@ -38,7 +38,7 @@ def _png(image: Any) -> bytes:
 
 def create_synthetic_pool(
     db: Session,
-    storage: LocalStorage,
+    storage: Storage,
     name: str,
     *,
     n_labeled: int,

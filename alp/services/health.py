@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from alp import jobs
 from alp.db import WorkerHeartbeat, utcnow
+from alp.storage import Storage, StorageUnavailable
 
 
 def database_status(db: Session) -> str:
@@ -56,3 +57,12 @@ def worker_status(sessions: sessionmaker, celery: Celery, wait_s: float) -> dict
                 out["last_seen"] = last_seen.isoformat()
             return out
         time.sleep(0.1)
+
+
+def storage_status(storage: Storage) -> str:
+    """``"ok"`` or why the blob store cannot be used (unreachable, credentials, bucket)."""
+    try:
+        storage.check()
+    except StorageUnavailable as exc:
+        return str(exc)
+    return "ok"

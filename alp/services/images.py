@@ -21,7 +21,6 @@ from alp.schemas_images import ImageDetail, ImagePage
 from alp.services import pools, predictions
 from alp.services.annotations import latest_annotation
 from alp.services.signing import signed_content_url
-from alp.storage import LocalStorage
 
 MAX_PAGE = 1000
 
@@ -92,12 +91,3 @@ def image_detail(db: Session, settings: Settings, image_id: int) -> ImageDetail:
         content_url=signed_content_url(settings, image.id),
         prediction=predictions.for_image(db, image.id),
     )
-
-
-def content_path(db: Session, storage: LocalStorage, image_id: int) -> tuple[Image, str]:
-    """The image row and the local path of its bytes; 404 if either is missing."""
-    image = get_image(db, image_id)
-    path = storage.path(image.storage_key)
-    if not path.is_file():
-        raise NotFound(f"the content of image {image_id} is missing from storage")
-    return image, str(path)

@@ -4,8 +4,9 @@ ETag. No torch here: the API streams the bytes the worker stored (an alp checkpo
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
-from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,22 +14,22 @@ from sqlalchemy.orm import Session
 from alp.db import Cycle
 from alp.errors import NotFound
 from alp.services import cycles, pools
-from alp.storage import LocalStorage
+from alp.storage import Storage
 
 PICKS = ("best", "latest")
 MEDIA_TYPE = "application/octet-stream"
 
 
-def cycle_model(db: Session, storage: LocalStorage, cycle_id: int) -> tuple[Cycle, Path]:
-    """The cycle and its checkpoint file; ``NotFound`` (with the reason) when the cycle
+def cycle_model(db: Session, storage: Storage, cycle_id: int) -> tuple[Cycle, str]:
+    """The cycle and its checkpoint's storage key; ``NotFound`` (with the reason) when the cycle
     does not exist or trained no model (yet)."""
     cycle = cycles.get_cycle(db, cycle_id)
     if not cycle.checkpoint_key or not storage.exists(cycle.checkpoint_key):
         raise NotFound(f"cycle {cycle_id} has no trained model (state {cycle.state})")
-    return cycle, storage.path(cycle.checkpoint_key)
+    return cycle, cycle.checkpoint_key
 
 
-def pool_model(db: Session, storage: LocalStorage, pool_id: int, pick: str) -> tuple[Cycle, Path]:
+def pool_model(db: Session, storage: Storage, pool_id: int, pick: str) -> tuple[Cycle, str]:
     """The pool's ``latest`` trained model or its ``best`` (highest validation mAP@0.5;
     cycles without that metric rank last, ties go to the later cycle)."""
     pools.get_pool(db, pool_id)
@@ -43,7 +44,7 @@ def pool_model(db: Session, storage: LocalStorage, pool_id: int, pick: str) -> t
     if not rows:
         raise NotFound(f"pool {pool_id} has no trained model yet")
     chosen = max(rows, key=lambda c: (_map50(c), c.index)) if pick == "best" else rows[-1]
-    return chosen, storage.path(chosen.checkpoint_key or "")
+    return chosen, chosen.checkpoint_key or ""
 
 
 def _map50(cycle: Cycle) -> float:
@@ -58,7 +59,8 @@ def file_name(db: Session, cycle: Cycle) -> str:
     return f"alp-{safe[:80]}-cycle{cycle.index}.pt"
 
 
-def etag(cycle: Cycle, path: Path) -> str:
-    """Changes whenever the stored file does (evaluation rewrites its metrics)."""
-    st = path.stat()
-    return f'"c{cycle.id}-{st.st_size:x}-{st.st_mtime_ns:x}"'
+def etag(cycle: Cycle, size: int | None) -> str:
+    """Changes whenever the stored file does (evaluation rewrites its metrics, which the
+    cycle row holds too)."""
+    digest = hashlib.sha256(json.dumps(cycle.metrics or {}, sort_keys=True).encode()).hexdigest()
+    return f'"c{cycle.id}-{size or 0:x}-{digest[:12]}"'

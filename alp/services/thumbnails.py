@@ -10,10 +10,11 @@ decode, process-wide memory budget), so concurrent requests for huge images are 
 
 from __future__ import annotations
 
+import io
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from PIL import Image as PILImage
 from PIL import ImageDraw, ImageFont
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session
 from alp.db import Image, Pool, Selection
 from alp.errors import BadRequest, NotFound
 from alp.services import decoding, uploads
-from alp.storage import LocalStorage, thumbnail_key
+from alp.storage import Storage, thumbnail_key
 
 SIZES = (128, 256, 512)
 # Saturated colours that stay visible on photos; text is drawn on a filled tag.
@@ -40,7 +41,7 @@ def preview_key(pool_id: int, image_id: int) -> str:
     return thumbnail_key(pool_id, image_id, "preview")
 
 
-def load_small(src: Path, max_side: int) -> tuple[PILImage.Image, tuple[int, int]]:
+def load_small(src: Path | BinaryIO, max_side: int) -> tuple[PILImage.Image, tuple[int, int]]:
     """``src`` decoded within the decode budget and shrunk to fit ``max_side`` (upright
     RGB), with the upright size of ``src``. Raises ``BadRequest`` for an unreadable file."""
     try:
@@ -54,7 +55,7 @@ def load_small(src: Path, max_side: int) -> tuple[PILImage.Image, tuple[int, int
 
 
 def render(
-    src: Path | PILImage.Image,
+    src: Path | BinaryIO | PILImage.Image,
     boxes: Sequence[Sequence[float]],
     labels: Sequence[str] = (),
     scores: Sequence[float] = (),
@@ -101,7 +102,7 @@ def _prediction(pred: dict[str, Any]) -> tuple[list[Any], list[str], list[float]
 
 
 def selection_thumbnail(
-    db: Session, storage: LocalStorage, selection_id: int, max_side: int = 256
+    db: Session, storage: Storage, selection_id: int, max_side: int = 256
 ) -> str:
     """Storage key of the (cached, created on first use) thumbnail of one selection.
 
@@ -134,16 +135,19 @@ def selection_thumbnail(
     return key
 
 
-def _source(storage: LocalStorage, image: Image) -> Path | PILImage.Image:
+def _source(storage: Storage, image: Image) -> BinaryIO | PILImage.Image:
     """What to draw ``image``'s thumbnails from: its preview file if it has one, the
     preview made now if it is large (also stored), else the original file. Raises
     ``NotFound`` for a missing file."""
     pkey = preview_key(image.pool_id, image.id)
-    if storage.exists(pkey):
-        return storage.path(pkey)
-    if not storage.exists(image.storage_key):
-        raise NotFound(f"image file of image {image.id} is missing from storage")
-    original = storage.path(image.storage_key)
+    try:
+        return io.BytesIO(storage.read_bytes(pkey))
+    except FileNotFoundError:
+        pass
+    try:
+        original = io.BytesIO(storage.read_bytes(image.storage_key))
+    except FileNotFoundError:
+        raise NotFound(f"image file of image {image.id} is missing from storage") from None
     if image.width * image.height <= decoding.PREVIEW_MIN_PIXELS:
         return original
     small, _ = load_small(original, decoding.PREVIEW_SIDE)

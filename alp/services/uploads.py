@@ -13,6 +13,7 @@ JPEG preview from that same decode, so thumbnails never decode them again.
 from __future__ import annotations
 
 import io
+import logging
 import re
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -23,6 +24,8 @@ from sqlalchemy.orm import Session
 from alp.services import decoding
 from alp.services.decoding import EXIF_ORIENTATION, SWAPS_AXES, exif_orientation
 from alp.storage import Storage
+
+log = logging.getLogger("alp.uploads")
 
 __all__ = ["EXIF_ORIENTATION", "SWAPS_AXES", "exif_orientation"]  # re-exported
 
@@ -191,8 +194,13 @@ class StagedFiles:
             raise
 
     def discard(self) -> None:
+        """Delete the staged keys (best effort: a store that fails now leaves orphans,
+        which ``alp storage check --fix`` removes; the original error is what propagates)."""
         for key in self.keys:
-            self.storage.delete(key)
+            try:
+                self.storage.delete(key)
+            except Exception:
+                log.warning("could not delete staged blob %s; left as an orphan", key)
         self.keys.clear()
 
     def __enter__(self) -> StagedFiles:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from enum import IntEnum
 
 from fastapi import APIRouter, Query
-from fastapi.responses import FileResponse
+from fastapi.responses import Response
 
 from alp.services import dashboard, dashboard_gallery, thumbnails
+from api import blobs
 from api.deps import DB, Id, Key, State
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"])
@@ -37,7 +38,7 @@ def pool_gallery(
 
 @router.get(
     "/selections/{selection_id}/thumbnail",
-    response_class=FileResponse,
+    response_class=Response,
     responses={200: {"content": {"image/jpeg": {}}, "description": "A JPEG thumbnail"}},
 )
 def selection_thumbnail(
@@ -46,10 +47,8 @@ def selection_thumbnail(
     st: State,
     _: Key,
     size: ThumbnailSize = Query(256, description="Longest side in pixels."),
-) -> FileResponse:
+) -> Response:
     key = thumbnails.selection_thumbnail(db, st.storage, selection_id, int(size))
-    return FileResponse(
-        st.storage.path(key),
-        media_type="image/jpeg",
-        headers={"Cache-Control": "private, max-age=86400"},
-    )
+    headers = {"Cache-Control": "private, max-age=86400"}
+    missing = f"thumbnail of selection {selection_id} is missing from storage"
+    return blobs.blob_response(st.storage, key, "image/jpeg", headers, missing)

@@ -1,4 +1,4 @@
-"""``/healthz`` (no auth) and Prometheus ``/metrics``."""
+"""``/healthz`` and ``/readyz`` (no auth) and Prometheus ``/metrics``."""
 
 from __future__ import annotations
 
@@ -26,6 +26,19 @@ async def healthz(
         "database": database,
         "worker": worker,
     }
+    return JSONResponse(body, 200 if ok else 503)
+
+
+@router.get("/readyz")
+async def readyz(st: State) -> JSONResponse:
+    """Whether this API process can serve requests: the database answers and the blob
+    store (``ALP_STORAGE_URL``) is usable. 503 names what is not. Unlike ``/healthz`` it
+    does not look at workers."""
+    with st.sessions() as db:
+        database = await run_in_threadpool(health.database_status, db)
+    storage = await run_in_threadpool(health.storage_status, st.storage)
+    ok = database == "ok" and storage == "ok"
+    body = {"status": "ready" if ok else "not ready", "database": database, "storage": storage}
     return JSONResponse(body, 200 if ok else 503)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
@@ -13,6 +13,7 @@ from alp.errors import PayloadTooLarge, Unprocessable
 from alp.schemas_images import ImageDetail, ImagePage, UploadResult
 from alp.services import images, ingest, pools, signing
 from alp.services.uploads import StagedFiles
+from api.blobs import blob_response
 from api.deps import DB, Id, Key, State, require_key
 
 router = APIRouter(tags=["images"])
@@ -159,9 +160,13 @@ def image_content(
         signing.verify_content_signature(st.settings, image_id, expires, sig)
     else:
         require_key(request, db)
-    image, path = images.content_path(db, st.storage, image_id)
+    image = images.get_image(db, image_id)
     etag = f'"{image.sha256}"'
     headers: dict[str, Any] = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
     if _etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
-    return FileResponse(path, media_type=image.content_type, headers=headers)
+    presign = st.settings.signed_url_ttl_s if st.settings.storage_presign else None
+    missing = f"the content of image {image_id} is missing from storage"
+    return blob_response(
+        st.storage, image.storage_key, image.content_type, headers, missing, presign
+    )

@@ -27,7 +27,12 @@ def make_pool(
 ) -> tuple[int, list[int]]:
     """A pool with ``n`` unlabeled ``size`` (w, h) PNG images; returns (pool id, image ids)."""
     pool = pools.create_pool(
-        db, PoolCreate(name=f"p{n}-{size}", classes=CLASSES, settings=PoolSettings(**{"model": "tiny", **settings}))
+        db,
+        PoolCreate(
+            name=f"p{n}-{size}",
+            classes=CLASSES,
+            settings=PoolSettings(**{"model": "tiny", **settings}),
+        ),
     )
     ids = []
     for i in range(n):

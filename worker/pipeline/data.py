@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from alp.db import Annotation, Image
 from alp.services import cycles
-from alp.storage import LocalStorage
+from alp.storage import BlobCache
 
 MAX_ISSUES_PER_STAGE = 20  # individual "image skipped" issues; the rest are summed up
 
@@ -67,10 +67,12 @@ def _latest_boxes(db: Session, image_ids: list[int]) -> dict[int, list[dict[str,
 
 
 def labeled_manifest(
-    db: Session, storage: LocalStorage, pool_id: int, split: str, classes: list[str]
+    db: Session, cache: BlobCache, pool_id: int, split: str, classes: list[str]
 ) -> list[dict[str, Any]]:
     """``[{"path", "boxes", "labels", "image_id"}]`` of the pool's labeled images in
-    ``split`` (labels are 0-based indices into ``classes``; unknown names are dropped)."""
+    ``split`` (``path`` is a ``CachedBlob``: opening it fetches the image into the worker's
+    cache; ``str()`` of it is the storage key, so fingerprints do not depend on the host;
+    labels are 0-based indices into ``classes``; unknown names are dropped)."""
     images = db.execute(
         select(Image.id, Image.storage_key)
         .where(Image.pool_id == pool_id, Image.state == "labeled", Image.split == split)
@@ -82,7 +84,7 @@ def labeled_manifest(
     for image_id, key in images:
         kept = [b for b in boxes.get(image_id, []) if b.get("label") in index]
         manifest.append({
-            "path": str(storage.path(key)),
+            "path": cache.blob(key),
             "boxes": [[b["x1"], b["y1"], b["x2"], b["y2"]] for b in kept],
             "labels": [index[b["label"]] for b in kept],
             "image_id": image_id,

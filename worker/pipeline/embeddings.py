@@ -15,7 +15,7 @@ import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from alp.storage import LocalStorage
+from alp.storage import Storage
 
 if TYPE_CHECKING:
     import torch
@@ -77,7 +77,7 @@ def compute(
     return torch.stack(rows)
 
 
-def save(storage: LocalStorage, key: str, embeddings: torch.Tensor) -> None:
+def save(storage: Storage, key: str, embeddings: torch.Tensor) -> None:
     import torch
 
     buf = io.BytesIO()
@@ -85,14 +85,16 @@ def save(storage: LocalStorage, key: str, embeddings: torch.Tensor) -> None:
     storage.put_bytes(key, buf.getvalue())
 
 
-def load(storage: LocalStorage, key: str) -> torch.Tensor | None:
+def load(storage: Storage, key: str) -> torch.Tensor | None:
     """The stored ``(L, D)`` tensor, or None when there is none (or it is unreadable)."""
     import torch
 
-    if not storage.exists(key):
+    try:
+        data = storage.read_bytes(key)
+    except FileNotFoundError:
         return None
     try:
-        value = torch.load(storage.path(key), map_location="cpu", weights_only=True)
+        value = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception:  # a truncated/corrupt file: the strategy falls back to no centres
         return None
     return value if isinstance(value, torch.Tensor) and value.dim() == 2 else None

@@ -22,7 +22,6 @@ def run(job_id: int) -> None:
 
 
 def _evaluate(run: StageRun) -> None:
-    storage = context.storage()
     with context.session() as db:
         cycle = db.get(Cycle, run.cycle_id)
         pool = db.get(Pool, run.pool_id)
@@ -30,7 +29,7 @@ def _evaluate(run: StageRun) -> None:
         key = cycle.checkpoint_key
         classes = list(pool.classes)
         kept = {k: v for k, v in (cycle.metrics or {}).items() if k in TRAINING_METRICS}
-        manifest = data.labeled_manifest(db, storage, pool.id, "val", classes)
+        manifest = data.labeled_manifest(db, context.cache(), pool.id, "val", classes)
         skipped: list[tuple[int, str]] = []
         if key is not None and manifest:
             manifest, skipped = data.readable_manifest(manifest)
@@ -48,13 +47,13 @@ def _evaluate(run: StageRun) -> None:
         run.complete(reason, {"metrics": {**kept, "note": reason}})
         return
     device = device_name(context.settings().device)
-    model = modelling.load_model(storage, key, len(classes), device)
+    model = modelling.load_model(context.cache(), key, len(classes), device)
     from models.engine import evaluate
 
     run.progress(0.1, f"evaluating on {len(manifest)} validation images", force=True)
     metrics = evaluate(model, manifest, classes, device=device)
     run.check()
     metrics = {**kept, **metrics, "val_images": len(manifest)}
-    modelling.store_metrics(storage, key, metrics)  # the downloadable model carries them
+    modelling.store_metrics(context.storage(), key, metrics)  # the downloadable model carries them
     run.complete(f"mAP@0.5 {metrics['map50']:.3f} on {len(manifest)} images",
                  {"metrics": metrics})  # fmt: skip

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from alp.storage import LocalStorage
+from alp.storage import BlobCache, Storage
 
 if TYPE_CHECKING:
     from torch import nn
@@ -124,7 +124,7 @@ def allow_child_processes() -> None:
 
 
 def save_checkpoint(
-    storage: LocalStorage,
+    storage: Storage,
     key: str,
     model: nn.Module,
     config: TrainConfig,
@@ -140,12 +140,15 @@ def save_checkpoint(
         storage.put_file(key, path)
 
 
-def store_metrics(storage: LocalStorage, key: str, metrics: dict[str, Any]) -> None:
+def store_metrics(storage: Storage, key: str, metrics: dict[str, Any]) -> None:
     """Write ``metrics`` (the cycle's, after evaluation) into the stored checkpoint, so a
-    downloaded model carries its validation scores."""
+    downloaded model carries its validation scores (download, rewrite, upload: any store)."""
     from models.checkpoint import update_metrics
 
-    update_metrics(storage.path(key), metrics)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "ckpt.pt"
+        storage.download(key, path)
+        storage.put_file(key, update_metrics(path, metrics))
 
 
 def class_quality(model: nn.Module, classes: list[str]) -> dict[str, float] | None:
@@ -166,10 +169,10 @@ def class_quality_list(metrics: dict[str, Any] | None, classes: list[str]) -> li
     return [float(stored[c]) for c in classes]
 
 
-def load_model(storage: LocalStorage, key: str, num_classes: int, device: str) -> nn.Module:
+def load_model(cache: BlobCache, key: str, num_classes: int, device: str) -> nn.Module:
     """The detector saved under ``key`` in eval mode on ``device`` (cached per process:
     scoring many shards of one cycle loads the checkpoint once)."""
-    path = storage.path(key)  # the file's identity: a retried cycle rewrites its key
+    path = cache.fetch(key)  # the local file's identity: a retried cycle rewrites its key
     cache_key = f"{path}|{path.stat().st_mtime_ns if path.exists() else 0}|{device}"
     if cache_key in _CACHE:
         return _CACHE[cache_key]

@@ -40,7 +40,7 @@ def run(job_id: int) -> None:
 
 
 def _predict(job_id: int, token: int) -> str | None:
-    storage = context.storage()
+    cache = context.cache()
     with context.session() as db:
         job = db.get(Job, job_id)
         assert job is not None and job.pool_id is not None
@@ -50,10 +50,10 @@ def _predict(job_id: int, token: int) -> str | None:
             raise RuntimeError("the model's cycle is gone")
         key, classes = cycle.checkpoint_key, list(pool.classes)
         ids = [int(i) for i in job.payload.get("image_ids", [])]
-        paths = {i.id: storage.path(i.storage_key)
+        paths = {i.id: cache.blob(i.storage_key)
                  for i in db.query(Image).filter(Image.id.in_(ids))}  # fmt: skip
     device = device_name(context.settings().device)
-    model = modelling.load_model(storage, key, len(classes), device)
+    model = modelling.load_model(cache, key, len(classes), device)
     ids = [i for i in ids if i in paths]  # images deleted since the request
     skipped: list[str] = []
     for start in range(0, len(ids), BATCH):

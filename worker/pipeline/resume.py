@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import logging
-import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
-from alp.storage import LocalStorage
+from alp.storage import Storage
 
 log = logging.getLogger("alp.worker.resume")
 SUFFIX = ".resume.pt"
@@ -37,29 +39,27 @@ def fingerprint(config: Any, manifest: list[dict[str, Any]], classes: list[str])
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def save(storage: LocalStorage, key: str, digest: str, state: dict[str, Any]) -> None:
+def save(storage: Storage, key: str, digest: str, state: dict[str, Any]) -> None:
     """Write ``state`` (a ``models.engine.train`` state) under ``key`` atomically."""
     import torch
 
-    dest = storage.path(key)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".tmp-{os.getpid()}-{dest.name}")
-    try:
-        torch.save({"fingerprint": digest, "state": state}, tmp)
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory(prefix="alp-resume-") as tmp:
+        path = Path(tmp) / "state.pt"
+        torch.save({"fingerprint": digest, "state": state}, path)
+        storage.put_file(key, path)
 
 
-def load(storage: LocalStorage, key: str, digest: str) -> dict[str, Any] | None:
+def load(storage: Storage, key: str, digest: str) -> dict[str, Any] | None:
     """The saved state if there is one for these inputs; a stale or unreadable file is
     deleted and None returned (training then starts fresh)."""
     import torch
 
-    if not storage.exists(key):
+    try:
+        data = storage.read_bytes(key)
+    except FileNotFoundError:
         return None
     try:
-        saved = torch.load(storage.path(key), map_location="cpu", weights_only=True)
+        saved = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # torn by a crash of an older version, disk trouble, ...
         log.warning("unreadable resume checkpoint %s (%s); starting fresh", key, exc)
         storage.delete(key)
@@ -71,17 +71,13 @@ def load(storage: LocalStorage, key: str, digest: str) -> dict[str, Any] | None:
     return saved["state"]
 
 
-def discard(storage: LocalStorage, key: str) -> None:
+def discard(storage: Storage, key: str) -> None:
     storage.delete(key)
 
 
-def discard_others(storage: LocalStorage, pool_id: int, keep: str) -> None:
+def discard_others(storage: Storage, pool_id: int, keep: str) -> None:
     """Delete the pool's resume checkpoints other than ``keep`` (left by cycles that were
     cancelled or failed by the watchdog while a file existed)."""
-    folder = storage.path(f"pools/{pool_id}/checkpoints")
-    if not folder.is_dir():
-        return
-    kept = storage.path(keep)
-    for path in folder.glob(f"*{SUFFIX}"):
-        if path != kept:
-            path.unlink(missing_ok=True)
+    for key in list(storage.iter_keys(f"pools/{pool_id}/checkpoints")):
+        if key.endswith(SUFFIX) and key != keep:
+            storage.delete(key)

@@ -147,13 +147,13 @@ def _score(shard_id: int, cycle_id: int, skipped: list[tuple[int, str]]) -> list
     from models.data import load_image
 
     device = device_name(context.settings().device)
-    model = modelling.load_model(storage, key, len(classes), device)
+    model = modelling.load_model(context.cache(), key, len(classes), device)
     out: list[dict[str, Any]] = []
     for start in range(0, len(rows), BATCH):
         images, ids = [], []
         for image_id, skey, _, _ in rows[start : start + BATCH]:
             try:
-                images.append(load_image(storage.path(skey)))
+                images.append(load_image(context.cache().blob(skey)))
                 ids.append(image_id)
             except (OSError, ValueError) as exc:  # load_image wraps decode errors
                 reason = "file missing" if not storage.exists(skey) else str(exc.__cause__ or exc)

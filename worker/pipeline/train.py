@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from alp.db import Cycle, Pool
 from alp.services import cycles
-from alp.storage import LocalStorage, checkpoint_key
+from alp.storage import Storage, checkpoint_key
 from worker import context
 from worker.pipeline import data, embeddings, modelling, resume
 from worker.pipeline.common import StageRun, StageStopped, device_name
@@ -69,7 +69,7 @@ def _train(run: StageRun) -> None:
             db, pool.id, float(cfg.get("val_fraction", 0.2)), int(cfg.get("seed", 0))
         )
         labeled = data.count_labeled(db, pool.id)
-        manifest = data.labeled_manifest(db, storage, pool.id, "train", pool.classes)
+        manifest = data.labeled_manifest(db, context.cache(), pool.id, "train", pool.classes)
         classes = list(pool.classes)
         previous = _previous_checkpoint(db, cycle) if cfg.get("warm_start") else None
         db.commit()
@@ -94,7 +94,9 @@ def _train(run: StageRun) -> None:
         )
         return
     device = device_name(context.settings().device)
-    weights = str(storage.path(previous)) if previous and storage.exists(previous) else None
+    weights = (
+        str(context.cache().fetch(previous)) if previous and storage.exists(previous) else None
+    )
     setup = _model_setup(run, cfg, device)  # model profile + pretrained weights (issue 18)
     config = modelling.train_config(cfg, device, weights, setup, len(manifest))
     from models.builders import build_detector
@@ -182,7 +184,7 @@ def _model_setup(run: StageRun, cfg: dict[str, Any], device: str) -> modelling.M
 
 
 def _embed_labeled(
-    run: StageRun, storage: LocalStorage, key: str, model: Any, manifest: list[dict[str, Any]],
+    run: StageRun, storage: Storage, key: str, model: Any, manifest: list[dict[str, Any]],
     device: str, seed: int,
 ) -> None:  # fmt: skip
     """Embeddings of the labeled train images with the new model (k-centre strategies)."""

@@ -8,18 +8,22 @@ that occur more than once in the pool get an ``<image id>_`` prefix so nothing c
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+import time
 import zipfile
 from collections import Counter
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from alp.errors import NotFound
 from alp.labelstudio import mapping
 from alp.services import coco
 from alp.services.formats import voc, yolo
 from alp.services.formats.common import Boxes, stem
-from alp.storage import LocalStorage
+from alp.services.images import get_image
+from alp.storage import Storage
 
 FORMATS = ("yolo", "voc", "labelstudio")
 
@@ -65,12 +69,10 @@ def labelstudio_tasks(db: Session, pool_id: int, split: str | None = None) -> li
 
 
 def write_zip(
-    db: Session, storage: LocalStorage, pool_id: int, fmt: str, split: str | None = None,
+    db: Session, storage: Storage, pool_id: int, fmt: str, split: str | None = None,
     images: bool = True, tmp_dir: Path | None = None,
 ) -> Path:  # fmt: skip
     """Write the pool's ``yolo``/``voc`` export to a temporary zip; the caller deletes it."""
-    from alp.services.images import content_path
-
     names, items = _labeled(db, pool_id, split)
     index = {n: i for i, n in enumerate(names)}
     fd, tmp = tempfile.mkstemp(prefix=f"alp-export-{fmt}-", suffix=".zip", dir=tmp_dir)
@@ -88,9 +90,24 @@ def write_zip(
                     xml = voc.annotation_xml(it["name"], it["width"], it["height"], it["boxes"])
                     zf.writestr(f"Annotations/{stem(it['name'])}.xml", xml)
                 if images:
-                    _, path = content_path(db, storage, it["id"])
-                    zf.write(path, f"{img_dir}/{it['name']}", zipfile.ZIP_STORED)
+                    _copy_blob(db, storage, it["id"], zf, f"{img_dir}/{it['name']}")
     except BaseException:
         os.unlink(tmp)
         raise
     return Path(tmp)
+
+
+def _copy_blob(
+    db: Session, storage: Storage, image_id: int, zf: zipfile.ZipFile, name: str
+) -> None:
+    """Stream image ``image_id``'s bytes from the store into ``zf`` as ``name`` (stored, not
+    deflated); ``NotFound`` when the store lacks them."""
+    info = zipfile.ZipInfo(name, date_time=time.localtime(time.time())[:6])
+    info.compress_type = zipfile.ZIP_STORED
+    image = get_image(db, image_id)
+    try:
+        src = storage.open(image.storage_key)
+    except FileNotFoundError:
+        raise NotFound(f"the content of image {image_id} is missing from storage") from None
+    with src, zf.open(info, "w", force_zip64=True) as dst:
+        shutil.copyfileobj(src, dst, 256 * 1024)
