@@ -2,8 +2,7 @@
 
 Only ``GET``/``HEAD`` of ``/api/v1/images/{id}/content`` (signed URLs) and
 ``/api/v1/dashboard/selections/{id}/thumbnail`` get CORS headers (and preflight answers);
-every other
-path is untouched. Allowed origins: ``ALP_CONTENT_CORS_ORIGINS`` when set, else the
+every other path is untouched. Allowed origins: ``ALP_CONTENT_CORS_ORIGINS`` when set, else the
 origins of the pools' connected Label Studio servers (read per request, so connecting a
 pool takes effect at once). No credentials are allowed cross-origin.
 """
