@@ -71,6 +71,7 @@ class BatchItem(_Model):
 
 class NextBatch(_Model):
     cycle_id: int | None
+    cycle_index: int | None = None
     cycle_state: str | None
     remaining: int
     items: list[BatchItem]

@@ -78,6 +78,9 @@ class BatchItem(BaseModel):
 
 class NextBatch(BaseModel):
     cycle_id: int | None
+    cycle_index: int | None = Field(
+        None, description="The cycle's number in its pool (#0, #1 ...), as people see it."
+    )
     cycle_state: str | None
     remaining: int = Field(description="Selected images of the cycle still to label.")
     items: list[BatchItem]

@@ -1,8 +1,8 @@
 """CORS for image bytes only: Label Studio's page (another origin) loads task images.
 
 Only ``GET``/``HEAD`` of ``/api/v1/images/{id}/content`` (signed URLs) and
-``/api/v1/selections/{id}/thumbnail`` get CORS headers (and preflight answers); every other
-path is untouched. Allowed origins: ``ALP_CONTENT_CORS_ORIGINS`` when set, else the
+``/api/v1/dashboard/selections/{id}/thumbnail`` get CORS headers (and preflight answers);
+every other path is untouched. Allowed origins: ``ALP_CONTENT_CORS_ORIGINS`` when set, else the
 origins of the pools' connected Label Studio servers (read per request, so connecting a
 pool takes effect at once). No credentials are allowed cross-origin.
 """
@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-CONTENT_PATHS = re.compile(r"^/api/v1/(images/\d+/content|selections/\d+/thumbnail)$")
+CONTENT_PATHS = re.compile(r"^/api/v1/(images/\d+/content|dashboard/selections/\d+/thumbnail)$")
 MAX_AGE_S = 3600
 
 

@@ -23,7 +23,7 @@ log = logging.getLogger("alp.api")
 
 
 def _loc(loc: tuple) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "")]  # "" = model-level
     return ".".join(parts) or "request"
 
 

@@ -52,7 +52,7 @@ def ls_push(self: Any, cycle_id: int) -> dict[str, Any]:
             return {"cycle_id": cycle_id, "skipped": "cycle not found"}
         try:
             result = _guarded(
-                db, cycle.pool_id, f"push of cycle {cycle_id}",
+                db, cycle.pool_id, f"push of cycle #{cycle.index}",
                 lambda: push.push_cycle(db, context.settings(), cycle_id, checkpoint=db.commit),
             )  # fmt: skip
         except LabelStudioError as exc:
@@ -91,7 +91,7 @@ def ls_reconcile() -> dict[str, Any]:
             try:
                 for cycle_id in sync.pending_push_cycles(db, pool_id):
                     _guarded(
-                        db, pool_id, f"push of cycle {cycle_id}",
+                        db, pool_id, f"push of cycle #{db.get(Cycle, cycle_id).index}",
                         lambda c=cycle_id: push.push_cycle(
                             db, context.settings(), c, checkpoint=db.commit
                         ),

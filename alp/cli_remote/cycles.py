@@ -94,7 +94,7 @@ def next_batch(
 
     def human() -> None:
         t = Table("rank", "image", "file", "score", "pre-boxes",
-                  title=f"cycle {batch.cycle_id} ({batch.cycle_state}): "
+                  title=f"cycle #{batch.cycle_index} ({batch.cycle_state}): "
                         f"{batch.remaining} to label")  # fmt: skip
         for it in batch.items:
             t.add_row(str(it.rank), str(it.image_id), escape(it.filename), f"{it.score:.4f}",

@@ -55,18 +55,19 @@ def next_batch(db: Session, settings: Settings, pool_id: int, limit: int = 20) -
     if not 1 <= limit <= MAX_LIMIT:
         raise Unprocessable(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
     head = db.execute(
-        select(Pool.classes, Cycle.id)
+        select(Pool.classes, Cycle.id, Cycle.index)
         .outerjoin(Cycle, (Cycle.pool_id == Pool.id) & (Cycle.state == "labeling"))
         .where(Pool.id == pool_id)
         .limit(1)
     ).first()
     if head is None:
         raise NotFound(f"pool {pool_id} not found")
-    classes, cycle_id = head
+    classes, cycle_id, cycle_index = head
     if cycle_id is None:
         active = cycles.active_cycle(db, pool_id)
         return NextBatch(
             cycle_id=active.id if active else None,
+            cycle_index=active.index if active else None,
             cycle_state=active.state if active else None,
             remaining=0,
             items=[],
@@ -96,6 +97,7 @@ def next_batch(db: Session, settings: Settings, pool_id: int, limit: int = 20) -
     ]
     return NextBatch(
         cycle_id=cycle_id,
+        cycle_index=cycle_index,
         cycle_state="labeling",
         remaining=int(rows[0][2]) if rows else 0,
         items=items,

@@ -113,11 +113,12 @@ def test_next_batch_best_first_with_predictions(client, db, storage) -> None:
     pid, ids = make_pool(db, storage)
     db.commit()
     empty = client.get(f"/api/v1/pools/{pid}/next-batch").json()
-    assert empty == {"cycle_id": None, "cycle_state": None, "remaining": 0, "items": []}
-    cid = labeling_cycle(db, pid, [ids[2], ids[0], ids[1]])
+    assert empty == {"cycle_id": None, "cycle_index": None, "cycle_state": None, "remaining": 0,
+                     "items": []}  # fmt: skip
+    cid = labeling_cycle(db, pid, [ids[2], ids[0], ids[1]], index=3)
     db.commit()
     body = client.get(f"/api/v1/pools/{pid}/next-batch", params={"limit": 2}).json()
-    assert body["cycle_id"] == cid and body["remaining"] == 3
+    assert body["cycle_id"] == cid and body["cycle_index"] == 3 and body["remaining"] == 3
     assert [i["image_id"] for i in body["items"]] == [ids[2], ids[0]]
     first = body["items"][0]
     assert first["boxes"] == [

@@ -138,6 +138,12 @@ def test_documented_limits_are_422_with_reason(client, sessions, body, reason) -
     assert _pools(sessions) == 0
 
 
+def test_a_settings_limit_names_its_field_without_an_empty_part(client) -> None:
+    r = client.post("/api/v1/pools", json=_settings(train_overrides={"iterations": 10**29}))
+    assert r.status_code == 422
+    assert r.json()["detail"].startswith("settings: train_overrides.iterations must be"), r.text
+
+
 def test_limits_at_the_edge_are_accepted(client) -> None:
     body = _settings(train_overrides={"iterations": 1_000_000, "batch_size": 512})
     body["classes"] = [f"c{i}" for i in range(MAX_CLASSES)]

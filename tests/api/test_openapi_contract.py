@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
-from alp.db import Pool
+from sqlalchemy import select
+
+from alp.db import Job, Pool
 from alp.schemas_limits import MAX_CLASSES
+from alp.storage import LocalStorage
+from tests.api.cycle_fixtures import labeling_cycle, make_pool
 
 
 def _spec(client) -> dict:
@@ -96,3 +100,33 @@ def test_datetime_column_stores_utc_and_reads_back_aware(db) -> None:
     assert row.created_at == datetime(2030, 1, 1, 10, tzinfo=UTC)
     assert row.created_at.tzinfo is not None and row.created_at.utcoffset() == timedelta(0)
     assert row.updated_at == datetime(2030, 1, 1, 12, tzinfo=UTC)
+
+
+def _timestamps(body: object) -> list[str]:
+    """Every non-null ``*_at`` value anywhere in a JSON body."""
+    if isinstance(body, list):
+        return [t for item in body for t in _timestamps(item)]
+    if not isinstance(body, dict):
+        return []
+    own = [v for k, v in body.items() if k.endswith("_at") and isinstance(v, str)]
+    return own + [t for v in body.values() for t in _timestamps(v)]
+
+
+def test_image_annotation_cycle_and_job_timestamps_are_aware(client, db, settings) -> None:
+    pid, ids = make_pool(db, LocalStorage(settings.storage_dir))
+    cid = labeling_cycle(db, pid, ids[:2])
+    now = datetime.now(UTC)
+    for job in db.scalars(select(Job).where(Job.cycle_id == cid)):
+        job.started_at = job.finished_at = job.heartbeat_at = now
+    db.commit()
+    assert client.put(f"/api/v1/images/{ids[0]}/annotation", json={"boxes": []}).is_success
+    cycle = client.get(f"/api/v1/cycles/{cid}").json()
+    bodies = [client.get(f"/api/v1/images/{ids[0]}").json(), cycle,
+              client.get(f"/api/v1/images/{ids[0]}/annotation").json(),
+              client.get(f"/api/v1/pools/{pid}/images").json(),
+              client.get(f"/api/v1/pools/{pid}/cycles").json(),
+              client.get(f"/api/v1/jobs/{cycle['jobs'][0]['id']}").json()]  # fmt: skip
+    stamps = _timestamps(bodies)
+    assert len(stamps) >= 12, bodies
+    for text in stamps:
+        _aware_utc(text)

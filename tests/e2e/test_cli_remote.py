@@ -135,7 +135,7 @@ def test_cycle_watch_next_batch_and_formats(server, tmp_path: Path) -> None:
     batch = json.loads(alp(env, "next-batch", "cyc", "--json").stdout)
     assert batch["cycle_id"] == cycle["id"] and len(batch["items"]) == 4
     human = alp(env, "next-batch", "cyc").stdout
-    assert batch["items"][0]["filename"] in human
+    assert batch["items"][0]["filename"] in human and "cycle #0 (labeling)" in human
 
     # label one image via COCO, export YOLO, import it into a new pool
     chosen = batch["items"][0]

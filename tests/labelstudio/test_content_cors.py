@@ -51,8 +51,11 @@ def test_connected_label_studio_origin_may_load_content(anon_client, settings, s
     assert pre.status_code == 200, pre.text
     assert pre.headers["access-control-allow-origin"] == LS
     assert "GET" in pre.headers["access-control-allow-methods"]
-    thumb = _preflight(anon_client, "/api/v1/selections/1/thumbnail", LS)
+    thumb_path = "/api/v1/dashboard/selections/1/thumbnail"  # the real route (401 anonymous)
+    thumb = _preflight(anon_client, thumb_path, LS)
     assert thumb.status_code == 200 and thumb.headers["access-control-allow-origin"] == LS
+    refused = anon_client.get(thumb_path, headers={"Origin": LS})
+    assert refused.status_code == 401 and refused.headers["access-control-allow-origin"] == LS
     # another origin, a write method, other paths: nothing opened up
     assert (
         "access-control-allow-origin" not in anon_client.get(url, headers={"Origin": OTHER}).headers

@@ -31,6 +31,8 @@ def test_push_retried_after_outage_without_duplicates(
         st = wait_for(lambda: (s := stack.api.get(status_url).json())["state"] == "error" and s,
                       timeout=60, what="the failed push to be reported")  # fmt: skip
         assert "cannot reach Label Studio" in st["last_error"] and st["tasks_pushed"] == 0
+        assert st["last_error"].startswith("push of cycle #0 failed")  # the index, not the id
+        assert cycle_id != 0
 
         server.start()  # same port and data: the retry goes through
         sdk = LabelStudio(base_url=server.url, api_key=server.token)
