@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from alp.db import Cycle, Image, Selection
 from alp.services import cycles, keys
-from alp.storage import LocalStorage, checkpoint_key
+from alp.storage import BlobCache, LocalStorage, checkpoint_key
 from tests.api.cycle_fixtures import make_pool
 from tests.worker.cycle_support import engine_settings, pool_settings, storage_for
 from tests.worker.inprocess import run_stages, use_settings
@@ -105,7 +105,8 @@ def test_trained_model_round_trip(tmp_path: Path, sqlite_url: str, monkeypatch) 
     image_ids = sorted(paths)
     _, results = predict_files(model, [paths[i] for i in image_ids], score_thresh=0.0)
     assert results, "the comparison below needs detections"
-    service = modelling.load_model(storage, stored_key, 3, "cpu")
+    cache = BlobCache(storage, tmp_path / "cache", 1 << 30)
+    service = modelling.load_model(cache, stored_key, 3, "cpu")
 
     for n, image_id in enumerate(image_ids, start=1):
         pred = modelling.predict(service, [load_image(paths[image_id])], [image_id],

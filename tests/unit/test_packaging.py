@@ -23,11 +23,18 @@ def _name(req: str) -> str:
     return re.split(r"[\[<>=!~; ]", req, maxsplit=1)[0].lower().replace("_", "-")
 
 
+# Worker-side commands (``alp weights``, ``alp predict``, ``alp export-model``) import torch
+# inside the command only; the API image never runs them.
+WORKER_ONLY = {"alp/cli_models.py"}
+
+
 def _imported_dists(*packages: str) -> set[str]:
     dists = metadata.packages_distributions()
     out: set[str] = set()
     for pkg in packages:
         for f in (ROOT / pkg).rglob("*.py"):
+            if f.relative_to(ROOT).as_posix() in WORKER_ONLY:
+                continue
             for node in ast.walk(ast.parse(f.read_text())):
                 if isinstance(node, ast.Import):
                     names = [a.name for a in node.names]
