@@ -16,6 +16,7 @@ from api.dashboard import data as dashboard_data
 from api.dashboard import pages as dashboard_pages
 from api.deps import AppState
 from api.routes import annotations, coco, cycles, datasets, health, images, jobs, labelstudio, pools
+from api.routes import keys as keys_routes
 from api.strict_json import strict_json_body
 
 API_PREFIX = "/api/v1"
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (pools, images, coco, cycles, jobs, annotations, labelstudio, dashboard_data):
         api.include_router(module.router)
     api.include_router(datasets.router)
+    api.include_router(keys_routes.router)
     app.include_router(api)
     app.include_router(health.router)
     app.include_router(health.router, prefix=API_PREFIX, include_in_schema=False)

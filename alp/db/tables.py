@@ -234,6 +234,10 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    # admin | editor | annotator | viewer (api/access.py); keys from before roles are admin.
+    role: Mapped[str] = mapped_column(String(16), default="admin", server_default="admin")
+    pools: Mapped[list[Any] | None]  # pool ids the key is limited to; None = every pool
+    expires_at: Mapped[datetime | None]
 
 
 class WorkerHeartbeat(Base):

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from alp.schemas import PoolCreate, PoolOut, PoolPatch
 from alp.services import pools
+from api import access
 from api.deps import DB, Id, Key
 
 router = APIRouter(tags=["pools"])
@@ -19,8 +20,10 @@ def create_pool(body: PoolCreate, db: DB, _: Key) -> PoolOut:
 
 
 @router.get("/pools", response_model=list[PoolOut])
-def list_pools(db: DB, _: Key) -> list[PoolOut]:
+def list_pools(db: DB, key: Key) -> list[PoolOut]:
+    """Every pool (a pool-limited key sees only its own)."""
     rows = pools.list_pools(db)
+    rows = [p for p in rows if p.id in access.visible_pools(key, [p.id for p in rows])]
     counts = pools.image_counts(db, [p.id for p in rows])
     return [pools.to_out(p, counts[p.id]) for p in rows]
 
