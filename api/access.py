@@ -50,6 +50,7 @@ ROUTES: dict[str, str] = {
     # annotations
     f"PUT {V1}/images/{{image_id}}/annotation": "annotate",
     f"GET {V1}/images/{{image_id}}/annotation": "read",
+    f"GET {V1}/images/{{image_id}}/annotation/history": "read",
     # import / export
     f"POST {V1}/pools/{{pool_id}}/import/coco": "edit",
     f"GET {V1}/pools/{{pool_id}}/export/coco": "read",

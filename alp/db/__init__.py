@@ -3,6 +3,7 @@
 from alp.db.base import Base, make_engine, make_sessionmaker, utcnow
 from alp.db.tables import (
     Annotation,
+    AnnotationRevision,
     ApiKey,
     Cycle,
     Image,
@@ -16,6 +17,7 @@ from alp.db.tables import (
 
 __all__ = [
     "Annotation",
+    "AnnotationRevision",
     "ApiKey",
     "Base",
     "Cycle",

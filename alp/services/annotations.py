@@ -15,6 +15,14 @@ Writes are upserts (``INSERT ... ON CONFLICT DO UPDATE``) under a row lock on th
 (PostgreSQL; SQLite serialises writers), so concurrent first writes of one image end in
 exactly one row. The image's *current* annotation is its most recently updated row; an
 image in state ``skipped`` has none (``to_out`` shows no boxes, whatever rows remain).
+
+History: every change also appends an ``annotation_revisions`` row in the same
+transaction (``put`` when a row's boxes are new or differ from its last revision, every
+``skip``, ``delete`` when a row was removed). The comparison reads the last revision
+*after* the upsert, i.e. while this transaction holds the image lock (PostgreSQL) or the
+write lock (SQLite), so concurrent writers never hide each other's revisions; revision
+ids follow the order in which writers got the lock, so the latest revision is the one
+whose boxes are current.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from alp.db import Annotation, Cycle, Image, Pool, Selection, utcnow
+from alp.db import Annotation, AnnotationRevision, Cycle, Image, Pool, Selection, utcnow
 from alp.db.tables import ANNOTATION_SOURCES
 from alp.errors import NotFound, Unprocessable
 from alp.schemas import Box
@@ -104,6 +112,50 @@ def upsert_annotation(
     return row
 
 
+def record(
+    db: Session,
+    image_id: int,
+    action: str,
+    source: str,
+    external_id: str | None,
+    boxes: list[dict[str, Any]],
+    author: str | None,
+    *,
+    dedupe: bool = True,
+) -> None:
+    """Append a revision; with ``dedupe`` a ``put`` equal to that key's last revision is
+    not a change and is not recorded (a Label Studio sync re-applies every annotation)."""
+    if action == "put" and dedupe:
+        last = db.scalar(
+            select(AnnotationRevision)
+            .where(
+                AnnotationRevision.image_id == image_id,
+                AnnotationRevision.source == source,
+                AnnotationRevision.external_id.is_(None)
+                if external_id is None
+                else AnnotationRevision.external_id == external_id,
+            )
+            .order_by(AnnotationRevision.id.desc())
+            .limit(1)
+        )
+        if last is not None and last.action == "put" and last.boxes == boxes:
+            return
+    db.add(
+        AnnotationRevision(
+            image_id=image_id, action=action, source=source, external_id=external_id,
+            boxes=boxes, author=author, created_at=utcnow(),
+        )
+    )  # fmt: skip
+
+
+def history(db: Session, image_id: int) -> list[AnnotationRevision]:
+    """Every revision of the image's annotations, oldest first; ``NotFound`` for no image."""
+    if db.get(Image, image_id) is None:
+        raise NotFound(f"image {image_id} not found")
+    stmt = select(AnnotationRevision).where(AnnotationRevision.image_id == image_id)
+    return list(db.scalars(stmt.order_by(AnnotationRevision.id)))
+
+
 def validate_boxes(
     boxes: Sequence[Box | dict[str, Any]], width: int, height: int, classes: Sequence[str]
 ) -> list[dict[str, Any]]:
@@ -144,10 +196,12 @@ def put_annotation(
     source: str = "api",
     external_id: str | None = None,
     skipped: bool = False,
+    author: str | None = None,
 ) -> Annotation | None:
     """Validate and store ``boxes`` (replacing the annotation with the same image, source
     and external id), set the image ``labeled`` (or ``skipped``: no boxes allowed, any
-    annotation of that key removed, returns None) and notify the labeling cycle."""
+    annotation of that key removed, returns None), append a revision by ``author`` and
+    notify the labeling cycle."""
     if source not in ANNOTATION_SOURCES:
         raise Unprocessable(f"unknown annotation source {source!r}")
     image = _get_image(db, image_id)
@@ -164,20 +218,34 @@ def put_annotation(
             .execution_options(synchronize_session="fetch")
         )
         image.state = "skipped"
+        record(db, image.id, "skip", source, external_id, [], author)
     else:
         row = upsert_annotation(db, image.id, source, external_id, clean)
         image.state = "labeled"
+        record(db, image.id, "put", source, external_id, clean, author)
     db.flush()
     cycles.on_image_done(db, image)
     return row
 
 
-def delete_annotation(db: Session, image_id: int, *, source: str, external_id: str | None) -> None:
-    """Remove that annotation; an image left without any goes back to ``queued`` (if
-    selected by the pool's labeling cycle) or ``unlabeled``."""
+def delete_annotation(
+    db: Session,
+    image_id: int,
+    *,
+    source: str,
+    external_id: str | None,
+    author: str | None = None,
+) -> None:
+    """Remove that annotation (a ``delete`` revision when there was one); an image left
+    without any goes back to ``queued`` (if selected by the pool's labeling cycle) or
+    ``unlabeled``."""
     image = _get_image(db, image_id)
     cond = (Annotation.image_id == image.id, *_key(source, external_id))
-    db.execute(delete(Annotation).where(*cond).execution_options(synchronize_session="fetch"))
+    gone = db.execute(
+        delete(Annotation).where(*cond).execution_options(synchronize_session="fetch")
+    )
+    if getattr(gone, "rowcount", 0):
+        record(db, image.id, "delete", source, external_id, [], author)
     left = db.scalar(select(Annotation.id).where(Annotation.image_id == image.id).limit(1))
     if left is None and image.state == "labeled":
         selected = db.scalar(

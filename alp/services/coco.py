@@ -29,6 +29,7 @@ from alp.errors import AlpError, PayloadTooLarge, Unprocessable
 from alp.schemas import check_class_names
 from alp.schemas_images import CocoImportResult, UploadResult
 from alp.services import cycles, ingest, pools
+from alp.services.annotations import record as record_revision
 from alp.services.annotations import validate_boxes
 from alp.services.uploads import StagedFiles
 
@@ -200,9 +201,11 @@ def import_coco(
     *,
     add_classes: bool = False,
     strict: bool = True,
+    author: str | None = None,
 ) -> CocoImportResult:
-    """Import a COCO file (and optionally a zip of its images) into the pool. Flushes,
-    never commits; the caller commits inside ``staged`` so files vanish on failure."""
+    """Import a COCO file (and optionally a zip of its images) into the pool (revisions
+    by ``author``). Flushes, never commits; the caller commits inside ``staged`` so files
+    vanish on failure."""
     pool = pools.get_pool(db, pool_id)
     coco = parse_coco(annotations_file)
     cat_names, added = _map_categories(pool, coco, add_classes)
@@ -231,7 +234,7 @@ def import_coco(
         raise Unprocessable(
             f"COCO import refused, nothing was stored: {'; '.join(problems[:10])}{more}"
         )
-    n_boxes = _write(db, clean)
+    n_boxes = _write(db, clean, author)
     return CocoImportResult(
         images_labeled=len(clean),
         images_from_archive=len(upload.accepted) if upload else 0,
@@ -243,7 +246,12 @@ def import_coco(
     )
 
 
-def _write(db: Session, clean: dict[int, tuple[Image, list[dict[str, Any]], Split | None]]) -> int:
+def _write(
+    db: Session,
+    clean: dict[int, tuple[Image, list[dict[str, Any]], Split | None]],
+    author: str | None = None,
+) -> int:
+    """Store the imported boxes (one ``import`` row per image) and a revision of each."""
     ids = list(clean)
     existing: dict[int, Annotation] = {}
     for start in range(0, len(ids), _IN_CHUNK):
@@ -263,6 +271,9 @@ def _write(db: Session, clean: dict[int, tuple[Image, list[dict[str, Any]], Spli
             db.add(row)
         else:
             row.boxes, row.updated_at = boxes, now
+        record_revision(
+            db, image_id, "put", IMPORT_SOURCE, IMPORT_EXTERNAL_ID, boxes, author, dedupe=False
+        )
         queued = img if img.state == "queued" else queued
         img.state = "labeled"
         if split is not None:

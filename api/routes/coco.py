@@ -42,7 +42,7 @@ async def import_coco(
     request: Request,
     db: DB,
     st: State,
-    _: Key,
+    key: Key,
     add_classes: bool = Query(False, description="Append unknown categories as classes."),
     strict: bool = Query(True, description="Refuse the whole import on any problem."),
 ) -> CocoImportResult:
@@ -62,7 +62,7 @@ async def import_coco(
             with StagedFiles(st.storage) as staged:
                 result = coco.import_coco(
                     db, st.settings, pool_id, ann[0].file, staged, archive,
-                    add_classes=add_classes, strict=strict,
+                    add_classes=add_classes, strict=strict, author=key.name,
                 )  # fmt: skip
                 staged.commit(db)
             return result

@@ -75,7 +75,7 @@ async def import_format(
     request: Request,
     db: DB,
     st: State,
-    _: Key,
+    key: Key,
     add_classes: bool = Query(False, description="Append unknown class names as classes."),
     strict: bool = Query(True, description="Refuse the whole import on any problem."),
 ) -> CocoImportResult:
@@ -103,7 +103,7 @@ async def import_format(
             with StagedFiles(st.storage) as staged:
                 result = common.import_labels(
                     db, st.settings, pool_id, parsed, staged, archive, fmt=fmt,
-                    add_classes=add_classes, strict=strict,
+                    add_classes=add_classes, strict=strict, author=key.name,
                 )  # fmt: skip
                 staged.commit(db)
             return result
