@@ -48,11 +48,14 @@ def keys_create(
     data_dir: Path | None = DATA_DIR,
 ) -> None:
     """Create an API key and print it once (it cannot be shown again)."""
-    from alp.services import keys
+    from alp.services import audit, keys
 
     with _db(data_dir) as db:
         lifetime = None if expires is None else keys.parse_duration(expires)
         new = keys.create_key(db, name, role=role, pools=pool or None, expires_in=lifetime)
+        prefix = new.key.split("_")[1]
+        details = {"name": new.name, "role": role, "pools": pool or None, "expires_in": expires}
+        audit.record(db, "cli", "key.created", f"key {prefix}", **details)
         db.commit()
     typer.echo(new.key)
 
@@ -75,9 +78,10 @@ def keys_list(data_dir: Path | None = DATA_DIR) -> None:
 @keys_app.command("revoke")
 def keys_revoke(prefix: str, data_dir: Path | None = DATA_DIR) -> None:
     """Revoke the key with this prefix: REST answers 401, its dashboard sessions end."""
-    from alp.services import keys
+    from alp.services import audit, keys
 
     with _db(data_dir) as db:
         row = keys.revoke_key(db, prefix)
+        audit.record(db, "cli", "key.revoked", f"key {row.prefix}", name=row.name)
         db.commit()
         typer.echo(f"revoked {row.prefix} ({row.name})")

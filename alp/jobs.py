@@ -21,6 +21,7 @@ LS_PUSH = "alp.labelstudio.push"
 LS_SYNC = "alp.labelstudio.sync"
 LS_RECONCILE = "alp.labelstudio.reconcile"
 IMPORT_ZIP = "alp.import.zip"
+BLOBS_DELETE = "alp.blobs.delete"  # blobs of deleted images/pools (io queue)
 
 GPU_TASKS = (CYCLE_TRAIN, CYCLE_EVALUATE, CYCLE_SCORE_SHARD)
 # Tasks whose first argument is a Job id / a ScoreShard id (the outbox marks their job

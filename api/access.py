@@ -41,11 +41,13 @@ ROUTES: dict[str, str] = {
     f"GET {V1}/pools": "read",
     f"GET {V1}/pools/{{pool_id}}": "read",
     f"PATCH {V1}/pools/{{pool_id}}": "edit",
+    f"DELETE {V1}/pools/{{pool_id}}": "edit",
     # images
     f"POST {V1}/pools/{{pool_id}}/images": "edit",
     f"POST {V1}/pools/{{pool_id}}/images/lookup": "edit",
     f"GET {V1}/pools/{{pool_id}}/images": "read",
     f"GET {V1}/images/{{image_id}}": "read",
+    f"DELETE {V1}/images/{{image_id}}": "edit",
     f"GET {V1}/images/{{image_id}}/content": "read",
     # annotations
     f"PUT {V1}/images/{{image_id}}/annotation": "annotate",
@@ -79,6 +81,7 @@ ROUTES: dict[str, str] = {
     f"GET {V1}/keys": "admin",
     f"POST {V1}/keys": "admin",
     f"DELETE {V1}/keys/{{prefix}}": "admin",
+    f"GET {V1}/audit": "admin",
     # health
     "GET /healthz": PUBLIC,
     f"GET {V1}/healthz": PUBLIC,

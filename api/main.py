@@ -16,6 +16,7 @@ from api.dashboard import data as dashboard_data
 from api.dashboard import pages as dashboard_pages
 from api.deps import AppState
 from api.routes import annotations, coco, cycles, datasets, health, images, jobs, labelstudio, pools
+from api.routes import audit as audit_routes
 from api.routes import keys as keys_routes
 from api.strict_json import strict_json_body
 
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         api.include_router(module.router)
     api.include_router(datasets.router)
     api.include_router(keys_routes.router)
+    api.include_router(audit_routes.router)
     app.include_router(api)
     app.include_router(health.router)
     app.include_router(health.router, prefix=API_PREFIX, include_in_schema=False)

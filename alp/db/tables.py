@@ -259,6 +259,19 @@ class ApiKey(Base):
     expires_at: Mapped[datetime | None]
 
 
+class AuditEvent(Base):
+    """Append-only log of administrative acts (``alp.services.audit``); never updated."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str | None] = mapped_column(String(200))  # key name; "cli" for local
+    action: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str] = mapped_column(String(200))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
 class WorkerHeartbeat(Base):
     """Written by the ``alp.ping`` task; ``/healthz`` reads it to prove a worker is alive."""
 

@@ -163,7 +163,7 @@ def apply_image(
         try:
             annotations.put_annotation(
                 db, image.id, ann.boxes, source=SOURCE, external_id=ann.external_id,
-                author=ann.author or "labelstudio",
+                author=ann.author or "labelstudio", only_if_changed=True,
             )  # fmt: skip
             result.stored += 1
         except Unprocessable as exc:

@@ -17,12 +17,12 @@ exactly one row. The image's *current* annotation is its most recently updated r
 image in state ``skipped`` has none (``to_out`` shows no boxes, whatever rows remain).
 
 History: every change also appends an ``annotation_revisions`` row in the same
-transaction (``put`` when a row's boxes are new or differ from its last revision, every
-``skip``, ``delete`` when a row was removed). The comparison reads the last revision
-*after* the upsert, i.e. while this transaction holds the image lock (PostgreSQL) or the
-write lock (SQLite), so concurrent writers never hide each other's revisions; revision
-ids follow the order in which writers got the lock, so the latest revision is the one
-whose boxes are current.
+transaction (every ``put`` and ``skip``; ``delete`` when a row was removed). A Label
+Studio sync re-applies annotations it already stored: with ``only_if_changed`` such a
+no-op writes nothing. All of it happens under the image lock — a row lock on PostgreSQL,
+the database write lock on SQLite (taken up front by a no-op update in ``_get_image``) —
+so writers of one image are serialised: revision ids and ``updated_at`` both follow the
+order in which they got the lock, and the current annotation is the latest ``put``.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -54,6 +54,8 @@ def _get_image(db: Session, image_id: int) -> Image:
     pool_id = db.scalar(select(Image.pool_id).where(Image.id == image_id))
     if pool_id is None:
         raise NotFound(f"image {image_id} not found")
+    if db.get_bind().dialect.name == "sqlite":  # take the write lock now, not at the upsert
+        db.execute(text("UPDATE images SET state = state WHERE id = :id"), {"id": image_id})
     db.scalars(
         select(Cycle.id)
         .where(Cycle.pool_id == pool_id, Cycle.state == "labeling")
@@ -120,26 +122,8 @@ def record(
     external_id: str | None,
     boxes: list[dict[str, Any]],
     author: str | None,
-    *,
-    dedupe: bool = True,
 ) -> None:
-    """Append a revision; with ``dedupe`` a ``put`` equal to that key's last revision is
-    not a change and is not recorded (a Label Studio sync re-applies every annotation)."""
-    if action == "put" and dedupe:
-        last = db.scalar(
-            select(AnnotationRevision)
-            .where(
-                AnnotationRevision.image_id == image_id,
-                AnnotationRevision.source == source,
-                AnnotationRevision.external_id.is_(None)
-                if external_id is None
-                else AnnotationRevision.external_id == external_id,
-            )
-            .order_by(AnnotationRevision.id.desc())
-            .limit(1)
-        )
-        if last is not None and last.action == "put" and last.boxes == boxes:
-            return
+    """Append a revision (in the caller's transaction, under its image lock)."""
     db.add(
         AnnotationRevision(
             image_id=image_id, action=action, source=source, external_id=external_id,
@@ -197,11 +181,13 @@ def put_annotation(
     external_id: str | None = None,
     skipped: bool = False,
     author: str | None = None,
+    only_if_changed: bool = False,
 ) -> Annotation | None:
     """Validate and store ``boxes`` (replacing the annotation with the same image, source
     and external id), set the image ``labeled`` (or ``skipped``: no boxes allowed, any
     annotation of that key removed, returns None), append a revision by ``author`` and
-    notify the labeling cycle."""
+    notify the labeling cycle. With ``only_if_changed``, re-storing the boxes a labeled
+    image already has under that key changes nothing (no revision, same ``updated_at``)."""
     if source not in ANNOTATION_SOURCES:
         raise Unprocessable(f"unknown annotation source {source!r}")
     image = _get_image(db, image_id)
@@ -220,6 +206,14 @@ def put_annotation(
         image.state = "skipped"
         record(db, image.id, "skip", source, external_id, [], author)
     else:
+        if only_if_changed and image.state == "labeled":
+            same = db.scalar(
+                select(Annotation).where(
+                    Annotation.image_id == image.id, *_key(source, external_id)
+                )
+            )
+            if same is not None and same.boxes == clean:
+                return same
         row = upsert_annotation(db, image.id, source, external_id, clean)
         image.state = "labeled"
         record(db, image.id, "put", source, external_id, clean, author)

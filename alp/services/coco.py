@@ -271,9 +271,7 @@ def _write(
             db.add(row)
         else:
             row.boxes, row.updated_at = boxes, now
-        record_revision(
-            db, image_id, "put", IMPORT_SOURCE, IMPORT_EXTERNAL_ID, boxes, author, dedupe=False
-        )
+        record_revision(db, image_id, "put", IMPORT_SOURCE, IMPORT_EXTERNAL_ID, boxes, author)
         queued = img if img.state == "queued" else queued
         img.state = "labeled"
         if split is not None:

@@ -16,7 +16,7 @@ from fastapi.templating import Jinja2Templates
 from alp.db import ApiKey
 from alp.errors import NotFound, Unauthorized
 from alp.schemas import STRATEGY_NAMES
-from alp.services import dashboard, dashboard_gallery, keys
+from alp.services import audit, dashboard, dashboard_gallery, keys
 from api import access
 from api.dashboard import chart, session
 from api.deps import DB, AppState, Id, state
@@ -26,6 +26,8 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 STATIC = Path(__file__).parent / "static"
 POLL_MS = 1500
 OVERVIEW_REFRESH_MS = 3000
+AUDIT_ROWS = 20  # the overview shows admins the latest audit entries
+AUDIT_ROUTE = "GET /api/v1/audit"
 # Same-origin assets only (works offline, no CDN); pages are never framed or cached.
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -137,7 +139,10 @@ def overview(request: Request, db: DB) -> Response:
         return _to_login(request)
     rows = dashboard.overview(db)
     rows = [p for p in rows if p.id in access.visible_pools(key, [p.id for p in rows])]
-    return _render(request, "overview.html", key=key, pools=rows, poll_ms=OVERVIEW_REFRESH_MS)
+    log = audit.events(db, AUDIT_ROWS) if access.allows(key.role, AUDIT_ROUTE) else None
+    return _render(
+        request, "overview.html", key=key, pools=rows, audit=log, poll_ms=OVERVIEW_REFRESH_MS
+    )
 
 
 @router.get("/pools/{pool_id}", response_class=HTMLResponse)

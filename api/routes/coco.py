@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool
 
 from alp.errors import Unprocessable
 from alp.schemas_images import CocoImportResult
-from alp.services import coco
+from alp.services import audit, coco
 from alp.services.uploads import StagedFiles
 from api.deps import DB, Id, Key, State
 from api.routes.images import MULTIPART_SLACK, SplitParam, form_files, read_form
@@ -63,6 +63,10 @@ async def import_coco(
                 result = coco.import_coco(
                     db, st.settings, pool_id, ann[0].file, staged, archive,
                     add_classes=add_classes, strict=strict, author=key.name,
+                )  # fmt: skip
+                audit.record(
+                    db, key.name, "labels.imported", f"pool {pool_id}", format="coco",
+                    images_labeled=result.images_labeled,
                 )  # fmt: skip
                 staged.commit(db)
             return result
