@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from alp import cli_backup as _cli_backup
 from alp.cli_keys import keys_app
 from alp.cli_remote import register as _register_remote
 from alp.config import CONFIG_ERROR_EXIT, ConfigError, Settings, load_settings
@@ -18,6 +19,8 @@ app = typer.Typer(
     help="alp: active-learning annotation pipeline for object detection.", no_args_is_help=True
 )
 app.add_typer(keys_app, name="keys")
+app.command("backup")(_cli_backup.backup)
+app.command("restore")(_cli_backup.restore)
 console = Console(stderr=True)
 
 
