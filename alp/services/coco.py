@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from alp.config import Settings
-from alp.db import Annotation, Image, Pool, utcnow
+from alp.db import Annotation, AnnotationRevision, Image, Pool, utcnow
 from alp.errors import AlpError, PayloadTooLarge, Unprocessable
 from alp.schemas import check_class_names
 from alp.schemas_images import CocoImportResult, UploadResult
@@ -282,10 +282,30 @@ def _write(
     return sum(len(b) for _, b, _ in clean.values())
 
 
-def export_coco(db: Session, pool_id: int, split: Split | None = None) -> dict[str, Any]:
+def _authors(db: Session, ids: list[int]) -> dict[int, str | None]:
+    """Author of each image's latest ``put`` revision (who made its current boxes)."""
+    out: dict[int, str | None] = {}
+    for start in range(0, len(ids), _IN_CHUNK):
+        q = (
+            select(AnnotationRevision.image_id, AnnotationRevision.author)
+            .where(
+                AnnotationRevision.image_id.in_(ids[start : start + _IN_CHUNK]),
+                AnnotationRevision.action == "put",
+            )
+            .order_by(AnnotationRevision.image_id, AnnotationRevision.id.desc())
+        )
+        for image_id, author in db.execute(q):
+            out.setdefault(image_id, author)
+    return out
+
+
+def export_coco(
+    db: Session, pool_id: int, split: Split | None = None, with_author: bool = False
+) -> dict[str, Any]:
     """COCO json of the pool's labeled images (latest annotation each), of one ``split``
     when given. Ids are 1-based; categories follow the pool's class order; each image
-    carries ``alp_image_id`` (the link back) and ``alp_split`` (``train`` or ``val``)."""
+    carries ``alp_image_id`` (the link back) and ``alp_split`` (``train`` or ``val``), and
+    with ``with_author`` ``alp_author`` (API key name or Label Studio user; None unknown)."""
     pool = pools.get_pool(db, pool_id)
     cat_id = {name: i + 1 for i, name in enumerate(pool.classes)}
     q = select(Image).where(Image.pool_id == pool_id, Image.state == "labeled")
@@ -302,12 +322,15 @@ def export_coco(db: Session, pool_id: int, split: Split | None = None) -> dict[s
         )
         for image_id, boxes in db.execute(q2):
             latest.setdefault(image_id, boxes)
+    authors = _authors(db, ids) if with_author else {}
     images, annotations = [], []
     for k, img in enumerate(rows, start=1):
         images.append(
             dict(id=k, file_name=img.filename, width=img.width, height=img.height,
                  alp_image_id=img.id, alp_split=img.split)
         )  # fmt: skip
+        if with_author:
+            images[-1]["alp_author"] = authors.get(img.id)
         for b in latest.get(img.id, []):
             if b["label"] not in cat_id:
                 continue

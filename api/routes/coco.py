@@ -84,9 +84,10 @@ def export_coco(
     split: SplitParam | None = Query(
         None, description="Only this split's images (train or val); all splits when omitted."
     ),
+    author: bool = Query(False, description="Add alp_author (who made the boxes) per image."),
 ) -> JSONResponse:
     """COCO json of the labeled images (1-based ids, categories in class order); each image
     entry carries ``alp_image_id`` and ``alp_split``, which an import reads back."""
-    body = coco.export_coco(db, pool_id, split)
+    body = coco.export_coco(db, pool_id, split, with_author=author)
     disposition = f'attachment; filename="pool-{pool_id}-coco.json"'
     return JSONResponse(body, headers={"Content-Disposition": disposition})

@@ -116,3 +116,12 @@ def test_concurrent_api_and_labelstudio_writers_leave_every_revision(
         current = client.get(url).json()
         assert current["source"] == latest["source"]
         assert current["boxes"] == latest["boxes"]
+
+
+def test_coco_export_names_the_author_on_request(client, db, settings) -> None:
+    image_id = _image(db, settings)
+    pool_id = db.get(Image, image_id).pool_id
+    assert client.put(f"/api/v1/images/{image_id}/annotation", json={"boxes": [box(1)]}).is_success
+    url = f"/api/v1/pools/{pool_id}/export/coco"
+    assert client.get(url, params={"author": True}).json()["images"][0]["alp_author"] == "test"
+    assert "alp_author" not in client.get(url).json()["images"][0]
