@@ -10,6 +10,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from alp import cli_backup as _cli_backup
+from alp.cli_keys import keys_app
 from alp.cli_models import register as _register_models
 from alp.cli_remote import register as _register_remote
 from alp.cli_storage import storage_app
@@ -18,9 +20,10 @@ from alp.config import CONFIG_ERROR_EXIT, ConfigError, Settings, load_settings
 app = typer.Typer(
     help="alp: active-learning annotation pipeline for object detection.", no_args_is_help=True
 )
-keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(storage_app, name="storage")
+app.command("backup")(_cli_backup.backup)
+app.command("restore")(_cli_backup.restore)
 console = Console(stderr=True)
 
 
@@ -72,22 +75,6 @@ def migrate(data_dir: Path | None = typer.Option(None, help="Data directory.")) 
     s = _settings(data_dir)
     _migrate(s)
     console.print("database is up to date")
-
-
-@keys_app.command("create")
-def keys_create(
-    name: str, data_dir: Path | None = typer.Option(None, help="Data directory.")
-) -> None:
-    """Create an API key and print it once (it cannot be shown again)."""
-    from alp.db import make_engine, make_sessionmaker
-    from alp.services import keys
-
-    s = _settings(data_dir)
-    _migrate(s)
-    with make_sessionmaker(make_engine(s.database_url))() as db:
-        new = keys.create_key(db, name)
-        db.commit()
-    typer.echo(new.key)
 
 
 @app.command()
@@ -164,7 +151,7 @@ def simulate(
     strategies: str = typer.Option(
         "hua:huale,random:vanilla",
         help="Comma-separated strategies, each optionally 'strategy:preset' "
-             "(e.g. hua:huale,random:vanilla,entropy).",
+        "(e.g. hua:huale,random:vanilla,entropy).",
     ),
     train_preset: str = typer.Option("vanilla", help="Preset for strategies without ':preset'."),
     initial: int = typer.Option(20, help="Initial randomly labelled images."),
@@ -188,8 +175,9 @@ def simulate(
         None, help='JSON parameters per strategy, e.g. \'{"hua": {"retrieval_factor": 2}}\'.'
     ),
     train_overrides: str | None = typer.Option(
-        None, help='JSON training-config overrides of every run, e.g. '
-                   '\'{"detector": {"rois_per_image": 64}}\'.'
+        None,
+        help="JSON training-config overrides of every run, e.g. "
+        '\'{"detector": {"rois_per_image": 64}}\'.',
     ),
     device: str = typer.Option("cpu", help="cpu | cuda | cuda:N."),
     out: Path = typer.Option(Path("simulation-out"), help="Output directory."),
@@ -207,21 +195,43 @@ def simulate(
     try:
         specs = parse_strategies(strategies, train_preset, parse_params(strategy_params))
         overrides = parse_train_overrides(train_overrides)
-        loop = LoopOptions(initial=initial, budget=budget, cycles=cycles,
-                           seeds=parse_seeds(seeds), iterations=iterations,
-                           batch_size=batch_size, image_size=image_size, backbone=backbone,
-                           lr=lr, device=device, score_subset=score_subset)
+        loop = LoopOptions(
+            initial=initial,
+            budget=budget,
+            cycles=cycles,
+            seeds=parse_seeds(seeds),
+            iterations=iterations,
+            batch_size=batch_size,
+            image_size=image_size,
+            backbone=backbone,
+            lr=lr,
+            device=device,
+            score_subset=score_subset,
+        )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     from worker.simulate import DataOptions
     from worker.simulate import simulate as run_simulation
 
-    data = DataOptions(dataset=dataset, image_dir=image_dir, test_dataset=test_dataset,
-                       synthetic=synthetic, synthetic_test=synthetic_test, val_split=val_split,
-                       data_seed=data_seed)
+    data = DataOptions(
+        dataset=dataset,
+        image_dir=image_dir,
+        test_dataset=test_dataset,
+        synthetic=synthetic,
+        synthetic_test=synthetic_test,
+        val_split=val_split,
+        data_seed=data_seed,
+    )
     try:
-        result = run_simulation(specs, loop, data, out, train_overrides=overrides,
-                                console=console, show_progress=progress)
+        result = run_simulation(
+            specs,
+            loop,
+            data,
+            out,
+            train_overrides=overrides,
+            console=console,
+            show_progress=progress,
+        )
     except ValueError as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc

@@ -24,6 +24,7 @@ IMPORT_ZIP = "alp.import.zip"
 PREDICT = "alp.predict"  # on-demand predictions (gpu queue)
 # Backtest on a pool's own labels (gpu queue; worker/backtest_task.py).
 BACKTEST_RUN = "alp.backtest.run"
+BLOBS_DELETE = "alp.blobs.delete"  # blobs of deleted images/pools (io queue)
 
 GPU_TASKS = (CYCLE_TRAIN, CYCLE_EVALUATE, CYCLE_SCORE_SHARD, PREDICT, BACKTEST_RUN)
 # Tasks whose first argument is a Job id / a ScoreShard id (the outbox marks their job

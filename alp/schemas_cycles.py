@@ -104,3 +104,22 @@ class AnnotationOut(BaseModel):
     source: str | None
     boxes: list[Box]
     updated_at: datetime | None
+
+
+class AnnotationRevisionOut(BaseModel):
+    """One change of an image's annotations (``GET /images/{id}/annotation/history``)."""
+
+    id: int = Field(description="Increases with every change: the order they happened in.")
+    action: Literal["put", "skip", "delete"]
+    source: str
+    external_id: str | None = Field(description="e.g. the Label Studio annotation id.")
+    boxes: list[Box] = Field(description="The boxes after a put; empty for skip/delete.")
+    author: str | None = Field(description="API key name or Label Studio user; None if unknown.")
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: Any) -> AnnotationRevisionOut:
+        return cls(
+            id=row.id, action=row.action, source=row.source, external_id=row.external_id,
+            boxes=[Box(**b) for b in row.boxes], author=row.author, created_at=row.created_at,
+        )  # fmt: skip

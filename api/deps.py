@@ -16,6 +16,7 @@ from alp.db.tables import MAX_ID
 from alp.errors import Forbidden, Unauthorized
 from alp.services import keys
 from alp.storage import Storage
+from api import access
 from api.dashboard import session
 
 
@@ -51,7 +52,8 @@ def require_key(request: Request, db: Annotated[Session, Depends(get_db)]) -> Ap
     """Authenticate by ``Authorization: Bearer <key>`` or the dashboard's session cookie.
 
     Cookie-authenticated writes must carry the ``X-ALP-CSRF`` header (which a cross-site
-    form cannot send), on top of the cookie being ``SameSite=Strict``.
+    form cannot send), on top of the cookie being ``SameSite=Strict``. Then the key's role
+    and pool limit are checked against the route table (``api.access.authorize``).
     """
     token = bearer_token(request)
     if token is None:
@@ -62,10 +64,11 @@ def require_key(request: Request, db: Annotated[Session, Depends(get_db)]) -> Ap
             session.CSRF_HEADER
         ):
             raise Forbidden(f"cookie-authenticated writes need the {session.CSRF_HEADER} header")
-        return row
-    row = keys.verify_key(db, token)
-    if keys.touch(db, row):
-        db.commit()
+    else:
+        row = keys.verify_key(db, token)
+        if keys.touch(db, row):
+            db.commit()
+    access.authorize(request, db, row)
     return row
 
 

@@ -27,6 +27,8 @@ from api.routes import (
     labelstudio,
     pools,
 )
+from api.routes import audit as audit_routes
+from api.routes import keys as keys_routes
 from api.routes import models as model_routes
 from api.routes import predictions as prediction_routes
 from api.strict_json import strict_json_body
@@ -63,6 +65,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(model_routes.router)
     api.include_router(prediction_routes.router)
     api.include_router(backtests.router)
+    api.include_router(keys_routes.router)
+    api.include_router(audit_routes.router)
     app.include_router(api)
     app.include_router(health.router)
     app.include_router(health.router, prefix=API_PREFIX, include_in_schema=False)

@@ -41,7 +41,8 @@ ERROR_SCHEMA: dict[str, Any] = {
 DESCRIPTIONS = {
     400: "Bad request (the reason is in `detail`)",
     401: "Missing or invalid API key",
-    403: "Forbidden: a revoked key, a cookie-authenticated write without the CSRF header, "
+    403: "Forbidden: the key's role may not call this route (or a pool-limited key on a route "
+    "naming no pool), a cookie-authenticated write without the CSRF header, "
     "or an invalid/expired signed URL",
     404: "Not found",
     409: "Conflicts with the current state",

@@ -8,5 +8,6 @@ celery_app = make_celery()
 app = celery_app
 
 # Registers the tasks (imported after celery_app exists: they decorate with it).
+import worker.cleanup_tasks  # noqa: E402
 import worker.labelstudio_tasks  # noqa: E402
 import worker.tasks  # noqa: E402,F401

@@ -3,7 +3,9 @@
 from alp.db.base import Base, make_engine, make_sessionmaker, utcnow
 from alp.db.tables import (
     Annotation,
+    AnnotationRevision,
     ApiKey,
+    AuditEvent,
     Backtest,
     Cycle,
     Image,
@@ -18,7 +20,9 @@ from alp.db.tables import (
 
 __all__ = [
     "Annotation",
+    "AnnotationRevision",
     "ApiKey",
+    "AuditEvent",
     "Backtest",
     "Base",
     "Cycle",

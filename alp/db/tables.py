@@ -141,6 +141,25 @@ class Annotation(Base):
     image: Mapped[Image] = relationship(back_populates="annotations")
 
 
+class AnnotationRevision(Base):
+    """Append-only history of an image's annotations: one row per change, written in the
+    transaction of the change (``alp.services.annotations``). ``action``: ``put`` (the
+    boxes of (source, external_id) became ``boxes``), ``skip`` (the image was skipped) or
+    ``delete`` (that annotation was removed, e.g. in Label Studio). Never updated."""
+
+    __tablename__ = "annotation_revisions"
+    __table_args__ = (Index("ix_annotation_revisions_image_id", "image_id", "id"),)
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(String(10))
+    source: Mapped[str] = mapped_column(String(20))
+    external_id: Mapped[str | None] = mapped_column(String(100))
+    boxes: Mapped[list[Any]]
+    author: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Cycle(Base):
     __tablename__ = "cycles"
     __table_args__ = (UniqueConstraint("pool_id", "index", name="uq_cycles_pool_index"),)
@@ -234,6 +253,23 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    # admin | editor | annotator | viewer (api/access.py); keys from before roles are admin.
+    role: Mapped[str] = mapped_column(String(16), default="admin", server_default="admin")
+    pools: Mapped[list[Any] | None]  # pool ids the key is limited to; None = every pool
+    expires_at: Mapped[datetime | None]
+
+
+class AuditEvent(Base):
+    """Append-only log of administrative acts (``alp.services.audit``); never updated."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str | None] = mapped_column(String(200))  # key name; "cli" for local
+    action: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str] = mapped_column(String(200))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
 class WorkerHeartbeat(Base):

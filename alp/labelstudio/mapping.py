@@ -235,6 +235,17 @@ class LabeledAnnotation:
     external_id: str
     boxes: list[dict[str, Any]]
     issues: list[str] = field(default_factory=list)
+    author: str | None = None  # "labelstudio:<email or user id>" from ``completed_by``
+
+
+def annotation_author(ann: Mapping[str, Any]) -> str | None:
+    """Who made a Label Studio annotation (``completed_by``: a user id or object)."""
+    who = ann.get("completed_by")
+    if isinstance(who, Mapping):
+        who = who.get("email") or who.get("id")
+    if isinstance(who, bool) or not isinstance(who, str | int) or who == "":
+        return None
+    return f"labelstudio:{who}"[:200]
 
 
 @dataclass
@@ -280,5 +291,6 @@ def task_outcome(
             skipped.append(ext)
             continue
         boxes, issues = result_to_boxes(ann.get("result"), width, height, classes)
-        labeled.append(LabeledAnnotation(ext, boxes, [f"annotation {ext}: {i}" for i in issues]))
+        notes = [f"annotation {ext}: {i}" for i in issues]
+        labeled.append(LabeledAnnotation(ext, boxes, notes, annotation_author(ann)))
     return TaskOutcome(task_image_id(task), labeled, skipped)

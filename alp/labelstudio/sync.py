@@ -153,15 +153,18 @@ def apply_image(
         )
     )
     for ext in sorted(stored - set(merged), key=str):
-        annotations.delete_annotation(db, image.id, source=SOURCE, external_id=ext)
+        annotations.delete_annotation(
+            db, image.id, source=SOURCE, external_id=ext, author="labelstudio"
+        )
         result.deleted += 1
     for ann, cycle_id, task_id in merged.values():
         for issue in ann.issues:
             _issue(db, cycle_id, f"Label Studio task {task_id}: {issue}", result)
         try:
             annotations.put_annotation(
-                db, image.id, ann.boxes, source=SOURCE, external_id=ann.external_id
-            )
+                db, image.id, ann.boxes, source=SOURCE, external_id=ann.external_id,
+                author=ann.author or "labelstudio", only_if_changed=True,
+            )  # fmt: skip
             result.stored += 1
         except Unprocessable as exc:
             msg = f"Label Studio task {task_id}, annotation {ann.external_id}: {exc.detail}"
@@ -169,8 +172,9 @@ def apply_image(
     skipped = not merged and bool(skipped_ids)
     if skipped:
         annotations.put_annotation(
-            db, image.id, [], source=SOURCE, external_id=skipped_ids[0], skipped=True
-        )
+            db, image.id, [], source=SOURCE, external_id=skipped_ids[0], skipped=True,
+            author="labelstudio",
+        )  # fmt: skip
         result.skipped += 1
     new = "annotated" if merged else ("skipped" if skipped else None)
     for sel in {s.id: s for s in selections}.values():

@@ -15,6 +15,14 @@ Writes are upserts (``INSERT ... ON CONFLICT DO UPDATE``) under a row lock on th
 (PostgreSQL; SQLite serialises writers), so concurrent first writes of one image end in
 exactly one row. The image's *current* annotation is its most recently updated row; an
 image in state ``skipped`` has none (``to_out`` shows no boxes, whatever rows remain).
+
+History: every change also appends an ``annotation_revisions`` row in the same
+transaction (every ``put`` and ``skip``; ``delete`` when a row was removed). A Label
+Studio sync re-applies annotations it already stored: with ``only_if_changed`` such a
+no-op writes nothing. All of it happens under the image lock — a row lock on PostgreSQL,
+the database write lock on SQLite (taken up front by a no-op update in ``_get_image``) —
+so writers of one image are serialised: revision ids and ``updated_at`` both follow the
+order in which they got the lock, and the current annotation is the latest ``put``.
 """
 
 from __future__ import annotations
@@ -24,11 +32,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from alp.db import Annotation, Cycle, Image, Pool, Selection, utcnow
+from alp.db import Annotation, AnnotationRevision, Cycle, Image, Pool, Selection, utcnow
 from alp.db.tables import ANNOTATION_SOURCES
 from alp.errors import NotFound, Unprocessable
 from alp.schemas import Box
@@ -46,6 +54,8 @@ def _get_image(db: Session, image_id: int) -> Image:
     pool_id = db.scalar(select(Image.pool_id).where(Image.id == image_id))
     if pool_id is None:
         raise NotFound(f"image {image_id} not found")
+    if db.get_bind().dialect.name == "sqlite":  # take the write lock now, not at the upsert
+        db.execute(text("UPDATE images SET state = state WHERE id = :id"), {"id": image_id})
     db.scalars(
         select(Cycle.id)
         .where(Cycle.pool_id == pool_id, Cycle.state == "labeling")
@@ -104,6 +114,32 @@ def upsert_annotation(
     return row
 
 
+def record(
+    db: Session,
+    image_id: int,
+    action: str,
+    source: str,
+    external_id: str | None,
+    boxes: list[dict[str, Any]],
+    author: str | None,
+) -> None:
+    """Append a revision (in the caller's transaction, under its image lock)."""
+    db.add(
+        AnnotationRevision(
+            image_id=image_id, action=action, source=source, external_id=external_id,
+            boxes=boxes, author=author, created_at=utcnow(),
+        )
+    )  # fmt: skip
+
+
+def history(db: Session, image_id: int) -> list[AnnotationRevision]:
+    """Every revision of the image's annotations, oldest first; ``NotFound`` for no image."""
+    if db.get(Image, image_id) is None:
+        raise NotFound(f"image {image_id} not found")
+    stmt = select(AnnotationRevision).where(AnnotationRevision.image_id == image_id)
+    return list(db.scalars(stmt.order_by(AnnotationRevision.id)))
+
+
 def validate_boxes(
     boxes: Sequence[Box | dict[str, Any]], width: int, height: int, classes: Sequence[str]
 ) -> list[dict[str, Any]]:
@@ -144,10 +180,14 @@ def put_annotation(
     source: str = "api",
     external_id: str | None = None,
     skipped: bool = False,
+    author: str | None = None,
+    only_if_changed: bool = False,
 ) -> Annotation | None:
     """Validate and store ``boxes`` (replacing the annotation with the same image, source
     and external id), set the image ``labeled`` (or ``skipped``: no boxes allowed, any
-    annotation of that key removed, returns None) and notify the labeling cycle."""
+    annotation of that key removed, returns None), append a revision by ``author`` and
+    notify the labeling cycle. With ``only_if_changed``, re-storing the boxes a labeled
+    image already has under that key changes nothing (no revision, same ``updated_at``)."""
     if source not in ANNOTATION_SOURCES:
         raise Unprocessable(f"unknown annotation source {source!r}")
     image = _get_image(db, image_id)
@@ -164,20 +204,42 @@ def put_annotation(
             .execution_options(synchronize_session="fetch")
         )
         image.state = "skipped"
+        record(db, image.id, "skip", source, external_id, [], author)
     else:
+        if only_if_changed and image.state == "labeled":
+            same = db.scalar(
+                select(Annotation).where(
+                    Annotation.image_id == image.id, *_key(source, external_id)
+                )
+            )
+            if same is not None and same.boxes == clean:
+                return same
         row = upsert_annotation(db, image.id, source, external_id, clean)
         image.state = "labeled"
+        record(db, image.id, "put", source, external_id, clean, author)
     db.flush()
     cycles.on_image_done(db, image)
     return row
 
 
-def delete_annotation(db: Session, image_id: int, *, source: str, external_id: str | None) -> None:
-    """Remove that annotation; an image left without any goes back to ``queued`` (if
-    selected by the pool's labeling cycle) or ``unlabeled``."""
+def delete_annotation(
+    db: Session,
+    image_id: int,
+    *,
+    source: str,
+    external_id: str | None,
+    author: str | None = None,
+) -> None:
+    """Remove that annotation (a ``delete`` revision when there was one); an image left
+    without any goes back to ``queued`` (if selected by the pool's labeling cycle) or
+    ``unlabeled``."""
     image = _get_image(db, image_id)
     cond = (Annotation.image_id == image.id, *_key(source, external_id))
-    db.execute(delete(Annotation).where(*cond).execution_options(synchronize_session="fetch"))
+    gone = db.execute(
+        delete(Annotation).where(*cond).execution_options(synchronize_session="fetch")
+    )
+    if getattr(gone, "rowcount", 0):
+        record(db, image.id, "delete", source, external_id, [], author)
     left = db.scalar(select(Annotation.id).where(Annotation.image_id == image.id).limit(1))
     if left is None and image.state == "labeled":
         selected = db.scalar(

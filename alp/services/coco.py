@@ -24,11 +24,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from alp.config import Settings
-from alp.db import Annotation, Image, Pool, utcnow
+from alp.db import Annotation, AnnotationRevision, Image, Pool, utcnow
 from alp.errors import AlpError, PayloadTooLarge, Unprocessable
 from alp.schemas import check_class_names
 from alp.schemas_images import CocoImportResult, UploadResult
 from alp.services import cycles, ingest, pools
+from alp.services.annotations import record as record_revision
 from alp.services.annotations import validate_boxes
 from alp.services.uploads import StagedFiles
 
@@ -200,9 +201,11 @@ def import_coco(
     *,
     add_classes: bool = False,
     strict: bool = True,
+    author: str | None = None,
 ) -> CocoImportResult:
-    """Import a COCO file (and optionally a zip of its images) into the pool. Flushes,
-    never commits; the caller commits inside ``staged`` so files vanish on failure."""
+    """Import a COCO file (and optionally a zip of its images) into the pool (revisions
+    by ``author``). Flushes, never commits; the caller commits inside ``staged`` so files
+    vanish on failure."""
     pool = pools.get_pool(db, pool_id)
     coco = parse_coco(annotations_file)
     cat_names, added = _map_categories(pool, coco, add_classes)
@@ -231,7 +234,7 @@ def import_coco(
         raise Unprocessable(
             f"COCO import refused, nothing was stored: {'; '.join(problems[:10])}{more}"
         )
-    n_boxes = _write(db, clean)
+    n_boxes = _write(db, clean, author)
     return CocoImportResult(
         images_labeled=len(clean),
         images_from_archive=len(upload.accepted) if upload else 0,
@@ -243,7 +246,12 @@ def import_coco(
     )
 
 
-def _write(db: Session, clean: dict[int, tuple[Image, list[dict[str, Any]], Split | None]]) -> int:
+def _write(
+    db: Session,
+    clean: dict[int, tuple[Image, list[dict[str, Any]], Split | None]],
+    author: str | None = None,
+) -> int:
+    """Store the imported boxes (one ``import`` row per image) and a revision of each."""
     ids = list(clean)
     existing: dict[int, Annotation] = {}
     for start in range(0, len(ids), _IN_CHUNK):
@@ -263,6 +271,7 @@ def _write(db: Session, clean: dict[int, tuple[Image, list[dict[str, Any]], Spli
             db.add(row)
         else:
             row.boxes, row.updated_at = boxes, now
+        record_revision(db, image_id, "put", IMPORT_SOURCE, IMPORT_EXTERNAL_ID, boxes, author)
         queued = img if img.state == "queued" else queued
         img.state = "labeled"
         if split is not None:
@@ -273,10 +282,30 @@ def _write(db: Session, clean: dict[int, tuple[Image, list[dict[str, Any]], Spli
     return sum(len(b) for _, b, _ in clean.values())
 
 
-def export_coco(db: Session, pool_id: int, split: Split | None = None) -> dict[str, Any]:
+def _authors(db: Session, ids: list[int]) -> dict[int, str | None]:
+    """Author of each image's latest ``put`` revision (who made its current boxes)."""
+    out: dict[int, str | None] = {}
+    for start in range(0, len(ids), _IN_CHUNK):
+        q = (
+            select(AnnotationRevision.image_id, AnnotationRevision.author)
+            .where(
+                AnnotationRevision.image_id.in_(ids[start : start + _IN_CHUNK]),
+                AnnotationRevision.action == "put",
+            )
+            .order_by(AnnotationRevision.image_id, AnnotationRevision.id.desc())
+        )
+        for image_id, author in db.execute(q):
+            out.setdefault(image_id, author)
+    return out
+
+
+def export_coco(
+    db: Session, pool_id: int, split: Split | None = None, with_author: bool = False
+) -> dict[str, Any]:
     """COCO json of the pool's labeled images (latest annotation each), of one ``split``
     when given. Ids are 1-based; categories follow the pool's class order; each image
-    carries ``alp_image_id`` (the link back) and ``alp_split`` (``train`` or ``val``)."""
+    carries ``alp_image_id`` (the link back) and ``alp_split`` (``train`` or ``val``), and
+    with ``with_author`` ``alp_author`` (API key name or Label Studio user; None unknown)."""
     pool = pools.get_pool(db, pool_id)
     cat_id = {name: i + 1 for i, name in enumerate(pool.classes)}
     q = select(Image).where(Image.pool_id == pool_id, Image.state == "labeled")
@@ -293,12 +322,15 @@ def export_coco(db: Session, pool_id: int, split: Split | None = None) -> dict[s
         )
         for image_id, boxes in db.execute(q2):
             latest.setdefault(image_id, boxes)
+    authors = _authors(db, ids) if with_author else {}
     images, annotations = [], []
     for k, img in enumerate(rows, start=1):
         images.append(
             dict(id=k, file_name=img.filename, width=img.width, height=img.height,
                  alp_image_id=img.id, alp_split=img.split)
         )  # fmt: skip
+        if with_author:
+            images[-1]["alp_author"] = authors.get(img.id)
         for b in latest.get(img.id, []):
             if b["label"] not in cat_id:
                 continue

@@ -14,13 +14,13 @@ from alp.db import Cycle, Image, Job, Prediction, utcnow
 from alp.errors import NotFound
 from alp.schemas_predictions import ImagePredictionOut, PredictionRequest
 from alp.services import models_out, pools
-from alp.storage import LocalStorage
+from alp.storage import Storage
 
 KIND = "predict"
 
 
 def request(
-    db: Session, storage: LocalStorage, pool_id: int, req: PredictionRequest
+    db: Session, storage: Storage, pool_id: int, req: PredictionRequest
 ) -> tuple[Job, Cycle, int]:
     """Queue a ``predict`` job; returns (job, cycle, image count). ``NotFound`` when the
     pool, the cycle (or its model) or any image is not in this pool. Flushes; the job is

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from alp.services import dashboard, dashboard_gallery, thumbnails
-from api import blobs
+from api import access, blobs
 from api.deps import DB, Id, Key, State
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"])
@@ -16,8 +16,9 @@ ThumbnailSize = IntEnum("ThumbnailSize", {f"px{n}": n for n in thumbnails.SIZES}
 
 
 @router.get("/pools", response_model=list[dashboard.PoolSummary])
-def pools_overview(db: DB, _: Key) -> list[dashboard.PoolSummary]:
-    return dashboard.overview(db)
+def pools_overview(db: DB, key: Key) -> list[dashboard.PoolSummary]:
+    rows = dashboard.overview(db)
+    return [p for p in rows if p.id in access.visible_pools(key, [p.id for p in rows])]
 
 
 @router.get("/pools/{pool_id}/status", response_model=dashboard.PoolStatus)

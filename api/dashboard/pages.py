@@ -16,7 +16,8 @@ from fastapi.templating import Jinja2Templates
 from alp.db import ApiKey
 from alp.errors import NotFound, Unauthorized
 from alp.schemas import STRATEGY_NAMES
-from alp.services import backtests, dashboard, dashboard_gallery, keys
+from alp.services import audit, backtests, dashboard, dashboard_gallery, keys
+from api import access
 from api.dashboard import chart, session
 from api.deps import DB, AppState, Id, state
 
@@ -25,6 +26,8 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 STATIC = Path(__file__).parent / "static"
 POLL_MS = 1500
 OVERVIEW_REFRESH_MS = 3000
+AUDIT_ROWS = 20  # the overview shows admins the latest audit entries
+AUDIT_ROUTE = "GET /api/v1/audit"
 # Same-origin assets only (works offline, no CDN); pages are never framed or cached.
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -93,6 +96,9 @@ def _safe_next(target: str) -> str:
 
 
 def _render(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+    key: ApiKey | None = ctx.get("key")
+    # Templates show a control only when ``can("METHOD /api/v1/...")``: the route table.
+    ctx["can"] = lambda rid: key is not None and access.allows(key.role, rid)
     resp = templates.TemplateResponse(request, name, ctx, status_code=status)
     resp.headers.update(SECURITY_HEADERS)
     return resp
@@ -131,8 +137,11 @@ def overview(request: Request, db: DB) -> Response:
     key = _signed_in(request, db)
     if key is None:
         return _to_login(request)
+    rows = dashboard.overview(db)
+    rows = [p for p in rows if p.id in access.visible_pools(key, [p.id for p in rows])]
+    log = audit.events(db, AUDIT_ROWS) if access.allows(key.role, AUDIT_ROUTE) else None
     return _render(
-        request, "overview.html", key=key, pools=dashboard.overview(db), poll_ms=OVERVIEW_REFRESH_MS
+        request, "overview.html", key=key, pools=rows, audit=log, poll_ms=OVERVIEW_REFRESH_MS
     )
 
 
@@ -143,6 +152,8 @@ def pool_page(request: Request, pool_id: Id, db: DB, page: int = Query(1, ge=1))
         return _to_login(request)
     st: AppState = state(request)
     try:
+        if not access.visible_pools(key, [pool_id]):
+            raise NotFound(f"pool {pool_id} not found")
         status = dashboard.pool_status(db, pool_id, st.settings.worker_stale_after_s)
     except NotFound as exc:
         return _render(request, "error.html", 404, key=key, message=exc.detail)

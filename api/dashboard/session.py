@@ -2,8 +2,8 @@
 
 Token: ``v1.<key id>.<expires unix s>.<base64url HMAC-SHA256>``; the HMAC key is derived
 from the installation secret. The raw API key is never stored in the cookie. A token is
-valid while it has not expired and its key exists and is not revoked (checked on every
-request, so revoking a key ends its sessions).
+valid while it has not expired and its key exists and is neither revoked nor expired
+(checked on every request, so revoking a key or its expiry ends its sessions).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from alp.db import ApiKey
 from alp.db.tables import MAX_ID
+from alp.services import keys
 
 COOKIE = "alp_session"
 TTL_S = 12 * 3600
@@ -64,7 +65,7 @@ def session_key(request: Request, db: Session, secret: str) -> ApiKey | None:
     if key_id is None:
         return None
     row = db.get(ApiKey, key_id)
-    if row is None or row.revoked_at is not None:
+    if row is None or keys.inactive_reason(row) is not None:
         return None
     return row
 

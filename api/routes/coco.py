@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool
 
 from alp.errors import Unprocessable
 from alp.schemas_images import CocoImportResult
-from alp.services import coco
+from alp.services import audit, coco
 from alp.services.uploads import StagedFiles
 from api.deps import DB, Id, Key, State
 from api.routes.images import MULTIPART_SLACK, SplitParam, form_files, read_form
@@ -42,7 +42,7 @@ async def import_coco(
     request: Request,
     db: DB,
     st: State,
-    _: Key,
+    key: Key,
     add_classes: bool = Query(False, description="Append unknown categories as classes."),
     strict: bool = Query(True, description="Refuse the whole import on any problem."),
 ) -> CocoImportResult:
@@ -62,7 +62,11 @@ async def import_coco(
             with StagedFiles(st.storage) as staged:
                 result = coco.import_coco(
                     db, st.settings, pool_id, ann[0].file, staged, archive,
-                    add_classes=add_classes, strict=strict,
+                    add_classes=add_classes, strict=strict, author=key.name,
+                )  # fmt: skip
+                audit.record(
+                    db, key.name, "labels.imported", f"pool {pool_id}", format="coco",
+                    images_labeled=result.images_labeled,
                 )  # fmt: skip
                 staged.commit(db)
             return result
@@ -80,9 +84,10 @@ def export_coco(
     split: SplitParam | None = Query(
         None, description="Only this split's images (train or val); all splits when omitted."
     ),
+    author: bool = Query(False, description="Add alp_author (who made the boxes) per image."),
 ) -> JSONResponse:
     """COCO json of the labeled images (1-based ids, categories in class order); each image
     entry carries ``alp_image_id`` and ``alp_split``, which an import reads back."""
-    body = coco.export_coco(db, pool_id, split)
+    body = coco.export_coco(db, pool_id, split, with_author=author)
     disposition = f'attachment; filename="pool-{pool_id}-coco.json"'
     return JSONResponse(body, headers={"Content-Disposition": disposition})

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from alp.errors import Unprocessable
 from alp.schemas_images import CocoImportResult
-from alp.services import coco, ingest, pools
+from alp.services import audit, coco, ingest, pools
 from alp.services.formats import common, export, labelstudio_json, voc, yolo
 from alp.services.uploads import StagedFiles
 from api.deps import DB, Id, Key, State
@@ -75,7 +75,7 @@ async def import_format(
     request: Request,
     db: DB,
     st: State,
-    _: Key,
+    key: Key,
     add_classes: bool = Query(False, description="Append unknown class names as classes."),
     strict: bool = Query(True, description="Refuse the whole import on any problem."),
 ) -> CocoImportResult:
@@ -103,7 +103,11 @@ async def import_format(
             with StagedFiles(st.storage) as staged:
                 result = common.import_labels(
                     db, st.settings, pool_id, parsed, staged, archive, fmt=fmt,
-                    add_classes=add_classes, strict=strict,
+                    add_classes=add_classes, strict=strict, author=key.name,
+                )  # fmt: skip
+                audit.record(
+                    db, key.name, "labels.imported", f"pool {pool_id}", format=fmt,
+                    images_labeled=result.images_labeled,
                 )  # fmt: skip
                 staged.commit(db)
             return result

@@ -11,7 +11,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from alp.errors import PayloadTooLarge, Unprocessable
 from alp.schemas_images import ImageDetail, ImagePage, UploadResult
-from alp.services import images, ingest, pools, signing
+from alp.services import audit, deletion, images, ingest, pools, signing
 from alp.services.uploads import StagedFiles
 from api.blobs import blob_response
 from api.deps import DB, Id, Key, State, require_key
@@ -122,6 +122,16 @@ def list_images(
     limit: int = Query(100, ge=1, le=images.MAX_PAGE),
 ) -> ImagePage:
     return images.list_images(db, pool_id, state=state, split=split, cursor=cursor, limit=limit)
+
+
+@router.delete("/images/{image_id}", status_code=204, responses={409: {}})
+def delete_image(image_id: Id, db: DB, key: Key) -> None:
+    """Delete the image with its annotations (and their history) and selections (409
+    while a cycle of its pool is active); the file goes in a worker job after the commit.
+    Its Label Studio tasks stay (syncs ignore them)."""
+    deletion.delete_image(db, image_id)
+    audit.record(db, key.name, "image.deleted", f"image {image_id}")
+    db.commit()
 
 
 @router.get("/images/{image_id}", response_model=ImageDetail)

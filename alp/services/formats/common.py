@@ -179,9 +179,11 @@ def import_labels(
     fmt: str,
     add_classes: bool = False,
     strict: bool = True,
+    author: str | None = None,
 ) -> CocoImportResult:
-    """Store ``parsed`` labels (and the archive's images). Flushes, never commits; the
-    caller commits inside ``staged`` so stored files vanish when this raises."""
+    """Store ``parsed`` labels (and the archive's images; revisions by ``author``).
+    Flushes, never commits; the caller commits inside ``staged`` so stored files vanish
+    when this raises."""
     pool = pools.get_pool(db, pool_id)
     added = _add_classes(pool, parsed, add_classes)
     upload = _ingest_images(db, settings, pool_id, archive, staged) if archive else None
@@ -219,7 +221,7 @@ def import_labels(
         raise Unprocessable(
             f"{fmt} import refused, nothing was stored: {'; '.join(problems[:10])}{more}"
         )
-    n_boxes = coco._write(db, clean)
+    n_boxes = coco._write(db, clean, author)
     return CocoImportResult(
         images_labeled=len(clean),
         images_from_archive=len(upload.accepted) if upload else 0,
