@@ -87,6 +87,7 @@ ROUTES: dict[str, str] = {
     f"GET {V1}/dashboard/pools/{{pool_id}}/status": "read",
     f"GET {V1}/dashboard/pools/{{pool_id}}/gallery": "read",
     f"GET {V1}/dashboard/selections/{{selection_id}}/thumbnail": "read",
+    f"GET {V1}/dashboard/images/{{image_id}}/thumbnail": "read",
     # keys
     f"GET {V1}/keys": "admin",
     f"POST {V1}/keys": "admin",

@@ -28,7 +28,7 @@ from alp.db import Annotation, AnnotationRevision, Image, Pool, utcnow
 from alp.errors import AlpError, PayloadTooLarge, Unprocessable
 from alp.schemas import check_class_names
 from alp.schemas_images import CocoImportResult, UploadResult
-from alp.services import cycles, ingest, pools
+from alp.services import cycles, ingest, pools, predictions
 from alp.services.annotations import record as record_revision
 from alp.services.annotations import validate_boxes
 from alp.services.uploads import StagedFiles
@@ -300,12 +300,19 @@ def _authors(db: Session, ids: list[int]) -> dict[int, str | None]:
 
 
 def export_coco(
-    db: Session, pool_id: int, split: Split | None = None, with_author: bool = False
+    db: Session,
+    pool_id: int,
+    split: Split | None = None,
+    with_author: bool = False,
+    *,
+    with_predictions: bool = False,
 ) -> dict[str, Any]:
     """COCO json of the pool's labeled images (latest annotation each), of one ``split``
     when given. Ids are 1-based; categories follow the pool's class order; each image
     carries ``alp_image_id`` (the link back) and ``alp_split`` (``train`` or ``val``), and
-    with ``with_author`` ``alp_author`` (API key name or Label Studio user; None unknown)."""
+    with ``with_author`` ``alp_author`` (API key name or Label Studio user; None unknown).
+    ``with_predictions`` adds the stored on-demand predictions as COCO results
+    (:func:`alp.services.predictions.coco_results`)."""
     pool = pools.get_pool(db, pool_id)
     cat_id = {name: i + 1 for i, name in enumerate(pool.classes)}
     q = select(Image).where(Image.pool_id == pool_id, Image.state == "labeled")
@@ -339,9 +346,12 @@ def export_coco(
                 dict(id=len(annotations) + 1, image_id=k, category_id=cat_id[b["label"]],
                      bbox=[b["x1"], b["y1"], w, h], area=w * h, iscrowd=0)
             )  # fmt: skip
-    return {
+    out = {
         "info": {"description": f"alp pool {pool.name}", "date_created": utcnow().isoformat()},
         "images": images,
         "annotations": annotations,
         "categories": [{"id": i, "name": n, "supercategory": ""} for n, i in cat_id.items()],
     }
+    if with_predictions:
+        out.update(predictions.coco_results(db, pool_id, split, images, cat_id))
+    return out

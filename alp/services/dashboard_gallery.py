@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
-from alp.db import Cycle, Image, LabelStudioConnection, Selection
+from alp.db import Cycle, Image, LabelStudioConnection, Prediction, Selection
 from alp.errors import BadRequest
 from alp.services.pools import get_pool
 
@@ -29,6 +29,7 @@ class GalleryItem(BaseModel):
     n_boxes: int
     ls_boxes: int | None  # boxes pre-drawn in the Label Studio task (None: not pushed)
     ls_task_url: str | None
+    has_prediction: bool = False  # a stored on-demand prediction (image thumbnail route)
 
 
 class Gallery(BaseModel):
@@ -95,6 +96,12 @@ def gallery(db: Session, pool_id: int, page: int = 1, per_page: int = 24) -> Gal
                 .offset(offset)
             ).all()
         )
+    page_ids = [s.image_id for s, *_ in rows]
+    predicted = (
+        set(db.scalars(select(Prediction.image_id).where(Prediction.image_id.in_(page_ids))))
+        if page_ids
+        else set()
+    )
     items = [
         GalleryItem(
             selection_id=s.id,
@@ -109,6 +116,7 @@ def gallery(db: Session, pool_id: int, page: int = 1, per_page: int = 24) -> Gal
             n_boxes=len((s.prediction or {}).get("boxes") or []),
             ls_boxes=s.ls_boxes if s.ls_task_id is not None else None,
             ls_task_url=ls_task_url(conn, s.ls_task_id),
+            has_prediction=s.image_id in predicted,
         )
         for s, fn, w, h, st in rows
     ]

@@ -65,3 +65,44 @@ def store(db: Session, job: Job, image_id: int, boxes: list[dict[str, Any]]) -> 
 def for_image(db: Session, image_id: int) -> ImagePredictionOut | None:
     row = db.get(Prediction, image_id)
     return None if row is None else ImagePredictionOut.model_validate(row)
+
+
+def coco_results(
+    db: Session,
+    pool_id: int,
+    split: str | None,
+    images: list[dict[str, Any]],
+    cat_id: dict[str, int],
+) -> dict[str, list[dict[str, Any]]]:
+    """The pool's stored predictions (of ``split`` when given) as COCO results, for a COCO
+    export whose ``images`` entries carry ``id`` and ``alp_image_id``.
+
+    Returns ``predictions``: ``{image_id, category_id, bbox: [x, y, w, h], score,
+    alp_cycle_id}`` with the export's own image and category ids (boxes of labels that are
+    no longer classes are left out), and ``prediction_images``: entries like ``images`` for
+    the predicted images that are not in ``images`` (not labeled), with ids continuing after
+    them so that every id is unique across both lists."""
+    q = select(Prediction, Image).join(Image, Image.id == Prediction.image_id)
+    q = q.where(Prediction.pool_id == pool_id)
+    if split is not None:
+        q = q.where(Image.split == split)
+    ids = {e["alp_image_id"]: e["id"] for e in images}
+    extra: list[dict[str, Any]] = []
+    results: list[dict[str, Any]] = []
+    for pred, img in db.execute(q.order_by(Image.id)):
+        if img.id not in ids:
+            ids[img.id] = len(images) + len(extra) + 1
+            extra.append(
+                dict(id=ids[img.id], file_name=img.filename, width=img.width,
+                     height=img.height, alp_image_id=img.id, alp_split=img.split)
+            )  # fmt: skip
+        for b in pred.boxes:
+            if b.get("label") not in cat_id:
+                continue
+            w, h = b["x2"] - b["x1"], b["y2"] - b["y1"]
+            results.append(
+                dict(image_id=ids[img.id], category_id=cat_id[b["label"]],
+                     bbox=[b["x1"], b["y1"], w, h], score=b.get("score"),
+                     alp_cycle_id=pred.cycle_id)
+            )  # fmt: skip
+    return {"predictions": results, "prediction_images": extra}

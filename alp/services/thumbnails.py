@@ -20,7 +20,7 @@ from PIL import Image as PILImage
 from PIL import ImageDraw, ImageFont
 from sqlalchemy.orm import Session
 
-from alp.db import Image, Pool, Selection
+from alp.db import Image, Pool, Prediction, Selection
 from alp.errors import BadRequest, NotFound
 from alp.services import decoding, uploads
 from alp.storage import Storage, thumbnail_key
@@ -127,6 +127,37 @@ def selection_thumbnail(
         boxes,
         labels,
         scores,
+        max_side,
+        classes=list(pool.classes) if pool is not None else [],
+        orig_size=(image.width, image.height),
+    )
+    storage.put_bytes(key, data)
+    return key
+
+
+def image_thumbnail(db: Session, storage: Storage, image_id: int, max_side: int = 256) -> str:
+    """Storage key of the (cached, created on first use) thumbnail of one image with its
+    stored on-demand prediction drawn (``POST /pools/{id}/predictions``); the plain image
+    when it has none. A newer prediction gets a new key, so the cache never shows stale
+    boxes. Raises ``NotFound`` for an unknown image or a missing file, ``BadRequest`` for
+    an unsupported size (see ``SIZES``)."""
+    if max_side not in SIZES:
+        raise BadRequest(f"thumbnail size must be one of {', '.join(map(str, SIZES))}")
+    image = db.get(Image, image_id)
+    if image is None:
+        raise NotFound(f"image {image_id} not found")
+    pred = db.get(Prediction, image_id)
+    stamp = "none" if pred is None else f"{pred.job_id}-{pred.created_at:%Y%m%d%H%M%S%f}"
+    key = thumbnail_key(image.pool_id, image.id, f"p{stamp}-{max_side}")
+    if storage.exists(key):
+        return key
+    boxes = [b for b in (pred.boxes if pred is not None else []) if isinstance(b, dict)]
+    pool = db.get(Pool, image.pool_id)
+    data = render(
+        _source(storage, image),
+        [[b["x1"], b["y1"], b["x2"], b["y2"]] for b in boxes],
+        [str(b.get("label", "")) for b in boxes],
+        [float(b.get("score", 0.0)) for b in boxes],
         max_side,
         classes=list(pool.classes) if pool is not None else [],
         orig_size=(image.width, image.height),

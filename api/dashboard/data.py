@@ -53,3 +53,22 @@ def selection_thumbnail(
     headers = {"Cache-Control": "private, max-age=86400"}
     missing = f"thumbnail of selection {selection_id} is missing from storage"
     return blobs.blob_response(st.storage, key, "image/jpeg", headers, missing)
+
+
+@router.get(
+    "/images/{image_id}/thumbnail",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}, "description": "A JPEG thumbnail"}},
+)
+def image_thumbnail(
+    image_id: Id,
+    db: DB,
+    st: State,
+    _: Key,
+    size: ThumbnailSize = Query(256, description="Longest side in pixels."),
+) -> Response:
+    """The image with its stored on-demand prediction's boxes drawn (plain without one)."""
+    key = thumbnails.image_thumbnail(db, st.storage, image_id, int(size))
+    headers = {"Cache-Control": "private, no-cache"}  # a new prediction changes it
+    missing = f"thumbnail of image {image_id} is missing from storage"
+    return blobs.blob_response(st.storage, key, "image/jpeg", headers, missing)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -85,9 +87,20 @@ def export_coco(
         None, description="Only this split's images (train or val); all splits when omitted."
     ),
     author: bool = Query(False, description="Add alp_author (who made the boxes) per image."),
+    include: Literal["predictions"] | None = Query(
+        None,
+        description="``predictions``: also export the stored on-demand predictions as COCO "
+        "results (top-level ``predictions`` and ``prediction_images``).",
+    ),
 ) -> JSONResponse:
     """COCO json of the labeled images (1-based ids, categories in class order); each image
-    entry carries ``alp_image_id`` and ``alp_split``, which an import reads back."""
-    body = coco.export_coco(db, pool_id, split, with_author=author)
+    entry carries ``alp_image_id`` and ``alp_split``, which an import reads back.
+    With ``include=predictions`` it adds ``predictions`` (``{image_id, category_id, bbox
+    [x, y, w, h], score, alp_cycle_id}``, the export's own ids) and ``prediction_images``
+    (the predicted images that are not labeled, ids continuing after ``images``); an
+    import ignores both."""
+    body = coco.export_coco(
+        db, pool_id, split, with_author=author, with_predictions=include == "predictions"
+    )
     disposition = f'attachment; filename="pool-{pool_id}-coco.json"'
     return JSONResponse(body, headers={"Content-Disposition": disposition})

@@ -111,6 +111,22 @@ class EpochBatches(Sampler[list[int]]):
             epoch, first = epoch + 1, 0
 
 
+def training_loader(
+    dataset: Dataset, config: TrainConfig, start: int = 0, pin_memory: bool = False
+) -> DataLoader:
+    """The endless DataLoader :func:`train` reads: :class:`EpochBatches` of
+    ``config.batch_size`` from global batch ``start``, ``config.num_workers`` worker
+    processes (0: decode in the training process), :func:`collate`."""
+    return DataLoader(
+        dataset,
+        batch_sampler=EpochBatches(len(dataset), config.batch_size, config.seed, start),  # type: ignore[arg-type]
+        collate_fn=collate,
+        num_workers=config.num_workers,
+        generator=torch.Generator().manual_seed(config.seed),
+        pin_memory=pin_memory,
+    )
+
+
 def train(
     model: nn.Module,
     dataset: Dataset | Sequence[dict[str, Any]],
@@ -167,14 +183,7 @@ def train(
     first = 0
     if resume is not None:
         first = _restore(resume, total, model, optimizer, scheduler, scaler, result)
-    loader = DataLoader(
-        dataset,
-        batch_sampler=EpochBatches(n, config.batch_size, config.seed, first),
-        collate_fn=collate,
-        num_workers=config.num_workers,
-        generator=torch.Generator().manual_seed(config.seed),
-        pin_memory=dev.type == "cuda",
-    )
+    loader = training_loader(dataset, config, first, pin_memory=dev.type == "cuda")
     start = time.perf_counter()
     fork_devices = (
         [dev.index if dev.index is not None else torch.cuda.current_device()]

@@ -222,3 +222,48 @@ def test_import_reads_the_split_back_round_trip(client, settings) -> None:
     assert {i["filename"]: i["split"] for i in all_images(client, dst)} == {
         "t.jpg": "train", "v.jpg": "val",
     }  # fmt: skip
+
+
+def test_export_includes_stored_predictions_as_coco_results(app, client, db) -> None:
+    from alp.db import Prediction
+
+    pid, ids = _labeled_pool(client)
+    r = upload(client, pid, [("u.jpg", image_bytes(w=40, h=30, seed=3))], split="val")
+    unlabeled = r.json()["accepted"][0]["image_id"]
+    url = f"/api/v1/pools/{pid}/export/coco"
+    plain = client.get(url).json()
+    box = {"x1": 1.0, "y1": 2.0, "x2": 11.0, "y2": 7.0}
+    v_boxes = [{**box, "label": "bus", "score": 0.9}, {**box, "label": "gone", "score": 0.8}]
+    db.add(Prediction(image_id=ids["v.jpg"], pool_id=pid, boxes=v_boxes))
+    db.add(
+        Prediction(image_id=unlabeled, pool_id=pid, boxes=[{**box, "label": "car", "score": 0.5}])
+    )
+    db.commit()
+    again = client.get(url).json()  # unchanged when not requested
+    assert {k: v for k, v in again.items() if k != "info"} == {
+        k: v for k, v in plain.items() if k != "info"
+    }
+    out = client.get(url, params={"include": "predictions"}).json()
+    assert out["annotations"] == plain["annotations"] and out["images"] == plain["images"]
+    assert [(i["id"], i["file_name"], i["alp_image_id"]) for i in out["prediction_images"]] == [
+        (3, "u.jpg", unlabeled)
+    ]
+    got = [(p["image_id"], p["category_id"], p["bbox"], p["score"]) for p in out["predictions"]]
+    assert got == [(2, 2, [1.0, 2.0, 10.0, 5.0], 0.9), (3, 1, [1.0, 2.0, 10.0, 5.0], 0.5)]
+    val = client.get(url, params={"include": "predictions", "split": "val"}).json()
+    assert [i["file_name"] for i in val["images"] + val["prediction_images"]] == ["v.jpg", "u.jpg"]
+    assert [p["image_id"] for p in val["predictions"]] == [1, 2]
+    train = client.get(url, params={"include": "predictions", "split": "train"}).json()
+    assert (train["predictions"], train["prediction_images"]) == ([], [])
+    r = client.get(url, params={"include": "boxes"})
+    assert r.status_code == 422 and "include" in r.json()["detail"]
+    op = app.openapi()["paths"]["/api/v1/pools/{pool_id}/export/coco"]["get"]
+    spec = next(p for p in op["parameters"] if p["name"] == "include")
+    assert spec["in"] == "query" and "predictions" in json.dumps(spec["schema"])
+    # an import of the richer export ignores the predictions: only labeled images come back
+    dst = create_pool(client, "dst", ("car", "bus"))
+    upload(client, dst, [("t.jpg", image_bytes(w=40, h=30, seed=1)),
+                         ("v.jpg", image_bytes(w=40, h=30, seed=2)),
+                         ("u.jpg", image_bytes(w=40, h=30, seed=3))])  # fmt: skip
+    r = _import(client, dst, json.dumps(out).encode())
+    assert r.status_code == 200 and r.json()["images_labeled"] == 2, r.text

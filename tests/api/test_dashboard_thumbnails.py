@@ -187,3 +187,37 @@ def test_large_upload_gets_a_preview_that_thumbnails_are_drawn_from(
     assert _is_red(im.getpixel((50, 60)))  # left edge of the box: 400 px * 256/2048
     assert not _is_red(im.getpixel((120, 60)))  # inside stays white
     assert thumbnails.preview_key(pid, small_id) not in stored_files(settings)
+
+
+def test_image_thumbnail_draws_the_stored_prediction(client, db, seeded, api_key) -> None:
+    from alp.db import Prediction
+
+    s, storage = seeded
+    iid = s.image_ids[1]  # not the seeded selection's image: any image can have one
+    url = f"/api/v1/dashboard/images/{iid}/thumbnail"
+    plain = PILImage.open(io.BytesIO(client.get(url).content))
+    assert plain.size == (96, 64) and not _is_red(plain.getpixel((10, 30)))
+    gal = client.get(f"/api/v1/dashboard/pools/{s.pool_id}/gallery").json()
+    assert [i["has_prediction"] for i in gal["items"]] == [False]
+    box = {"x1": 10.0, "y1": 8.0, "x2": 60.0, "y2": 50.0, "label": "cat", "score": 0.7}
+    db.add(Prediction(image_id=iid, pool_id=s.pool_id, boxes=[box]))
+    db.add(Prediction(image_id=s.image_ids[0], pool_id=s.pool_id, boxes=[]))
+    db.commit()
+    r = client.get(url)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+    drawn = PILImage.open(io.BytesIO(r.content))
+    assert _is_red(drawn.getpixel((10, 30))) and not _is_red(drawn.getpixel((35, 30)))
+    pred = db.get(Prediction, iid)  # a newer prediction replaces the cached drawing
+    pred.boxes = [{**box, "x1": 30.0}]
+    pred.created_at = pred.created_at.replace(year=pred.created_at.year + 1)
+    db.commit()
+    moved = PILImage.open(io.BytesIO(client.get(url).content))
+    assert _is_red(moved.getpixel((30, 30))) and not _is_red(moved.getpixel((10, 30)))
+    assert client.get(url, params={"size": 100}).status_code == 422
+    r = client.get("/api/v1/dashboard/images/999999/thumbnail")
+    assert r.status_code == 404 and r.json() == {"detail": "image 999999 not found"}
+    gal = client.get(f"/api/v1/dashboard/pools/{s.pool_id}/gallery").json()
+    assert [i["has_prediction"] for i in gal["items"]] == [True]  # selected image 0
+    assert client.post("/login", data={"api_key": api_key}).status_code == 200
+    page = client.get(f"/pools/{s.pool_id}").text
+    assert f'href="/api/v1/dashboard/images/{s.image_ids[0]}/thumbnail?size=512"' in page

@@ -130,3 +130,21 @@ def test_resume_on_cuda_with_amp(tiny_detector_config: Callable, synthetic_sampl
     resumed = train(build_detector(config, 3), synthetic_samples, config, resume=saved[0])
     assert resumed.resumed_from == 3 and resumed.iterations == 7
     assert resumed.loss_history[:3] == first.loss_history
+
+
+def test_training_loader_batches_are_the_same_with_worker_processes() -> None:
+    from models.data.dataset import DetectionDataset
+    from models.engine.train import training_loader
+
+    manifest = [{"image": torch.full((3, 4, 6), i / 10), "boxes": [[0, 0, 2, 2]], "labels": [0],
+                 "image_id": i} for i in range(5)]  # fmt: skip
+    dataset = DetectionDataset(manifest, hflip_prob=0.0)
+    cfg = TrainConfig.preset("vanilla", batch_size=2, seed=3)
+    order = []
+    for workers in (0, 1):
+        cfg.num_workers = workers
+        it = iter(training_loader(dataset, cfg, start=1))
+        order.append([[t["image_id"] for t in next(it)[1]] for _ in range(4)])
+        del it
+    expected = iter(EpochBatches(5, 2, seed=3, start=1))
+    assert order[0] == order[1] == [next(expected) for _ in range(4)]
