@@ -17,7 +17,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from alp import jobs, outbox
-from alp.db import Cycle, Image, Job, ScoreShard
+from alp.db import Cycle, Image, Job, ScoreShard, utcnow
+from alp.services import job_rows
 
 FIRST, SECOND = 1, 2
 
@@ -117,3 +118,37 @@ def merged_records(
         return first, predictions
     second = [ImageRecord.from_dict(e["record"]) for e in pass_entries(db, cycle.id, SECOND)]
     return strategy.merge_passes(first, second), predictions
+
+
+def progress(db: Session, job_id: int, by_pass: dict[int, tuple[int, int]]) -> None:
+    """The scoring job's progress and message, counted over every pass's shards."""
+    total, done = (sum(c[i] for c in by_pass.values()) for i in (0, 1))
+    if len(by_pass) > 1:
+        text = ", ".join(f"pass {p}: {d}/{t}" for p, (t, d) in sorted(by_pass.items()))
+        message = f"scored {done}/{total} shards ({text})"
+    else:
+        message = f"scored {done}/{total} shards"
+    job_rows.touch_running(db, job_id, done / total if total else 1.0)
+    db.execute(
+        update(Job)
+        .where(Job.id == job_id)
+        .values(message=message)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def record_time(db: Session, cycle_id: int, job_id: int, key: str) -> float:
+    """Seconds since the scoring job started, stored as ``Cycle.timings[key]``."""
+    job = db.get(Job, job_id)
+    cycle = db.get(Cycle, cycle_id)
+    assert job is not None and cycle is not None
+    started = job.started_at or job.created_at
+    seconds = (utcnow() - _aware(started)).total_seconds()
+    cycle.timings = {**(cycle.timings or {}), key: round(seconds, 3)}
+    return seconds
+
+
+def _aware(dt: Any) -> Any:
+    from datetime import UTC
+
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)

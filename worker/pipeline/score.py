@@ -23,7 +23,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from alp import jobs, outbox
-from alp.db import Cycle, Image, Job, Pool, ScoreShard, utcnow
+from alp.db import Cycle, Image, Pool, ScoreShard, utcnow
 from alp.services import cycle_flow, job_rows
 from worker import context
 from worker.pipeline import data, modelling, passes
@@ -235,7 +235,7 @@ def _after_shard(db: Session, cycle_id: int, job_id: int, pass_no: int) -> None:
     the shard that completes the set moves the cycle on (each exactly once)."""
     by_pass = passes.counts(db, cycle_id)
     total, done = (sum(c[i] for c in by_pass.values()) for i in (0, 1))
-    _progress(db, job_id, by_pass)
+    passes.progress(db, job_id, by_pass)
     db.commit()
     if done < total:
         return
@@ -261,8 +261,8 @@ def _after_shard(db: Session, cycle_id: int, job_id: int, pass_no: int) -> None:
             db.rollback()
             return
         if created:
-            _record_time(db, cycle_id, job_id, "scoring_pass1")
-            _progress(db, job_id, passes.counts(db, cycle_id))
+            passes.record_time(db, cycle_id, job_id, "scoring_pass1")
+            passes.progress(db, job_id, passes.counts(db, cycle_id))
             db.commit()
             return
         db.commit()
@@ -281,43 +281,10 @@ def _after_shard(db: Session, cycle_id: int, job_id: int, pass_no: int) -> None:
     cycle = db.get(Cycle, cycle_id)
     assert cycle is not None
     db.refresh(cycle)
-    seconds = _record_time(db, cycle_id, job_id, "scoring")
+    seconds = passes.record_time(db, cycle_id, job_id, "scoring")
     first = (cycle.timings or {}).get("scoring_pass1")
     if passes.SECOND in by_pass and first is not None:
         cycle.timings = {**cycle.timings, "scoring_pass2": round(seconds - first, 3)}
     job_rows.finish(db, job_id, None, message=f"scored {total} shards")
     cycle_flow.enter_stage(db, cycle, "selecting")
     db.commit()
-
-
-def _progress(db: Session, job_id: int, by_pass: dict[int, tuple[int, int]]) -> None:
-    total, done = (sum(c[i] for c in by_pass.values()) for i in (0, 1))
-    if len(by_pass) > 1:
-        text = ", ".join(f"pass {p}: {d}/{t}" for p, (t, d) in sorted(by_pass.items()))
-        message = f"scored {done}/{total} shards ({text})"
-    else:
-        message = f"scored {done}/{total} shards"
-    job_rows.touch_running(db, job_id, done / total if total else 1.0)
-    db.execute(
-        update(Job)
-        .where(Job.id == job_id)
-        .values(message=message)
-        .execution_options(synchronize_session=False)
-    )
-
-
-def _record_time(db: Session, cycle_id: int, job_id: int, key: str) -> float:
-    """Seconds since the scoring job started, stored as ``Cycle.timings[key]``."""
-    job = db.get(Job, job_id)
-    cycle = db.get(Cycle, cycle_id)
-    assert job is not None and cycle is not None
-    started = job.started_at or job.created_at
-    seconds = (utcnow() - _aware(started)).total_seconds()
-    cycle.timings = {**(cycle.timings or {}), key: round(seconds, 3)}
-    return seconds
-
-
-def _aware(dt: Any) -> Any:
-    from datetime import UTC
-
-    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
