@@ -11,7 +11,7 @@ import torch
 
 from acquisition.padding import map_in_size_batches
 from acquisition.params import Param, validate_params
-from acquisition.records import ImageRecord, ScoringContext, Selected, id_sort_key
+from acquisition.records import ImageId, ImageRecord, ScoringContext, Selected, id_sort_key
 from acquisition.types import ImagePrediction, Requirements
 
 Rng = int | torch.Generator | None
@@ -119,6 +119,20 @@ class Strategy(ABC):
         equal scores give an order that is reproducible for a seed, differs between seeds
         and does not depend on how the records were sharded.
         """
+        recs, gen = self._seeded_order(records, budget, rng)
+        if not recs:
+            return []
+        chosen = self._select(recs, min(budget, len(recs)), context, gen)
+        return [
+            Selected(image_id=r.image_id, rank=i, score=float(s), components=c)
+            for i, (r, s, c) in enumerate(chosen)
+        ]
+
+    def _seeded_order(
+        self, records: Sequence[ImageRecord], budget: int, rng: Rng
+    ) -> tuple[list[ImageRecord], torch.Generator]:
+        """Checks ``budget`` and the ids; the records in the seeded random order (the
+        generator's first draw permutes the id order), empty for an empty pool or budget 0."""
         if isinstance(budget, bool) or not isinstance(budget, int) or budget < 0:
             raise ValueError(f"budget must be a non-negative int, got {budget!r}")
         recs = sorted(records, key=lambda r: id_sort_key(r.image_id))
@@ -127,13 +141,69 @@ class Strategy(ABC):
                 raise ValueError(f"duplicate image id {a.image_id!r} in records")
         gen = make_generator(rng)
         if not recs or budget == 0:
+            return [], gen
+        return [recs[i] for i in torch.randperm(len(recs), generator=gen).tolist()], gen
+
+    # ---------------------------------------------------------------- two passes
+    @property
+    def pass_requirements(self) -> tuple[Requirements, ...]:
+        """What inference must produce in each scoring pass.
+
+        One entry (the default): a single pass scores every image with
+        :meth:`score_images`, then :meth:`select`. Two entries ("retrieval before
+        ranking"): pass 1 scores the whole pool with ``score_pass(0, ...)``;
+        :meth:`retrieve_ids` picks the candidates from those records; pass 2 scores only the
+        candidates with ``score_pass(1, ...)``; :meth:`merge_passes` joins both and
+        :meth:`select` over the merged records equals :meth:`select` over single-pass
+        records (same selection, same components) for the same seed.
+        """
+        return (self.requirements,)
+
+    @property
+    def passes(self) -> int:
+        return len(self.pass_requirements)
+
+    def score_pass(
+        self, index: int, preds: Sequence[ImagePrediction], context: ScoringContext
+    ) -> list[ImageRecord]:
+        """Records of scoring pass ``index`` (0-based); pass 0 of a single-pass strategy is
+        :meth:`score_images`."""
+        if index == 0 and self.passes == 1:
+            return self.score_images(preds, context)
+        raise ValueError(f"strategy {self.name!r} has no scoring pass {index}")
+
+    def retrieve_ids(
+        self,
+        records: Sequence[ImageRecord],
+        budget: int,
+        context: ScoringContext,
+        rng: Rng = None,
+    ) -> list[ImageId]:
+        """Two-pass strategies: the ids pass 2 must score, from the pass-1 ``records``, in
+        the same seeded order :meth:`select` uses (so the final selection retrieves exactly
+        these when the set of records is unchanged). Empty pool or budget 0 -> ``[]``."""
+        recs, _ = self._seeded_order(records, budget, rng)
+        if not recs:
             return []
-        recs = [recs[i] for i in torch.randperm(len(recs), generator=gen).tolist()]
-        chosen = self._select(recs, min(budget, len(recs)), context, gen)
+        return [recs[i].image_id for i in self._retrieve(recs, min(budget, len(recs)))]
+
+    def _retrieve(self, records: list[ImageRecord], budget: int) -> list[int]:
+        """Indices of the candidates among ``records`` (seeded order); two-pass only."""
+        raise ValueError(f"strategy {self.name!r} scores in one pass")
+
+    def merge_passes(
+        self, first: Sequence[ImageRecord], second: Sequence[ImageRecord]
+    ) -> list[ImageRecord]:
+        """One record per pass-1 record: joined with its pass-2 record when there is one,
+        else the pass-1 record itself (not a candidate). Pass-2 records without a pass-1
+        record are dropped."""
+        by_id = {r.image_id: r for r in second}
         return [
-            Selected(image_id=r.image_id, rank=i, score=float(s), components=c)
-            for i, (r, s, c) in enumerate(chosen)
+            self._merge_record(r, by_id[r.image_id]) if r.image_id in by_id else r for r in first
         ]
+
+    def _merge_record(self, first: ImageRecord, second: ImageRecord) -> ImageRecord:
+        raise ValueError(f"strategy {self.name!r} scores in one pass")
 
     def scores_are_flat(self, records: Sequence[ImageRecord]) -> bool:
         """True when the per-image scores this strategy ranks the pool by (``record.score``

@@ -3,11 +3,17 @@
 Phase 1 (per image): retrieval entropy and the four ranking metrics. Phase 2: keep the top
 P by entropy (empty images capped), min-max normalise the metrics over those P, rank by the
 Euclidean norm (ties: higher entropy, then the cycle's seeded random order).
+
+Two passes when the ranking needs more than the original view's class probabilities (the
+flip view or the sigma head; the default): pass 1 (original view only, whole pool) gives the
+retrieval entropy; pass 2 (every required view, the retrieved P images only) gives the
+ranking metrics. Merged, they equal the single-pass records (see ``Strategy.pass_requirements``).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -25,6 +31,7 @@ from acquisition.ops import normalized_entropy
 from acquisition.padding import (
     PaddedView,
     class_histograms,
+    map_in_size_batches,
     pad_views,
     padded_match,
 )
@@ -53,6 +60,7 @@ SA, CD, OR, LU = (
 )
 METRICS = (SA, CD, OR, LU)
 ENTROPY = "entropy"  # the retrieval entropy, optionally also a ranking metric (not HUALE's)
+RETRIEVAL_ONLY = "retrieval_only"  # record data flag: a pass-1 record without ranking metrics
 
 
 def _normalize(raw: torch.Tensor, how: str) -> torch.Tensor:
@@ -84,11 +92,16 @@ class HualeStrategy(BatchedStrategy):
         "empty_cap": Param(0.1, float, "max fraction of P for empty images", low=0, high=1),
         "rank_threshold": Param(0.05, float, "tau_rank for ranking metrics", low=0, high=1),
         "metrics": Param(
-            list(METRICS), list, "ranking metrics ('entropy' adds the retrieval entropy)",
-            choices=(*METRICS, ENTROPY), check=_check_metrics,
+            list(METRICS),
+            list,
+            "ranking metrics ('entropy' adds the retrieval entropy)",
+            choices=(*METRICS, ENTROPY),
+            check=_check_metrics,
         ),
         "normalization": Param(
-            "minmax", str, "per-metric normalisation over the retrieved set",
+            "minmax",
+            str,
+            "per-metric normalisation over the retrieved set",
             choices=("minmax", "rank"),
         ),
         "sa_variant": Param("js", str, "Semantic Affinity form", choices=("js", "iou")),
@@ -97,7 +110,9 @@ class HualeStrategy(BatchedStrategy):
         ),
         "cd_histogram": Param("max", str, "class histogram", choices=("max", "count")),
         "box_weights": Param(
-            "uniform", str, "per-box means in SA/OR/LU: plain or detection-score weighted",
+            "uniform",
+            str,
+            "per-box means in SA/OR/LU: plain or detection-score weighted",
             choices=("uniform", "score"),
         ),
         "overlap_threshold": Param(0.3, float, "tau_ov", low=0.0, high=1.0),
@@ -131,6 +146,56 @@ class HualeStrategy(BatchedStrategy):
     def requirements(self) -> Requirements:
         return self._requirements
 
+    @property
+    def pass_requirements(self) -> tuple[Requirements, ...]:
+        """Retrieval (original view, class probabilities) then ranking (everything), unless
+        the ranking needs nothing more than retrieval: then one pass."""
+        first = Requirements(views=frozenset({ORIGINAL}), probs=True)
+        return (self._requirements,) if self._requirements == first else (first, self._requirements)
+
+    def score_pass(
+        self, index: int, preds: Sequence[ImagePrediction], context: ScoringContext
+    ) -> list[ImageRecord]:
+        """Pass 0 of two: retrieval entropy only (components ``{"entropy"}``, data marked
+        ``retrieval_only``); pass 1: the full single-pass records."""
+        if index == self.passes - 1:
+            return self.score_images(preds, context)
+        if index != 0:
+            raise ValueError(f"strategy 'hua' has no scoring pass {index}")
+        return map_in_size_batches(preds, self._retrieval_group)
+
+    def _retrieval_group(self, preds: list[ImagePrediction], bg: bool) -> list[ImageRecord]:
+        entropy, empty = self._entropy(preds, bg)
+        values = entropy.to(torch.float32).tolist()
+        flags = empty.tolist()
+        return [
+            ImageRecord(x.image_id, values[i], {ENTROPY: values[i]},
+                        {"empty": bool(flags[i]), RETRIEVAL_ONLY: True})
+            for i, x in enumerate(preds)
+        ]  # fmt: skip
+
+    def _merge_record(self, first: ImageRecord, second: ImageRecord) -> ImageRecord:
+        """Ranking metrics from pass 2; the retrieval entropy and the empty flag from pass 1
+        (what retrieval decided on)."""
+        data = {**second.data, "empty": first.data.get("empty", False)}
+        data.pop(RETRIEVAL_ONLY, None)
+        comps = {**second.components, ENTROPY: first.components.get(ENTROPY, first.score)}
+        return ImageRecord(first.image_id, first.score, comps, data)
+
+    def _entropy(
+        self, preds: list[ImagePrediction], bg: bool, o: PaddedView | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Retrieval entropy (B,) and "no detection above tau_ret" flags (B,)."""
+        p = self.params
+        if o is not None and p["retrieval_threshold"] >= p["rank_threshold"]:
+            ret_valid = o.valid & (o.scores >= p["retrieval_threshold"])
+            h = normalized_entropy(o.dist)
+        else:
+            r = pad_views([x.original for x in preds], bg, p["retrieval_threshold"])
+            ret_valid, h = r.valid, normalized_entropy(r.dist)
+        entropy = _aggregate(h, ret_valid, p["entropy_aggregate"], p["empty_entropy"])
+        return entropy, ~ret_valid.any(dim=1)
+
     def _compute_requirements(self) -> Requirements:
         p = self.params
         needs_flip = (
@@ -149,14 +214,7 @@ class HualeStrategy(BatchedStrategy):
     ) -> list[ImageRecord]:
         p = self.params
         o = pad_views([x.original for x in preds], bg, p["rank_threshold"])
-        if p["retrieval_threshold"] >= p["rank_threshold"]:
-            ret_valid = o.valid & (o.scores >= p["retrieval_threshold"])
-            h = normalized_entropy(o.dist)
-        else:
-            r = pad_views([x.original for x in preds], bg, p["retrieval_threshold"])
-            ret_valid, h = r.valid, normalized_entropy(r.dist)
-        entropy = _aggregate(h, ret_valid, p["entropy_aggregate"], p["empty_entropy"])
-        empty = ~ret_valid.any(dim=1)
+        entropy, empty = self._entropy(preds, bg, o)
 
         f = None
         if FLIP in self._requirements.views or p["overlap_views"] == "max":
@@ -232,6 +290,9 @@ class HualeStrategy(BatchedStrategy):
         return max(min(p, pool), min(budget, pool))
 
     def retrieve(self, records: list[ImageRecord], budget: int) -> list[int]:
+        return self._retrieve(records, budget)
+
+    def _retrieve(self, records: list[ImageRecord], budget: int) -> list[int]:
         """Indices (into ``records``) of the top-P by entropy, ties by position; at most
         ``floor(empty_cap x P)`` images without detections unless others run out."""
         size = self.retrieval_size(budget, len(records))
@@ -261,8 +322,12 @@ class HualeStrategy(BatchedStrategy):
         gen: torch.Generator,
     ) -> Chosen:
         metrics = list(self.params["metrics"])
-        idx = sorted(self.retrieve(records, budget))  # back to the seeded order
-        sub = [records[i] for i in idx]
+        idx = sorted(self._retrieve(records, budget))  # back to the seeded order
+        # retrieved now but not a pass-2 candidate: the pool changed between the passes
+        sub = [records[i] for i in idx if not records[i].data.get(RETRIEVAL_ONLY, False)]
+        if not sub:
+            return []
+        budget = min(budget, len(sub))
         for r in sub:
             missing = [m for m in metrics if m not in r.components]
             if missing:

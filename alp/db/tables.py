@@ -206,13 +206,20 @@ class Selection(Base):
 
 
 class ScoreShard(Base):
-    """One shard of a cycle's pool scoring; ``records`` holds its per-image records."""
+    """One shard of a cycle's pool scoring; ``records`` holds its per-image records.
+
+    ``pass_no`` is 1 for the pass over the whole pool and 2 for a two-pass strategy's
+    ranking pass over the retrieved candidates (created once pass 1 is done); ``index``
+    counts within a pass."""
 
     __tablename__ = "score_shards"
-    __table_args__ = (UniqueConstraint("cycle_id", "index", name="uq_score_shards_cycle_index"),)
+    __table_args__ = (
+        UniqueConstraint("cycle_id", "pass_no", "index", name="uq_score_shards_cycle_pass_index"),
+    )
 
     id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
     cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id", ondelete="CASCADE"))
+    pass_no: Mapped[int] = mapped_column(default=1, server_default="1")
     index: Mapped[int]
     state: Mapped[str] = mapped_column(String(20), default="pending")
     image_ids: Mapped[list[Any]]

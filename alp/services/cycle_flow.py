@@ -56,7 +56,9 @@ def candidate_ids(db: Session, cycle: Cycle) -> list[int]:
 def _create_or_reset_shards(db: Session, cycle: Cycle, shard_size: int) -> list[ScoreShard]:
     shards = list(
         db.scalars(
-            select(ScoreShard).where(ScoreShard.cycle_id == cycle.id).order_by(ScoreShard.index)
+            select(ScoreShard)
+            .where(ScoreShard.cycle_id == cycle.id)
+            .order_by(ScoreShard.pass_no, ScoreShard.index)
         )
     )
     if not shards:
@@ -88,6 +90,8 @@ def enter_stage(db: Session, cycle: Cycle, stage: str, *, shard_size: int = 256)
         job.progress = (len(shards) - len(todo)) / len(shards) if shards else 0.0
         for shard in todo:
             outbox.enqueue(db, jobs.CYCLE_SCORE_SHARD, shard.id)
+        if shards and not todo:  # every shard is done (e.g. a two-pass retrieval failed):
+            outbox.enqueue(db, jobs.CYCLE_SCORE_SHARD, shards[-1].id)  # its worker moves on
         if not shards:  # nothing to score: straight to selection
             job_rows.finish(db, job.id, None, message="no unlabeled images to score")
             return enter_stage(db, cycle, "selecting")

@@ -30,6 +30,7 @@ from alp.services.dashboard_views import (
     PerClass,
     PoolStatus,
     PoolSummary,
+    ShardPass,
     ShardProgress,
 )
 from alp.services.pools import get_pool, image_counts
@@ -217,11 +218,17 @@ def overview(db: Session) -> list[PoolSummary]:
     return out
 
 
-def _version(cycles: list[CycleView], jobs: list[JobView], gallery_cycle: int | None) -> str:
+def _version(
+    cycles: list[CycleView],
+    jobs: list[JobView],
+    gallery_cycle: int | None,
+    shard_passes: int = 0,
+) -> str:
     sig = [
         [(c.id, c.state, c.labeled_count, c.train_images) for c in cycles],
         [(j.id, j.state, j.stale) for j in jobs],
         gallery_cycle,
+        shard_passes,  # pass 2 appearing adds a bar
     ]
     return hashlib.sha1(json.dumps(sig).encode()).hexdigest()[:16]
 
@@ -249,18 +256,29 @@ def pool_status(db: Session, pool_id: int, stale_after_s: float = 120.0) -> Pool
     jobs = [_job_view(j, now, stale_after_s) for j in job_rows]
     shards = None
     if current is not None:
-        by_state = dict(
-            db.execute(
-                select(ScoreShard.state, func.count())
-                .where(ScoreShard.cycle_id == current.id)
-                .group_by(ScoreShard.state)
-            ).all()
-        )
-        if by_state:
+        rows = db.execute(
+            select(ScoreShard.pass_no, ScoreShard.state, func.count())
+            .where(ScoreShard.cycle_id == current.id)
+            .group_by(ScoreShard.pass_no, ScoreShard.state)
+        ).all()
+        by_pass: dict[int, dict[str, int]] = {}
+        for pass_no, state, n in rows:
+            by_pass.setdefault(int(pass_no), {})[state] = int(n)
+        passes = [
+            ShardPass(
+                pass_no=p,
+                total=sum(c.values()),
+                done=c.get("done", 0),
+                failed=c.get("failed", 0),
+            )
+            for p, c in sorted(by_pass.items())
+        ]
+        if passes:
             shards = ShardProgress(
-                total=sum(by_state.values()),
-                done=by_state.get("done", 0),
-                failed=by_state.get("failed", 0),
+                total=sum(x.total for x in passes),
+                done=sum(x.done for x in passes),
+                failed=sum(x.failed for x in passes),
+                passes=passes,
             )
     ls = _ls_view(db, db.get(LabelStudioConnection, pool_id))
     return PoolStatus(
@@ -275,5 +293,7 @@ def pool_status(db: Session, pool_id: int, stale_after_s: float = 120.0) -> Pool
         curve=learning_curve(cycles),
         per_class=per_class(cycles, list(pool.classes)),
         labelstudio=ls,
-        version=_version(cycles, jobs, gallery_cycle(db, pool_id)),
+        version=_version(
+            cycles, jobs, gallery_cycle(db, pool_id), len(shards.passes) if shards else 0
+        ),
     )

@@ -37,10 +37,21 @@ class JobView(BaseModel):
     stale: bool  # running, but no heartbeat for longer than the stale threshold
 
 
+class ShardPass(BaseModel):
+    """Scoring shards of one pass (1: the whole pool; 2: a two-pass strategy's ranking of
+    the retrieved candidates)."""
+
+    pass_no: int
+    total: int
+    done: int
+    failed: int
+
+
 class ShardProgress(BaseModel):
     total: int
     done: int
     failed: int
+    passes: list[ShardPass] = []
 
 
 class LabelStudioView(BaseModel):

@@ -246,3 +246,36 @@ def test_pool_page_renders_timeline_curve_gallery_and_forms(signed_in, db, stora
     r = signed_in.get(f"/pools/{s.pool_id}")
     assert "script-src 'self'" in r.headers["content-security-policy"]
     assert r.headers["cache-control"] == "no-store"
+
+
+def test_shard_bars_per_scoring_pass(signed_in, db, storage) -> None:
+    """A two-pass cycle shows one bar per pass; pass 2 appearing changes the version."""
+    from alp.db import ScoreShard
+
+    s = seed_pool(
+        db, storage, "p",
+        extra_cycle={"state": "scoring", "job": {"kind": "score", "state": "running"}},
+    )  # fmt: skip
+    cid = s.cycle_ids[-1]
+    db.add_all(
+        ScoreShard(cycle_id=cid, pass_no=1, index=i, image_ids=[i], state=st)
+        for i, st in enumerate(["done", "done", "failed"])
+    )
+    db.commit()
+    url = f"/api/v1/dashboard/pools/{s.pool_id}/status"
+    st = signed_in.get(url).json()
+    assert st["shards"]["passes"] == [{"pass_no": 1, "total": 3, "done": 2, "failed": 1}]
+    page = signed_in.get(f"/pools/{s.pool_id}").text
+    assert 'data-shards="1"' in page and "pass 1 (retrieval)" not in page
+    db.add_all(
+        ScoreShard(cycle_id=cid, pass_no=2, index=i, image_ids=[i], state=st)
+        for i, st in enumerate(["done", "pending"])
+    )
+    db.commit()
+    st2 = signed_in.get(url).json()
+    assert st2["shards"]["passes"][1] == {"pass_no": 2, "total": 2, "done": 1, "failed": 0}
+    assert (st2["shards"]["total"], st2["shards"]["done"]) == (5, 3)
+    assert st2["version"] != st["version"]
+    page = signed_in.get(f"/pools/{s.pool_id}").text
+    assert "pass 1 (retrieval)" in page and "pass 2 (ranking)" in page
+    assert 'data-shards-text="2">1 / 2 done<' in page

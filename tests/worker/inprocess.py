@@ -30,9 +30,20 @@ def shard_ids(sessions: sessionmaker, cycle_id: int) -> list[int]:
             db.scalars(
                 select(ScoreShard.id)
                 .where(ScoreShard.cycle_id == cycle_id)
-                .order_by(ScoreShard.index)
+                .order_by(ScoreShard.pass_no, ScoreShard.index)
             )
         )
+
+
+def run_scoring(sessions: sessionmaker, cycle_id: int) -> int:
+    """Run every shard of the cycle, pass-2 shards included once pass 1 created them;
+    returns how many shard runs it made."""
+    ran: set[int] = set()
+    while todo := [s for s in shard_ids(sessions, cycle_id) if s not in ran]:
+        for sid in todo:
+            score.run_shard(sid)
+            ran.add(sid)
+    return len(ran)
 
 
 def run_stages(sessions: sessionmaker, cycle_id: int, stages: tuple[str, ...] = (
@@ -44,8 +55,7 @@ def run_stages(sessions: sessionmaker, cycle_id: int, stages: tuple[str, ...] = 
         elif stage == "evaluating":
             evaluate.run(job_id(sessions, cycle_id, "evaluate"))
         elif stage == "scoring":
-            for sid in shard_ids(sessions, cycle_id):
-                score.run_shard(sid)
+            run_scoring(sessions, cycle_id)
         else:
             select_stage.run(job_id(sessions, cycle_id, "select"))
 
@@ -67,6 +77,25 @@ class StrategySpy:
     @property
     def requirements(self) -> Any:
         return self.inner.requirements
+
+    @property
+    def pass_requirements(self) -> Any:
+        return self.inner.pass_requirements
+
+    @property
+    def passes(self) -> int:
+        return int(self.inner.passes)
+
+    def score_pass(self, index: int, preds: Any, ctx: Any) -> Any:
+        self.calls.extend(("score", ctx) for _ in preds)
+        return self.inner.score_pass(index, preds, ctx)
+
+    def retrieve_ids(self, records: Any, budget: int, ctx: Any, rng: Any = None) -> Any:
+        self.calls.append(("retrieve", ctx))
+        return self.inner.retrieve_ids(records, budget, ctx, rng)
+
+    def merge_passes(self, first: Any, second: Any) -> Any:
+        return self.inner.merge_passes(first, second)
 
     def score_image(self, pred: Any, ctx: Any) -> Any:
         self.calls.append(("score", ctx))

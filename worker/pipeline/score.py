@@ -7,6 +7,11 @@ Shards are claimed with a lease (``attempts`` is the token) so a redelivered or 
 shard message never scores twice; a failed shard is re-enqueued (up to
 ``MAX_SHARD_ATTEMPTS``) without touching finished shards; the last shard to finish moves
 the cycle to ``selecting``.
+
+Two-pass strategies (``Strategy.passes == 2``, e.g. ``hua``): the shards above are pass 1
+(retrieval needs only); the shard that completes pass 1 creates the pass-2 shards over the
+retrieved candidates (:mod:`worker.pipeline.passes`), and the last pass-2 shard moves the
+cycle on. A redelivered message for a finished shard re-checks whether the cycle can move on.
 """
 
 from __future__ import annotations
@@ -14,14 +19,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from alp import jobs, outbox
-from alp.db import Cycle, Image, Job, Pool, ScoreShard, utcnow
+from alp.db import Cycle, Image, Pool, ScoreShard, utcnow
 from alp.services import cycle_flow, job_rows
 from worker import context
-from worker.pipeline import data, modelling
+from worker.pipeline import data, modelling, passes
 from worker.pipeline.common import beating, device_name, error_text, heartbeat_interval
 
 log = logging.getLogger("alp.worker.score")
@@ -89,6 +94,8 @@ def run_shard(shard_id: int) -> None:
         token = _claim(db, shard_id, s.worker_stale_after_s)
         if token is None or job is None:
             db.rollback()
+            if job is not None and shard.state == "done":  # e.g. the advance was lost
+                _after_shard(db, cycle.id, job.id, shard.pass_no)
             return
         job_rows.touch_running(db, job.id)
         db.commit()
@@ -96,7 +103,7 @@ def run_shard(shard_id: int) -> None:
     skipped: list[tuple[int, str]] = []
     try:
         with beating(lambda: _beat(shard_id), heartbeat_interval()):
-            records = _score(shard_id, cycle_id, skipped)
+            records, pass_no = _score(shard_id, cycle_id, skipped)
     except Exception as exc:
         log.exception("shard %s of cycle %s failed", shard_id, cycle_id)
         _failed(shard_id, token, cycle_id, job_id, error_text(exc))
@@ -116,12 +123,15 @@ def run_shard(shard_id: int) -> None:
             data.record_skipped(db, cycle_id, "scoring", skipped)
         db.commit()
         if res.rowcount == 1:
-            _after_shard(db, cycle_id, job_id)
+            _after_shard(db, cycle_id, job_id, pass_no)
 
 
-def _score(shard_id: int, cycle_id: int, skipped: list[tuple[int, str]]) -> list[dict[str, Any]]:
-    """Records of the shard's images; unreadable images get none and are appended to
-    ``skipped`` as ``(image id, reason)``."""
+def _score(
+    shard_id: int, cycle_id: int, skipped: list[tuple[int, str]]
+) -> tuple[list[dict[str, Any]], int]:
+    """Records of the shard's images (of its pass) and the pass; unreadable images get
+    none and are appended to ``skipped`` as ``(image id, reason)``. Pre-annotations come
+    from pass 1 only."""
     storage = context.storage()
     with context.session() as db:
         shard = db.get(ScoreShard, shard_id)
@@ -138,12 +148,15 @@ def _score(shard_id: int, cycle_id: int, skipped: list[tuple[int, str]]) -> list
         ctx = scoring_context(db, cycle, classes)
         key = cycle.checkpoint_key
         min_score, max_boxes = modelling.preannotation_limits(cycle.config or {})
+        pass_no = shard.pass_no
         db.commit()
     from acquisition.types import ImagePrediction
 
-    if not strategy.requirements.needs_model or key is None:
+    step = min(pass_no, strategy.passes) - 1
+    req = strategy.pass_requirements[step]
+    if not req.needs_model or key is None:
         preds = [ImagePrediction(image_id=i, width=w, height=h, views={}) for i, _, w, h in rows]
-        return [_entry(strategy.score_image(p, ctx), None) for p in preds]
+        return [_entry(r, None) for r in strategy.score_pass(step, preds, ctx)], pass_no
     from models.data import load_image
 
     device = device_name(context.settings().device)
@@ -159,15 +172,14 @@ def _score(shard_id: int, cycle_id: int, skipped: list[tuple[int, str]]) -> list
                 reason = "file missing" if not storage.exists(skey) else str(exc.__cause__ or exc)
                 skipped.append((image_id, f"unreadable image file ({reason})"))
         if ids:
-            preds = modelling.predict(model, images, ids, strategy.requirements, device, ids[0])
+            preds = modelling.predict(model, images, ids, req, device, ids[0])
+            records = strategy.score_pass(step, preds, ctx)
             out += [
-                _entry(
-                    strategy.score_image(p, ctx), modelling.preannotation(p, min_score, max_boxes)
-                )
-                for p in preds
+                _entry(r, modelling.preannotation(p, min_score, max_boxes) if step == 0 else None)
+                for r, p in zip(records, preds, strict=True)
             ]
         _beat(shard_id)
-    return out
+    return out, pass_no
 
 
 def _entry(record: Any, prediction: dict[str, Any] | None) -> dict[str, Any]:
@@ -218,23 +230,45 @@ def _failed(shard_id: int, token: int, cycle_id: int, job_id: int, error: str) -
         db.commit()
 
 
-def _after_shard(db: Session, cycle_id: int, job_id: int) -> None:
-    """Progress; the shard that completes the set moves the cycle on (exactly once)."""
-    total, done = db.execute(
-        select(func.count(), func.count().filter(ScoreShard.state == "done")).where(
-            ScoreShard.cycle_id == cycle_id
-        )
-    ).one()
-    job_rows.touch_running(db, job_id, done / total if total else 1.0)
-    db.execute(
-        update(Job)
-        .where(Job.id == job_id)
-        .values(message=f"scored {done}/{total} shards")
-        .execution_options(synchronize_session=False)
-    )
+def _after_shard(db: Session, cycle_id: int, job_id: int, pass_no: int) -> None:
+    """Progress; the shard that completes pass 1 of a two-pass strategy starts pass 2, and
+    the shard that completes the set moves the cycle on (each exactly once)."""
+    by_pass = passes.counts(db, cycle_id)
+    total, done = (sum(c[i] for c in by_pass.values()) for i in (0, 1))
+    passes.progress(db, job_id, by_pass)
     db.commit()
     if done < total:
         return
+    cycle = db.get(Cycle, cycle_id)
+    if cycle is None:
+        return
+    strategy = strategy_for(cycle)
+    if pass_no == passes.FIRST and strategy.passes == 2:
+        try:
+            pool = db.get(Pool, cycle.pool_id)
+            ctx = scoring_context(db, cycle, list(pool.classes) if pool else [])
+            size = context.settings().score_shard_size
+            created = passes.start_second_pass(db, cycle_id, job_id, size, strategy, ctx)
+        except Exception as exc:  # a retry of the cycle re-runs the retrieval
+            db.rollback()
+            log.exception("retrieval between the passes of cycle %s failed", cycle_id)
+            cycle = db.get(Cycle, cycle_id)
+            assert cycle is not None
+            cycle_flow.fail_stage(db, cycle, "scoring", job_id, f"retrieval: {error_text(exc)}")
+            db.commit()
+            return
+        if created is None:  # cancelled or moved on
+            db.rollback()
+            return
+        if created:
+            passes.record_time(db, cycle_id, job_id, "scoring_pass1")
+            passes.progress(db, job_id, passes.counts(db, cycle_id))
+            db.commit()
+            return
+        db.commit()
+        by_pass = passes.counts(db, cycle_id)
+        if any(d < t for t, d in by_pass.values()):
+            return
     moved = db.execute(
         update(Cycle)
         .where(Cycle.id == cycle_id, Cycle.state == "scoring", Cycle.cancel_requested.is_(False))
@@ -244,20 +278,13 @@ def _after_shard(db: Session, cycle_id: int, job_id: int) -> None:
     if moved.rowcount != 1:
         db.rollback()
         return
-    job = db.get(Job, job_id)
     cycle = db.get(Cycle, cycle_id)
-    assert job is not None and cycle is not None
+    assert cycle is not None
     db.refresh(cycle)
-    started = job.started_at or job.created_at
-    seconds = (utcnow() - _aware(started)).total_seconds()
+    seconds = passes.record_time(db, cycle_id, job_id, "scoring")
+    first = (cycle.timings or {}).get("scoring_pass1")
+    if passes.SECOND in by_pass and first is not None:
+        cycle.timings = {**cycle.timings, "scoring_pass2": round(seconds - first, 3)}
     job_rows.finish(db, job_id, None, message=f"scored {total} shards")
-    cycle = db.get(Cycle, cycle_id)
-    cycle.timings = {**(cycle.timings or {}), "scoring": round(seconds, 3)}
     cycle_flow.enter_stage(db, cycle, "selecting")
     db.commit()
-
-
-def _aware(dt: Any) -> Any:
-    from datetime import UTC
-
-    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)

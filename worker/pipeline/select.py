@@ -4,7 +4,10 @@ the Selection rows (rank, score, components, pre-annotation) and enter ``labelin
 
 The merge order does not matter: the strategy sorts the records by id and breaks ties with
 the cycle's seeded random order (seed = pool seed x 100003 + cycle index), so the result is
-the same for any sharding. ``auto`` also gets the labelled train images per class and the
+the same for any sharding. Two-pass strategies get pass 1's records joined with pass 2's
+(:func:`worker.pipeline.passes.merged_records`); retrieval then picks the candidates pass 2
+scored, unless images were labelled between the passes (such a retrieved image without
+pass-2 record is passed over). ``auto`` also gets the labelled train images per class and the
 validation mAP, and its choice (strategy and reason) is stored in
 ``Cycle.metrics["strategy_decision"]``. When the scores carry no information (all equal within
 ``acquisition.base.TIE_TOLERANCE``) a cycle issue says the selection is effectively random.
@@ -24,7 +27,7 @@ from sqlalchemy.orm import Session
 from alp.db import Cycle, Image, Pool, ScoreShard, Selection
 from alp.services import cycle_flow, cycles, job_rows
 from worker import context
-from worker.pipeline import data, embeddings
+from worker.pipeline import data, embeddings, passes
 from worker.pipeline.common import StageRun
 from worker.pipeline.score import scoring_context, strategy_for
 
@@ -84,38 +87,30 @@ def _record_decision(cycle: Cycle, strategy: Any, ctx: Any) -> None:
 
 
 def _select(run: StageRun) -> None:
-    from acquisition.records import ImageRecord
-
     with context.session() as db:
         cycle = db.get(Cycle, run.cycle_id)
         pool = db.get(Pool, run.pool_id)
         assert cycle is not None and pool is not None
-        shards = list(
-            db.scalars(
-                select(ScoreShard).where(ScoreShard.cycle_id == cycle.id).order_by(ScoreShard.index)
+        missing = [
+            f"{p}/{i}" if p != passes.FIRST else str(i)
+            for p, i in db.execute(
+                select(ScoreShard.pass_no, ScoreShard.index)
+                .where(ScoreShard.cycle_id == cycle.id, ScoreShard.state != "done")
+                .order_by(ScoreShard.pass_no, ScoreShard.index)
             )
-        )
-        missing = [s.index for s in shards if s.state != "done"]
+        ]
         if missing:
             raise RuntimeError(f"shards {missing} are not scored")
-        still_unlabeled = set(
-            db.scalars(select(Image.id).where(Image.pool_id == pool.id, Image.state == "unlabeled"))
-        )
-        records, predictions = [], {}
-        for shard in shards:
-            for entry in shard.records or []:
-                rec = ImageRecord.from_dict(entry["record"])
-                if rec.image_id in still_unlabeled:
-                    records.append(rec)
-                    predictions[rec.image_id] = entry.get("prediction") or {}
         strategy = strategy_for(cycle)
+        keep = passes.still_unlabeled(db, pool.id)
+        records, predictions = passes.merged_records(db, cycle, strategy, keep)
         ctx = scoring_context(db, cycle, list(pool.classes))
         if strategy.requirements.embedding and cycle.checkpoint_key is not None:
             ctx = _with_labeled_embeddings(db, cycle, ctx)
         if strategy.uses_pool_stats:
             ctx = _with_pool_stats(db, cycle, list(pool.classes), ctx)
         budget = int(cycle.config.get("batch_size", 20))
-        seed = int(cycle.config.get("seed", 0)) * 100_003 + cycle.index
+        seed = passes.selection_seed(cycle)
         chosen = strategy.select(records, budget, ctx, seed)  # ties: seeded order, not id
         note = strategy.tie_note(records, budget)
         if note is not None:

@@ -39,11 +39,11 @@
       const pct = Math.round(j.progress * 100);
       setText(`[data-job-text="${j.id}"]`, `${pct}%` + (j.message ? ` — ${j.message}` : ""));
     }
-    if (s.shards) {
-      const bar = document.querySelector("progress[data-shards]");
-      if (bar) { bar.max = s.shards.total; bar.value = s.shards.done; }
-      setText("[data-shards-text]", `${s.shards.done} / ${s.shards.total} done` +
-        (s.shards.failed ? `, ${s.shards.failed} failed` : ""));
+    for (const p of (s.shards ? s.shards.passes : [])) {  // one bar per scoring pass
+      const bar = document.querySelector(`progress[data-shards="${p.pass_no}"]`);
+      if (bar) { bar.max = p.total; bar.value = p.done; }
+      setText(`[data-shards-text="${p.pass_no}"]`, `${p.done} / ${p.total} done` +
+        (p.failed ? `, ${p.failed} failed` : ""));
     }
     for (const [name, n] of Object.entries(s.counts)) setText(`[data-count="${name}"]`, String(n));
     if (s.labelstudio) {
