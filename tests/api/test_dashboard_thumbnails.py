@@ -192,7 +192,7 @@ def test_large_upload_gets_a_preview_that_thumbnails_are_drawn_from(
 def test_image_thumbnail_draws_the_stored_prediction(client, db, seeded, api_key) -> None:
     from alp.db import Prediction
 
-    s, storage = seeded
+    s, _storage = seeded
     iid = s.image_ids[1]  # not the seeded selection's image: any image can have one
     url = f"/api/v1/dashboard/images/{iid}/thumbnail"
     plain = PILImage.open(io.BytesIO(client.get(url).content))

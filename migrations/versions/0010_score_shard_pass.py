@@ -3,8 +3,8 @@
 Existing shards are pass 1; the unique key becomes (cycle_id, pass_no, index) so a
 cycle's pass-2 shards count from 0 again.
 
-Revision ID: 0005_twopass_score_shard_pass
-Revises: 0004_annotations_unique
+Revision ID: 0010_score_shard_pass
+Revises: 0009_audit
 Create Date: 2026-12-02 05:00:00
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005_twopass_score_shard_pass"
-down_revision: str | None = "0004_annotations_unique"
+revision: str = "0010_score_shard_pass"
+down_revision: str | None = "0009_audit"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
