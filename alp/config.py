@@ -145,6 +145,7 @@ class Settings(BaseSettings):
         if v <= 0:
             raise ValueError("expected a positive integer")
         return v
+
     torch_home: Path | None = Field(
         None, description="torchvision's weight cache root; default $TORCH_HOME or data_dir/torch."
     )

@@ -47,7 +47,9 @@ class PoolSettings(BaseModel):
         description=f"Parameters of the strategy (at most {MAX_SETTINGS_JSON} bytes as JSON).",
     )
     strategy_backtest_id: int | None = Field(
-        None, ge=1, description="The backtest that justified the strategy (set when a "
+        None,
+        ge=1,
+        description="The backtest that justified the strategy (set when a "
         "backtest's recommendation is applied; cleared when the strategy changes otherwise).",
     )
     batch_size: int = Field(

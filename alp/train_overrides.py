@@ -61,8 +61,10 @@ def _check_types(cls: type, data: dict[str, Any], where: str, nested: dict[str, 
                 raise ValueError(f"{where}.{key} must be an object")
             _check_types(nested[key], value, f"{where}.{key}", {})
         elif not _matches(value, hints[key]):
-            raise ValueError(f"{where}.{key} expects {_type_name(hints[key])}, got "
-                             f"{type(value).__name__} {value!r}")
+            raise ValueError(
+                f"{where}.{key} expects {_type_name(hints[key])}, got "
+                f"{type(value).__name__} {value!r}"
+            )
 
 
 def check_override_types(overrides: dict[str, Any], where: str = "train_overrides") -> None:
@@ -85,8 +87,10 @@ def check_train_overrides(preset: str, overrides: dict[str, Any]) -> None:
     check_override_types(overrides)
     weights = (overrides.get("detector") or {}).get("weights", "none")
     if weights not in PUBLIC_WEIGHTS:
-        raise ValueError(f"train_overrides.detector.weights must be one of {PUBLIC_WEIGHTS}; "
-                         "checkpoint paths cannot be set over the API (use warm_start)")
+        raise ValueError(
+            f"train_overrides.detector.weights must be one of {PUBLIC_WEIGHTS}; "
+            "checkpoint paths cannot be set over the API (use warm_start)"
+        )
     try:
         TrainConfig.preset(preset, **copy.deepcopy(overrides))
     except (TypeError, ValueError) as exc:

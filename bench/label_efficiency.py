@@ -40,29 +40,78 @@ if str(ROOT) not in sys.path:
 from models.config import merge_overrides  # noqa: E402
 from worker.simulation.spec import LoopOptions, RunSpec, parse_seeds  # noqa: E402
 
-RUNS = (("random", "vanilla"), ("entropy", "vanilla"), ("cald", "vanilla"),
-        ("hua", "huale"), ("random", "huale"), ("hua", "vanilla"))
+RUNS = (
+    ("random", "vanilla"),
+    ("entropy", "vanilla"),
+    ("cald", "vanilla"),
+    ("hua", "huale"),
+    ("random", "huale"),
+    ("hua", "vanilla"),
+)
 BUDGET_RUNS = (("typiclust", "vanilla"), ("auto", "vanilla"))
-HUA_METRICS = ("semantic_affinity", "category_diversity", "overlap_ratio",
-               "localization_uncertainty")
+HUA_METRICS = (
+    "semantic_affinity",
+    "category_diversity",
+    "overlap_ratio",
+    "localization_uncertainty",
+)
 # The tiny detector's RPN / RoI sizes cut to what 96 px images with 1-5 objects need: half
 # the cost per step of the defaults, so the CPU profile affords 800 steps (see README).
-CPU_DETECTOR = {"rois_per_image": 64, "rpn_pre_nms_top_n_train": 400,
-                "rpn_post_nms_top_n_train": 150, "rpn_pre_nms_top_n_test": 300,
-                "rpn_post_nms_top_n_test": 100}
+CPU_DETECTOR = {
+    "rois_per_image": 64,
+    "rpn_pre_nms_top_n_train": 400,
+    "rpn_post_nms_top_n_train": 150,
+    "rpn_pre_nms_top_n_test": 300,
+    "rpn_post_nms_top_n_test": 100,
+}
 PROFILES: dict[str, dict[str, Any]] = {
     # one seed ~28 min single-threaded (3 in parallel on the 2-core CPU); merge with --merge
-    "cpu": {"pool": 240, "test": 150, "size": 96, "initial": 30, "budget": 30, "cycles": 3,
-            "iterations": 800, "batch_size": 4, "device": "cpu", "lr": 0.04,
-            "score_subset": 120, "object_scale": (0.25, 0.5),
-            "train_overrides": {"detector": CPU_DETECTOR}},
-    "gpu": {"pool": 2000, "test": 500, "size": 128, "initial": 100, "budget": 100,
-            "cycles": 6, "iterations": 600, "batch_size": 16, "device": "cuda", "lr": None,
-            "score_subset": None, "object_scale": None, "train_overrides": {}},
+    "cpu": {
+        "pool": 240,
+        "test": 150,
+        "size": 96,
+        "initial": 30,
+        "budget": 30,
+        "cycles": 3,
+        "iterations": 800,
+        "batch_size": 4,
+        "device": "cpu",
+        "lr": 0.04,
+        "score_subset": 120,
+        "object_scale": (0.25, 0.5),
+        "train_overrides": {"detector": CPU_DETECTOR},
+    },
+    "gpu": {
+        "pool": 2000,
+        "test": 500,
+        "size": 128,
+        "initial": 100,
+        "budget": 100,
+        "cycles": 6,
+        "iterations": 600,
+        "batch_size": 16,
+        "device": "cuda",
+        "lr": None,
+        "score_subset": None,
+        "object_scale": None,
+        "train_overrides": {},
+    },
     # seconds; checks the plumbing only
-    "smoke": {"pool": 24, "test": 8, "size": 48, "initial": 4, "budget": 4, "cycles": 2,
-              "iterations": 2, "batch_size": 2, "device": "cpu", "lr": None,
-              "score_subset": None, "object_scale": None, "train_overrides": {}},
+    "smoke": {
+        "pool": 24,
+        "test": 8,
+        "size": 48,
+        "initial": 4,
+        "budget": 4,
+        "cycles": 2,
+        "iterations": 2,
+        "batch_size": 2,
+        "device": "cpu",
+        "lr": None,
+        "score_subset": None,
+        "object_scale": None,
+        "train_overrides": {},
+    },
 }
 
 
@@ -86,8 +135,14 @@ def settings(profile: str, **given: Any) -> dict[str, Any]:
 def loop_options(prof: dict[str, Any], **extra: Any) -> LoopOptions:
     """The profile's training schedule (detector size, steps, lr, device) as ``LoopOptions``;
     ``extra`` sets the loop's other fields (initial, budget, cycles, seeds, ...)."""
-    return LoopOptions(iterations=prof["iterations"], batch_size=prof["batch_size"],
-                       image_size=prof["size"], lr=prof["lr"], device=prof["device"], **extra)
+    return LoopOptions(
+        iterations=prof["iterations"],
+        batch_size=prof["batch_size"],
+        image_size=prof["size"],
+        lr=prof["lr"],
+        device=prof["device"],
+        **extra,
+    )
 
 
 def synthetic_world(prof: dict[str, Any]) -> dict[str, Any]:
@@ -122,8 +177,10 @@ def spec_for_label(label: str, hua_params: dict[str, Any] | None = None) -> RunS
     another strategy, a malformed parameter or an unknown preset."""
     m = LABEL.match(label)
     if m is None:
-        raise ValueError(f"run {label!r} is not strategy:preset "
-                         "(or strategy[metric+metric]{key=value;...}:preset)")
+        raise ValueError(
+            f"run {label!r} is not strategy:preset "
+            "(or strategy[metric+metric]{key=value;...}:preset)"
+        )
     name, metrics = m["name"], m["metrics"]
     params = dict(hua_params or {}) if name == "hua" else {}
     if metrics is not None:
@@ -135,8 +192,9 @@ def spec_for_label(label: str, hua_params: dict[str, Any] | None = None) -> RunS
     return RunSpec(strategy=name, preset=m["preset"], params=params, label=label)
 
 
-def run_specs(metric_ablation: bool, hua_params: dict[str, Any] | None = None,
-              budget_strategies: bool = False) -> list[RunSpec]:
+def run_specs(
+    metric_ablation: bool, hua_params: dict[str, Any] | None = None, budget_strategies: bool = False
+) -> list[RunSpec]:
     labels = [f"{s}:{p}" for s, p in RUNS]
     if budget_strategies:
         labels += [f"{s}:{p}" for s, p in BUDGET_RUNS]
@@ -171,11 +229,14 @@ def targets(summary: dict[str, Any]) -> dict[str, Any]:
         "hua_selection_minus_entropy": diff(sel, ent),
         "huale_losses_minus_random": diff(loss, base),
     }
-    out["hua_huale_ge_random_plus_3"] = (None if out["hua_huale_minus_random"] is None
-                                         else out["hua_huale_minus_random"] >= 3.0)
+    out["hua_huale_ge_random_plus_3"] = (
+        None if out["hua_huale_minus_random"] is None else out["hua_huale_minus_random"] >= 3.0
+    )
     out["hua_selection_above_random_and_entropy"] = (
-        None if None in (out["hua_selection_minus_random"], out["hua_selection_minus_entropy"])
-        else out["hua_selection_minus_random"] > 0 and out["hua_selection_minus_entropy"] > 0)
+        None
+        if None in (out["hua_selection_minus_random"], out["hua_selection_minus_entropy"])
+        else out["hua_selection_minus_random"] > 0 and out["hua_selection_minus_entropy"] > 0
+    )
     return out
 
 
@@ -205,18 +266,23 @@ def merge(paths: list[Path], out_dir: Path, docs: bool) -> dict[str, Any]:
         raise SystemExit("the merged files repeat a (run, seed, cycle)")
     maps = summarize(rows, "map50")
     out = {
-        "benchmark": "label efficiency (merged)", "files": [str(p) for p in paths],
+        "benchmark": "label efficiency (merged)",
+        "files": [str(p) for p in paths],
         "loop": {**configs[0]["loop"], "seeds": sorted({r["seed"] for r in rows})},
-        "data": configs[0]["data"], "seeds": sorted({r["seed"] for r in rows}),
+        "data": configs[0]["data"],
+        "seeds": sorted({r["seed"] for r in rows}),
         "metric": "mAP@0.5 (VOC all-point, %) on the held-out test set",
         "map50": maps,
-        "coco_ap": {run: {k: s[k] for k in ("mean", "mean_after_first", "aulc")}
-                    for run, s in summarize(rows, "coco_ap").items()},
+        "coco_ap": {
+            run: {k: s[k] for k in ("mean", "mean_after_first", "aulc")}
+            for run, s in summarize(rows, "coco_ap").items()
+        },
         "targets": targets(maps),
         "seconds": sum(c.get("seconds", 0.0) for c in configs),
     }
-    written = write_outputs(rows, out_dir, {**configs[0], "merged_from": out["files"]},
-                            stem="label_efficiency")
+    written = write_outputs(
+        rows, out_dir, {**configs[0], "merged_from": out["files"]}, stem="label_efficiency"
+    )
     out["merged_files"] = {k: str(v) for k, v in written.items()}
     if docs and "png" in written:
         shutil.copyfile(written["png"], ROOT / "docs" / "label_efficiency.png")
@@ -227,41 +293,82 @@ def merge(paths: list[Path], out_dir: Path, docs: bool) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--profile", choices=sorted(PROFILES), default="cpu")
-    for key in ("pool", "test", "size", "initial", "budget", "cycles", "iterations",
-                "batch_size"):
-        ap.add_argument(f"--{key.replace('_', '-')}", type=int, default=None,
-                        help=f"override the profile's {key}")
+    for key in ("pool", "test", "size", "initial", "budget", "cycles", "iterations", "batch_size"):
+        ap.add_argument(
+            f"--{key.replace('_', '-')}",
+            type=int,
+            default=None,
+            help=f"override the profile's {key}",
+        )
     ap.add_argument("--device", default=None)
-    ap.add_argument("--lr", type=float, default=None,
-                    help="learning rate (default: the profile's, else the preset's)")
+    ap.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="learning rate (default: the profile's, else the preset's)",
+    )
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--data-seed", type=int, default=0)
     ap.add_argument("--val-split", type=float, default=0.0)
-    ap.add_argument("--object-scale", default=None,
-                    help="synthetic object side range as fractions, e.g. 0.2,0.5")
-    ap.add_argument("--hua-metric-ablation", action="store_true",
-                    help="add hua:vanilla runs that rank by one metric each")
-    ap.add_argument("--budget-strategies", action="store_true",
-                    help="add typiclust:vanilla and auto:vanilla runs")
-    ap.add_argument("--hua-params", type=json.loads, default=None,
-                    help='JSON parameters of every hua run, e.g. \'{"retrieval_factor": 1.5}\'')
-    ap.add_argument("--train-overrides", type=json.loads, default=None,
-                    help="JSON TrainConfig overrides of every run, merged onto the profile's")
-    ap.add_argument("--runs", default=None,
-                    help="comma-separated runs instead of the six, e.g. hua:huale,entropy:huale,"
-                         "hua[semantic_affinity+overlap_ratio]:vanilla")
+    ap.add_argument(
+        "--object-scale",
+        default=None,
+        help="synthetic object side range as fractions, e.g. 0.2,0.5",
+    )
+    ap.add_argument(
+        "--hua-metric-ablation",
+        action="store_true",
+        help="add hua:vanilla runs that rank by one metric each",
+    )
+    ap.add_argument(
+        "--budget-strategies",
+        action="store_true",
+        help="add typiclust:vanilla and auto:vanilla runs",
+    )
+    ap.add_argument(
+        "--hua-params",
+        type=json.loads,
+        default=None,
+        help="JSON parameters of every hua run, e.g. '{\"retrieval_factor\": 1.5}'",
+    )
+    ap.add_argument(
+        "--train-overrides",
+        type=json.loads,
+        default=None,
+        help="JSON TrainConfig overrides of every run, merged onto the profile's",
+    )
+    ap.add_argument(
+        "--runs",
+        default=None,
+        help="comma-separated runs instead of the six, e.g. hua:huale,entropy:huale,"
+        "hua[semantic_affinity+overlap_ratio]:vanilla",
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "label_efficiency")
-    ap.add_argument("--docs", action="store_true",
-                    help="copy the plot to docs/label_efficiency.png")
+    ap.add_argument(
+        "--docs", action="store_true", help="copy the plot to docs/label_efficiency.png"
+    )
     ap.add_argument("--progress", action="store_true")
-    ap.add_argument("--threads", type=int, default=None,
-                    help="torch CPU threads (1 is faster on an oversubscribed machine)")
-    ap.add_argument("--score-subset", type=int, default=None,
-                    help="score a random subset of this many unlabelled images per cycle "
-                         "(default: the profile's)")
-    ap.add_argument("--merge", type=Path, nargs="+", default=None,
-                    help="summarise the rows of earlier runs' label_efficiency.json files "
-                         "(e.g. one process per seed) instead of running")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (1 is faster on an oversubscribed machine)",
+    )
+    ap.add_argument(
+        "--score-subset",
+        type=int,
+        default=None,
+        help="score a random subset of this many unlabelled images per cycle "
+        "(default: the profile's)",
+    )
+    ap.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="summarise the rows of earlier runs' label_efficiency.json files "
+        "(e.g. one process per seed) instead of running",
+    )
     args = ap.parse_args(argv)
     if args.merge:
         return merge(args.merge, args.out, args.docs)
@@ -285,28 +392,48 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    loop = loop_options(prof, initial=prof["initial"], budget=prof["budget"],
-                        cycles=prof["cycles"], seeds=parse_seeds(args.seeds),
-                        score_subset=prof["score_subset"])
+    loop = loop_options(
+        prof,
+        initial=prof["initial"],
+        budget=prof["budget"],
+        cycles=prof["cycles"],
+        seeds=parse_seeds(args.seeds),
+        score_subset=prof["score_subset"],
+    )
     world = synthetic_world(prof)
-    data = DataOptions(synthetic=prof["pool"], synthetic_test=prof["test"],
-                       val_split=args.val_split, data_seed=args.data_seed,
-                       synthetic_overrides=world)
-    result = simulate(specs, loop, data, args.out, train_overrides=prof["train_overrides"],
-                      show_progress=args.progress, stem="label_efficiency")
+    data = DataOptions(
+        synthetic=prof["pool"],
+        synthetic_test=prof["test"],
+        val_split=args.val_split,
+        data_seed=args.data_seed,
+        synthetic_overrides=world,
+    )
+    result = simulate(
+        specs,
+        loop,
+        data,
+        args.out,
+        train_overrides=prof["train_overrides"],
+        show_progress=args.progress,
+        stem="label_efficiency",
+    )
     payload = json.loads(result.paths["json"].read_text())
     summary = payload["summary"]
     out = {
         "benchmark": "label efficiency (synthetic shapes, tiny Faster R-CNN)",
-        "profile": args.profile, "settings": prof, "seeds": list(loop.seeds),
+        "profile": args.profile,
+        "settings": prof,
+        "seeds": list(loop.seeds),
         "threads": args.threads,
         "hua_params": args.hua_params or {},
         "synthetic_overrides": {k: list(v) for k, v in world.items()},
         "data": result.data,
         "metric": "mAP@0.5 (VOC all-point, %) on the held-out test set",
         "map50": summary["map50"],
-        "coco_ap": {run: {k: s[k] for k in ("mean", "mean_after_first", "aulc")}
-                    for run, s in summary["coco_ap"].items()},
+        "coco_ap": {
+            run: {k: s[k] for k in ("mean", "mean_after_first", "aulc")}
+            for run, s in summary["coco_ap"].items()
+        },
         "targets": targets(summary["map50"]),
         "seconds": round(result.seconds, 1),
         "files": {k: str(v) for k, v in result.paths.items()},
@@ -315,8 +442,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         val_rows = [dict(r, map50=r["val_map50"]) for r in payload["rows"]]
         from worker.simulation.report import summarize
 
-        out["val_map50"] = {run: {k: s[k] for k in ("mean", "mean_after_first", "aulc")}
-                            for run, s in summarize(val_rows).items()}
+        out["val_map50"] = {
+            run: {k: s[k] for k in ("mean", "mean_after_first", "aulc")}
+            for run, s in summarize(val_rows).items()
+        }
     out["strategy_used"] = strategies_used(payload["rows"])
     if args.docs and "png" in result.paths:
         shutil.copyfile(result.paths["png"], ROOT / "docs" / "label_efficiency.png")

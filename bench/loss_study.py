@@ -32,8 +32,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--profile", choices=sorted(PROFILES), default="cpu")
     ap.add_argument("--preset", default="huale")
-    ap.add_argument("--heads", type=json.loads, default=None,
-                    help="JSON HeadConfig overrides merged onto the preset's heads")
+    ap.add_argument(
+        "--heads",
+        type=json.loads,
+        default=None,
+        help="JSON HeadConfig overrides merged onto the preset's heads",
+    )
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--labelled", type=int, default=60, help="random pool images per seed")
     ap.add_argument("--pool", type=int, default=400, help="images generated (pool + val)")
@@ -51,8 +55,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    data = synthetic_data(args.pool, 0, prof["size"], val_split=args.val_split,
-                          seed=args.data_seed, **synthetic_world(prof))
+    data = synthetic_data(
+        args.pool,
+        0,
+        prof["size"],
+        val_split=args.val_split,
+        seed=args.data_seed,
+        **synthetic_world(prof),
+    )
     if not data.val or args.labelled > len(data.pool):
         ap.error(f"need a validation split and --labelled <= {len(data.pool)} pool images")
     loop = loop_options(prof)
@@ -60,18 +70,29 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     backend = TorchBackend(data, loop, overrides)
     runs = []
     for seed in parse_seeds(args.seeds):
-        ids = np.random.default_rng(1000 + seed).permutation(len(data.pool))[:args.labelled]
+        ids = np.random.default_rng(1000 + seed).permutation(len(data.pool))[: args.labelled]
         start = time.perf_counter()
         model = backend.train(args.preset, ids.tolist(), seed, lambda _it, _total: None)
         metrics = backend.evaluate(model)
-        runs.append({"seed": seed, "val_map50": round(float(metrics["val_map50"]), 2),
-                     "val_coco_ap": round(float(metrics["val_coco_ap"]), 2),
-                     "seconds": round(time.perf_counter() - start, 1)})
-    out = {"benchmark": "training-loss study (validation split)", "profile": args.profile,
-           "preset": args.preset, "heads": args.heads or {}, "labelled": args.labelled,
-           "data": data.describe(), "runs": runs,
-           "mean_val_map50": round(float(np.mean([r["val_map50"] for r in runs])), 2),
-           "mean_val_coco_ap": round(float(np.mean([r["val_coco_ap"] for r in runs])), 2)}
+        runs.append(
+            {
+                "seed": seed,
+                "val_map50": round(float(metrics["val_map50"]), 2),
+                "val_coco_ap": round(float(metrics["val_coco_ap"]), 2),
+                "seconds": round(time.perf_counter() - start, 1),
+            }
+        )
+    out = {
+        "benchmark": "training-loss study (validation split)",
+        "profile": args.profile,
+        "preset": args.preset,
+        "heads": args.heads or {},
+        "labelled": args.labelled,
+        "data": data.describe(),
+        "runs": runs,
+        "mean_val_map50": round(float(np.mean([r["val_map50"] for r in runs])), 2),
+        "mean_val_coco_ap": round(float(np.mean([r["val_coco_ap"] for r in runs])), 2),
+    }
     print(json.dumps(out, indent=2))
     return out
 

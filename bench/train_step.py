@@ -42,16 +42,21 @@ TARGETS = {"huale/vanilla": 1.10, "pisa/vanilla": 1.25, "aploss/focal": 1.5}
 def _batch(size: int, batch: int, device: torch.device) -> tuple[list, list]:
     samples = generate(batch, size=size, seed=0, max_objects=4, as_tensor=True)
     images = [s["image"].to(device) for s in samples]
-    targets = [{"boxes": torch.tensor(s["boxes"], dtype=torch.float32).reshape(-1, 4).to(device),
-                "labels": torch.tensor(s["labels"], dtype=torch.int64).to(device)}
-               for s in samples]
+    targets = [
+        {
+            "boxes": torch.tensor(s["boxes"], dtype=torch.float32).reshape(-1, 4).to(device),
+            "labels": torch.tensor(s["labels"], dtype=torch.int64).to(device),
+        }
+        for s in samples
+    ]
     return images, targets
 
 
 def _heads(name: str) -> HeadConfig:
     if name == "pisa_all_negatives":
-        return HeadConfig.from_dict({**head_preset("pisa").to_dict(),
-                                     "score_hlr_candidate_factor": None})
+        return HeadConfig.from_dict(
+            {**head_preset("pisa").to_dict(), "score_hlr_candidate_factor": None}
+        )
     return head_preset(name)
 
 
@@ -68,8 +73,10 @@ def _models(size: int, num_classes: int, device: torch.device, profile: str = "t
             ) -> dict[str, tuple[nn.Module, int]]:  # fmt: skip
     """name -> (model, label offset)."""
     out: dict[str, tuple[nn.Module, int]] = {}
-    for arch, presets in (("fasterrcnn", {p: p for p in RCNN_PRESETS}),
-                          ("retinanet", RETINA_PRESETS)):
+    for arch, presets in (
+        ("fasterrcnn", {p: p for p in RCNN_PRESETS}),
+        ("retinanet", RETINA_PRESETS),
+    ):
         det = _detector(arch, size, profile)
         for name, preset in presets.items():
             model = build_detector(det, num_classes, heads=_heads(preset), seed=0, load=False)
@@ -77,8 +84,14 @@ def _models(size: int, num_classes: int, device: torch.device, profile: str = "t
     return out
 
 
-def _step(model: nn.Module, opt: torch.optim.Optimizer, images: list, targets: list,
-          seed: int, device: torch.device) -> tuple[float, float]:
+def _step(
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    images: list,
+    targets: list,
+    seed: int,
+    device: torch.device,
+) -> tuple[float, float]:
     """One SGD step; returns (wall seconds, process CPU seconds)."""
     torch.manual_seed(seed)  # same RPN/sampler randomness for every preset
     if device.type == "cuda":
@@ -103,8 +116,9 @@ def run(size: int, batch: int, iters: int, warmup: int, device: torch.device,
         profile: str = "tiny") -> dict[str, Any]:  # fmt: skip
     images, targets = _batch(size, batch, device)
     models = _models(size, 3, device, profile)
-    opts = {k: torch.optim.SGD(m.parameters(), lr=1e-3, momentum=0.9)
-            for k, (m, _) in models.items()}
+    opts = {
+        k: torch.optim.SGD(m.parameters(), lr=1e-3, momentum=0.9) for k, (m, _) in models.items()
+    }
     shifted = {off: [{**t, "labels": t["labels"] + off} for t in targets] for off in (0, 1)}
     wall: dict[str, list[float]] = {k: [] for k in models}
     cpu: dict[str, list[float]] = {k: [] for k in models}
@@ -142,15 +156,20 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
-    parser.add_argument("--profile", choices=("tiny", "fast"), default="tiny",
-                        help="fast: MobileNetV3-FPN (RetinaNet: ResNet-50-FPN), COCO layout")
+    parser.add_argument(
+        "--profile",
+        choices=("tiny", "fast"),
+        default="tiny",
+        help="fast: MobileNetV3-FPN (RetinaNet: ResNet-50-FPN), COCO layout",
+    )
     args = parser.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     if args.size < 32 or args.batch < 1 or args.iters < 1 or args.warmup < 0:
         parser.error("need --size >= 32, --batch >= 1, --iters >= 1, --warmup >= 0")
-    result = run(args.size, args.batch, args.iters, args.warmup, torch.device(args.device),
-                 args.profile)
+    result = run(
+        args.size, args.batch, args.iters, args.warmup, torch.device(args.device), args.profile
+    )
     print(json.dumps(result, indent=2))
 
 

@@ -64,8 +64,9 @@ def downscale_view(image: torch.Tensor, factor: float = 0.8) -> View:
     """Resize by ``factor`` (antialiased bilinear); boxes are scaled back exactly."""
     height, width = (int(s) for s in image.shape[-2:])
     new_h, new_w = max(1, round(height * factor)), max(1, round(width * factor))
-    small = F.interpolate(image[None], size=(new_h, new_w), mode="bilinear",
-                          align_corners=False, antialias=True)[0]
+    small = F.interpolate(
+        image[None], size=(new_h, new_w), mode="bilinear", align_corners=False, antialias=True
+    )[0]
     scale = torch.tensor([width / new_w, height / new_h, width / new_w, height / new_h])
 
     def unmap(boxes: torch.Tensor) -> torch.Tensor:
@@ -91,8 +92,9 @@ def rotate_view(image: torch.Tensor, angle: float = 5.0) -> View:
         ys = boxes[:, [1, 1, 3, 3]] - cy
         ox = cx + xs * cos - ys * sin
         oy = cy + xs * sin + ys * cos
-        out = torch.stack([ox.min(1).values, oy.min(1).values, ox.max(1).values,
-                           oy.max(1).values], dim=1)
+        out = torch.stack(
+            [ox.min(1).values, oy.min(1).values, ox.max(1).values, oy.max(1).values], dim=1
+        )
         return clip_boxes(out, width, height)
 
     return View("rotate", rotated, unmap)
@@ -119,8 +121,12 @@ def _uniform(generator: torch.Generator, low: float, high: float) -> float:
 
 
 def cutout_view(
-    image: torch.Tensor, ref_boxes: torch.Tensor, generator: torch.Generator, patches: int = 2,
-    side: tuple[float, float] = (0.05, 0.2), overlap: tuple[float, float] = (0.1, 0.4),
+    image: torch.Tensor,
+    ref_boxes: torch.Tensor,
+    generator: torch.Generator,
+    patches: int = 2,
+    side: tuple[float, float] = (0.05, 0.2),
+    overlap: tuple[float, float] = (0.1, 0.4),
 ) -> View:
     """Fill ``patches`` rectangles (sides ``side`` x image side) with the image mean.
 
@@ -155,7 +161,7 @@ def cutout_view(
             if err == 0.0:
                 break
         x0, y0 = max(0, best[0]), max(0, best[1])
-        out[:, y0:max(y0, best[1] + ph), x0:max(x0, best[0] + pw)] = fill
+        out[:, y0 : max(y0, best[1] + ph), x0 : max(x0, best[0] + pw)] = fill
     return View("cutout", out, _identity)
 
 

@@ -37,7 +37,9 @@ class TinyBackbone(nn.Module):
     """
 
     def __init__(
-        self, channels: Sequence[int] = (32, 64, 64), norm: str = "bn",
+        self,
+        channels: Sequence[int] = (32, 64, 64),
+        norm: str = "bn",
         depths: Sequence[int] = (1, 1, 2),
     ) -> None:
         super().__init__()
@@ -72,4 +74,3 @@ def tiny_backbone(
 ) -> TinyBackbone:
     """Build the ``tiny`` backbone (see :class:`TinyBackbone`)."""
     return TinyBackbone(channels, norm, depths)
-

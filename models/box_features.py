@@ -75,10 +75,12 @@ def pool_box_features(
     if sum(counts) == 0:
         return [torch.zeros((0, dim)) for _ in counts]
     dev, dtype = maps[0].device, maps[0].dtype
-    rois = torch.cat([
-        torch.cat([torch.full((n, 1), float(i)), b.float().reshape(-1, 4)], dim=1)
-        for i, (n, b) in enumerate(zip(counts, boxes, strict=True))
-    ]).to(device=dev, dtype=dtype)
+    rois = torch.cat(
+        [
+            torch.cat([torch.full((n, 1), float(i)), b.float().reshape(-1, 4)], dim=1)
+            for i, (n, b) in enumerate(zip(counts, boxes, strict=True))
+        ]
+    ).to(device=dev, dtype=dtype)
     scales = level_scales(maps, image_sizes)
     if len(maps) == 1:
         assigned = torch.zeros(rois.shape[0], dtype=torch.int64, device=dev)
@@ -90,14 +92,21 @@ def pool_box_features(
     for level, (fmap, scale) in enumerate(zip(maps, scales, strict=True)):
         sel = torch.nonzero(assigned == level).flatten()
         if sel.numel():
-            pooled[sel] = roi_align(fmap, rois[sel], size, spatial_scale=scale,
-                                    sampling_ratio=2 if mode == "roi" else 1, aligned=True)
+            pooled[sel] = roi_align(
+                fmap,
+                rois[sel],
+                size,
+                spatial_scale=scale,
+                sampling_ratio=2 if mode == "roi" else 1,
+                aligned=True,
+            )
     vectors = F.normalize(pooled.float().mean(dim=(2, 3)), dim=1).cpu()
     return list(vectors.split(counts))
 
 
-def to_transformed(boxes: torch.Tensor, original: tuple[int, int],
-                   transformed: tuple[int, int]) -> torch.Tensor:
+def to_transformed(
+    boxes: torch.Tensor, original: tuple[int, int], transformed: tuple[int, int]
+) -> torch.Tensor:
     """(N, 4) xyxy boxes in pixels of an image of size ``original`` (height, width) scaled
     to the detector's resized input of size ``transformed`` (height, width)."""
     (oh, ow), (th, tw) = original, transformed
@@ -105,5 +114,10 @@ def to_transformed(boxes: torch.Tensor, original: tuple[int, int],
     return boxes.float().reshape(-1, 4) * scale
 
 
-__all__ = ["BOX_FEATURE_MODES", "feature_levels", "level_scales", "pool_box_features",
-           "to_transformed"]
+__all__ = [
+    "BOX_FEATURE_MODES",
+    "feature_levels",
+    "level_scales",
+    "pool_box_features",
+    "to_transformed",
+]

@@ -22,7 +22,10 @@ VERSION = 1
 
 
 def save_checkpoint(
-    path: str | Path, model: nn.Module, config: TrainConfig, class_names: Sequence[str],
+    path: str | Path,
+    model: nn.Module,
+    config: TrainConfig,
+    class_names: Sequence[str],
     metrics: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``model``'s weights (moved to CPU), ``config``, ``class_names`` and ``metrics``

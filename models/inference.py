@@ -85,8 +85,13 @@ class _Capture:
             pooled.append(feat[index, :, :fh, :fw].float().mean(dim=(1, 2)))
         return torch.stack(pooled).mean(0).cpu()
 
-    def box_features(self, model: nn.Module, boxes: list[torch.Tensor | None],
-                     originals: list[tuple[int, int]], mode: str) -> list[torch.Tensor | None]:
+    def box_features(
+        self,
+        model: nn.Module,
+        boxes: list[torch.Tensor | None],
+        originals: list[tuple[int, int]],
+        mode: str,
+    ) -> list[torch.Tensor | None]:
         """Features of ``boxes[k]`` (original-image pixels of batch item ``k``, whose
         image is ``originals[k]`` = (height, width)) from the captured maps; None in, None
         out (items whose features are not wanted)."""
@@ -98,8 +103,9 @@ class _Capture:
         levels = feature_levels(model, list(self.features))
         maps = {n: self.features[n][wanted] for n in levels}
         sizes = [self.image_sizes[k] for k in wanted]
-        for k, feats in zip(wanted, pool_box_features(maps, scaled, sizes, levels, mode),
-                            strict=True):
+        for k, feats in zip(
+            wanted, pool_box_features(maps, scaled, sizes, levels, mode), strict=True
+        ):
             out[k] = feats
         return out
 
@@ -108,8 +114,14 @@ class _Capture:
             handle.remove()
 
 
-def _convert(out: dict[str, torch.Tensor], view: View, width: int, height: int,
-             two_stage: bool, num_classes: int) -> dict[str, Any]:
+def _convert(
+    out: dict[str, torch.Tensor],
+    view: View,
+    width: int,
+    height: int,
+    two_stage: bool,
+    num_classes: int,
+) -> dict[str, Any]:
     offset = 1 if two_stage else 0
     cols = num_classes + offset
     labels = out["labels"].cpu().to(torch.int64) - offset
@@ -122,9 +134,13 @@ def _convert(out: dict[str, torch.Tensor], view: View, width: int, height: int,
         if two_stage:
             probs[:, 0] = 1.0 - scores
     log_vars = out.get("log_vars")
-    return {"boxes": boxes, "labels": labels, "scores": scores,
-            "probs": probs.detach().float().cpu().reshape(-1, cols),
-            "log_vars": None if log_vars is None else log_vars.detach().float().cpu()}
+    return {
+        "boxes": boxes,
+        "labels": labels,
+        "scores": scores,
+        "probs": probs.detach().float().cpu().reshape(-1, cols),
+        "log_vars": None if log_vars is None else log_vars.detach().float().cpu(),
+    }
 
 
 def _forward(model: nn.Module, views: list[View], device: torch.device) -> list[dict]:
@@ -133,9 +149,15 @@ def _forward(model: nn.Module, views: list[View], device: torch.device) -> list[
     return model([v.image.to(device) for v in views])
 
 
-def _add_box_features(model: nn.Module, capture: _Capture, chunk: list[torch.Tensor],
-                      results: list[dict[str, Any]], per_image: int, orig_at: int,
-                      mode: str) -> None:
+def _add_box_features(
+    model: nn.Module,
+    capture: _Capture,
+    chunk: list[torch.Tensor],
+    results: list[dict[str, Any]],
+    per_image: int,
+    orig_at: int,
+    mode: str,
+) -> None:
     """``extra["box_features"]`` of each result's original view, batch item
     ``i * per_image + orig_at`` of the forward just captured."""
     boxes: list[torch.Tensor | None] = [None] * (len(chunk) * per_image)
@@ -188,8 +210,9 @@ def predict(
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")
     if box_features and box_feature_mode not in BOX_FEATURE_MODES:
-        raise ValueError(f"unknown box_feature_mode {box_feature_mode!r}; "
-                         f"known: {list(BOX_FEATURE_MODES)}")
+        raise ValueError(
+            f"unknown box_feature_mode {box_feature_mode!r}; known: {list(BOX_FEATURE_MODES)}"
+        )
     gen = generator if generator is not None else torch.Generator().manual_seed(0)
     dev = torch.device(device)
     two_stage, num_classes = is_two_stage(model), num_classes_of(model)
@@ -202,33 +225,44 @@ def predict(
     try:
         with detection_limits(model, score_thresh, max_det):
             for start in range(0, len(images), batch_size):
-                chunk = [to_tensor_image(im) for im in images[start:start + batch_size]]
+                chunk = [to_tensor_image(im) for im in images[start : start + batch_size]]
                 batch = [make_view(n, im, gen) for im in chunk for n in direct]
                 outputs = _forward(model, batch, dev)
                 chunk_results = []
                 for i, im in enumerate(chunk):
                     height, width = int(im.shape[-2]), int(im.shape[-1])
                     entry: dict[str, Any] = {
-                        "image_id": image_ids[start + i], "width": width, "height": height,
-                        "has_background": two_stage, "embedding": None, "extra": {},
-                        "views": {}}
+                        "image_id": image_ids[start + i],
+                        "width": width,
+                        "height": height,
+                        "has_background": two_stage,
+                        "embedding": None,
+                        "extra": {},
+                        "views": {},
+                    }
                     for j, name in enumerate(direct):
                         k = i * len(direct) + j
-                        entry["views"][name] = _convert(outputs[k], batch[k], width, height,
-                                                        two_stage, num_classes)
+                        entry["views"][name] = _convert(
+                            outputs[k], batch[k], width, height, two_stage, num_classes
+                        )
                     if embedding:
                         entry["embedding"] = capture.embedding(i * len(direct) + orig_at)
                     chunk_results.append(entry)
                 if box_features:
-                    _add_box_features(model, capture, chunk, chunk_results, len(direct),
-                                      orig_at, box_feature_mode)
+                    _add_box_features(
+                        model, capture, chunk, chunk_results, len(direct), orig_at, box_feature_mode
+                    )
                 if "cutout" in names:
-                    cut = [cutout_view(im, r["views"][ORIGINAL]["boxes"], gen)
-                           for im, r in zip(chunk, chunk_results, strict=True)]
-                    for r, view, out in zip(chunk_results, cut, _forward(model, cut, dev),
-                                            strict=True):
-                        r["views"]["cutout"] = _convert(out, view, r["width"], r["height"],
-                                                        two_stage, num_classes)
+                    cut = [
+                        cutout_view(im, r["views"][ORIGINAL]["boxes"], gen)
+                        for im, r in zip(chunk, chunk_results, strict=True)
+                    ]
+                    for r, view, out in zip(
+                        chunk_results, cut, _forward(model, cut, dev), strict=True
+                    ):
+                        r["views"]["cutout"] = _convert(
+                            out, view, r["width"], r["height"], two_stage, num_classes
+                        )
                 for r in chunk_results:  # keep the requested order of views
                     r["views"] = {n: r["views"][n] for n in names}
                 results.extend(chunk_results)
@@ -239,8 +273,11 @@ def predict(
 
 
 def predict_paths(
-    model: nn.Module, paths: Sequence[str | Path], image_ids: Sequence[Hashable] | None = None,
-    batch_size: int = 8, **kwargs: Any,
+    model: nn.Module,
+    paths: Sequence[str | Path],
+    image_ids: Sequence[Hashable] | None = None,
+    batch_size: int = 8,
+    **kwargs: Any,
 ) -> list[dict[str, Any]]:
     """:func:`predict` on image files decoded with Pillow, ``batch_size`` files at a time.
 
@@ -252,9 +289,10 @@ def predict_paths(
         raise ValueError(f"{len(ids)} image ids for {len(paths)} paths")
     results: list[dict[str, Any]] = []
     for start in range(0, len(paths), batch_size):
-        chunk = [load_image(p) for p in paths[start:start + batch_size]]
-        results.extend(predict(model, chunk, ids[start:start + batch_size],
-                               batch_size=batch_size, **kwargs))
+        chunk = [load_image(p) for p in paths[start : start + batch_size]]
+        results.extend(
+            predict(model, chunk, ids[start : start + batch_size], batch_size=batch_size, **kwargs)
+        )
     return results
 
 

@@ -60,10 +60,22 @@ class SimulationResult:
 def load_data(opts: DataOptions, image_size: int) -> SimulationData:
     """The pool, validation and test sets described by ``opts``."""
     if opts.dataset is not None:
-        return coco_data(opts.dataset, opts.image_dir, opts.val_split, opts.test_dataset,
-                         opts.test_image_dir, seed=opts.data_seed)
-    return synthetic_data(opts.synthetic, opts.synthetic_test, image_size, opts.val_split,
-                          seed=opts.data_seed, **opts.synthetic_overrides)
+        return coco_data(
+            opts.dataset,
+            opts.image_dir,
+            opts.val_split,
+            opts.test_dataset,
+            opts.test_image_dir,
+            seed=opts.data_seed,
+        )
+    return synthetic_data(
+        opts.synthetic,
+        opts.synthetic_test,
+        image_size,
+        opts.val_split,
+        seed=opts.data_seed,
+        **opts.synthetic_overrides,
+    )
 
 
 class _RichEvents:
@@ -77,8 +89,11 @@ class _RichEvents:
     def __call__(self, kind: str, **info: Any) -> None:
         p = self.progress
         if kind == "cycle":
-            p.update(self.overall, description=f"{escape(info['run'])} seed {info['seed']} "
-                     f"cycle {info['cycle']} ({info['labeled']} labelled)")
+            p.update(
+                self.overall,
+                description=f"{escape(info['run'])} seed {info['seed']} "
+                f"cycle {info['cycle']} ({info['labeled']} labelled)",
+            )
             p.update(self.step, description="train", completed=0, total=1)
         elif kind == "train":
             p.update(self.step, description="train", completed=info["it"], total=info["total"])
@@ -87,16 +102,23 @@ class _RichEvents:
         elif kind == "row":
             row = info["row"]
             p.advance(self.overall)
-            p.console.print(f"{escape(row.run):>20} seed {row.seed} cycle {row.cycle} "
-                            f"labelled {row.labeled:4d}  mAP50 {row.map50:5.1f}  "
-                            f"AP {row.coco_ap:5.1f}  {row.time_s:6.1f}s"
-                            + ("  (shared cycle-0 model)" if row.shared else ""))
+            p.console.print(
+                f"{escape(row.run):>20} seed {row.seed} cycle {row.cycle} "
+                f"labelled {row.labeled:4d}  mAP50 {row.map50:5.1f}  "
+                f"AP {row.coco_ap:5.1f}  {row.time_s:6.1f}s"
+                + ("  (shared cycle-0 model)" if row.shared else "")
+            )
 
 
 def simulate(
-    specs: Sequence[RunSpec], loop: LoopOptions, data_opts: DataOptions, out_dir: Path,
-    train_overrides: dict[str, Any] | None = None, console: Console | None = None,
-    show_progress: bool = True, stem: str = "simulation",
+    specs: Sequence[RunSpec],
+    loop: LoopOptions,
+    data_opts: DataOptions,
+    out_dir: Path,
+    train_overrides: dict[str, Any] | None = None,
+    console: Console | None = None,
+    show_progress: bool = True,
+    stem: str = "simulation",
 ) -> SimulationResult:
     """Run the simulation and write its outputs (see module docstring)."""
     start = time.perf_counter()
@@ -115,12 +137,20 @@ def simulate(
         raise ValueError(f"--initial {loop.initial} exceeds the pool of {len(data.pool)} images")
     oracle = Oracle([e.get("labels", []) for e in data.pool], len(data.class_names))
     backend = TorchBackend(data, loop, train_overrides)
-    config = {"runs": [s.to_dict() for s in specs], "loop": loop.to_dict(),
-              "data": data.describe(), "train_overrides": dict(train_overrides or {}),
-              "metrics": "percent; map50 = VOC all-point mAP@0.5, coco_ap = COCO AP@[.5:.95]"}
+    config = {
+        "runs": [s.to_dict() for s in specs],
+        "loop": loop.to_dict(),
+        "data": data.describe(),
+        "train_overrides": dict(train_overrides or {}),
+        "metrics": "percent; map50 = VOC all-point mAP@0.5, coco_ap = COCO AP@[.5:.95]",
+    }
     total = len(specs) * len(loop.seeds) * loop.cycles
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console, disable=not show_progress) as progress:
         events = _RichEvents(progress, total)
         sim = Simulation(specs, loop, backend, oracle, event=events)

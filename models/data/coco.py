@@ -21,8 +21,11 @@ def _as_pil(image: Any) -> Image.Image:
 
 
 def write_coco(
-    samples: Sequence[dict[str, Any]], folder: str | Path, class_names: Sequence[str],
-    image_dir: str = "images", json_name: str = "annotations.json",
+    samples: Sequence[dict[str, Any]],
+    folder: str | Path,
+    class_names: Sequence[str],
+    image_dir: str = "images",
+    json_name: str = "annotations.json",
 ) -> Path:
     """Write manifest entries with an in-memory ``"image"`` as PNG files plus a COCO json.
 
@@ -39,19 +42,26 @@ def write_coco(
         pil = _as_pil(sample["image"])
         file_name = f"{index:06d}.png"
         pil.save(folder / image_dir / file_name)
-        images.append({"id": index + 1, "file_name": file_name,
-                       "width": pil.width, "height": pil.height})
+        images.append(
+            {"id": index + 1, "file_name": file_name, "width": pil.width, "height": pil.height}
+        )
         for box, label in zip(sample.get("boxes", []), sample.get("labels", []), strict=True):
             x1, y1, x2, y2 = (float(v) for v in box)
-            annotations.append({
-                "id": len(annotations) + 1, "image_id": index + 1, "category_id": int(label) + 1,
-                "bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1), "iscrowd": 0,
-            })
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": index + 1,
+                    "category_id": int(label) + 1,
+                    "bbox": [x1, y1, x2 - x1, y2 - y1],
+                    "area": (x2 - x1) * (y2 - y1),
+                    "iscrowd": 0,
+                }
+            )
     categories = [{"id": i + 1, "name": name} for i, name in enumerate(class_names)]
     path = folder / json_name
-    path.write_text(json.dumps(
-        {"images": images, "annotations": annotations, "categories": categories}
-    ))
+    path.write_text(
+        json.dumps({"images": images, "annotations": annotations, "categories": categories})
+    )
     return path
 
 
@@ -81,8 +91,16 @@ def read_coco(
     manifest = []
     for img in data.get("images", []):
         anns = per_image.get(img["id"], [])
-        boxes = [[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2],
-                  a["bbox"][1] + a["bbox"][3]] for a in anns]
-        manifest.append({"path": root / img["file_name"], "image_id": img["id"], "boxes": boxes,
-                         "labels": [index_of[a["category_id"]] for a in anns]})
+        boxes = [
+            [a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]
+            for a in anns
+        ]
+        manifest.append(
+            {
+                "path": root / img["file_name"],
+                "image_id": img["id"],
+                "boxes": boxes,
+                "labels": [index_of[a["category_id"]] for a in anns],
+            }
+        )
     return manifest, [c["name"] for c in cats]

@@ -78,8 +78,12 @@ def _validate_entry(i: int, entry: dict[str, Any], num_classes: int | None) -> T
     difficult = torch.as_tensor(entry.get("difficult", [False] * len(labels)), dtype=torch.bool)
     if difficult.numel() != labels.numel():
         raise ValueError(f"manifest entry {i}: 'difficult' length differs from labels")
-    return {"boxes": boxes, "labels": labels, "difficult": difficult.reshape(-1),
-            "image_id": entry.get("image_id", i)}
+    return {
+        "boxes": boxes,
+        "labels": labels,
+        "difficult": difficult.reshape(-1),
+        "image_id": entry.get("image_id", i),
+    }
 
 
 class DetectionDataset(Dataset):
@@ -94,7 +98,9 @@ class DetectionDataset(Dataset):
     """
 
     def __init__(
-        self, manifest: Sequence[dict[str, Any]], hflip_prob: float = 0.0,
+        self,
+        manifest: Sequence[dict[str, Any]],
+        hflip_prob: float = 0.0,
         num_classes: int | None = None,
     ) -> None:
         if not 0.0 <= hflip_prob <= 1.0:

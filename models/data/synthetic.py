@@ -75,7 +75,7 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     c0, c1 = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
     t = np.linspace(0.0, 1.0, size)
     angle = rng.uniform(0, 2 * math.pi)
-    ramp = (np.cos(angle) * t[None, :] + np.sin(angle) * t[:, None])
+    ramp = np.cos(angle) * t[None, :] + np.sin(angle) * t[:, None]
     ramp = (ramp - ramp.min()) / (np.ptp(ramp) + 1e-9)
     return c0 * (1 - ramp[..., None]) + c1 * ramp[..., None]
 
@@ -88,9 +88,7 @@ def _contrasting_color(rng: np.random.Generator, bg: np.ndarray) -> tuple[int, i
     return (int(color[0]), int(color[1]), int(color[2]))
 
 
-def _sample_box(
-    rng: np.random.Generator, size: int, scale: tuple[float, float]
-) -> list[int]:
+def _sample_box(rng: np.random.Generator, size: int, scale: tuple[float, float]) -> list[int]:
     side = rng.uniform(*scale) * size
     aspect = math.exp(rng.uniform(math.log(0.5), math.log(2.0)))
     w = max(4, min(size, round(side * math.sqrt(aspect))))
@@ -101,8 +99,15 @@ def _sample_box(
 
 
 def generate_one(
-    rng: np.random.Generator, size: int, classes: Sequence[str], probs: np.ndarray,
-    num_objects: int, scale: tuple[float, float], max_overlap: float, clutter: int, noise: float,
+    rng: np.random.Generator,
+    size: int,
+    classes: Sequence[str],
+    probs: np.ndarray,
+    num_objects: int,
+    scale: tuple[float, float],
+    max_overlap: float,
+    clutter: int,
+    noise: float,
 ) -> tuple[Image.Image, list[list[float]], list[int]]:
     """One image with ``num_objects`` shapes (fewer if they cannot be placed)."""
     bg = _background(rng, size)
@@ -113,8 +118,9 @@ def generate_one(
         length = rng.uniform(2, max(3.0, scale[0] * size * 0.6))
         ang = rng.uniform(0, 2 * math.pi)
         color = tuple(int(c) for c in rng.integers(0, 256, 3))
-        draw.line([(x, y), (x + length * math.cos(ang), y + length * math.sin(ang))],
-                  fill=color, width=1)
+        draw.line(
+            [(x, y), (x + length * math.cos(ang), y + length * math.sin(ang))], fill=color, width=1
+        )
     boxes: list[list[float]] = []
     labels: list[int] = []
     for _ in range(num_objects):
@@ -187,7 +193,9 @@ def generate(
 
 
 def generate_coco(
-    folder: str | Path, n: int, classes: Sequence[str] = ("circle", "square", "triangle"),
+    folder: str | Path,
+    n: int,
+    classes: Sequence[str] = ("circle", "square", "triangle"),
     **kwargs: Any,
 ) -> Path:
     """Generate ``n`` samples (``kwargs`` as for :func:`generate`) and write them as a COCO

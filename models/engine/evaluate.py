@@ -48,9 +48,13 @@ def detect_dataset(
             items = [_item(dataset, i) for i in range(start, min(n, start + batch_size))]
             outputs = model([im.to(dev) for im, _ in items])
             for (_, target), out in zip(items, outputs, strict=True):
-                predictions.append({"boxes": out["boxes"].float().cpu(),
-                                    "labels": out["labels"].cpu() - offset,
-                                    "scores": out["scores"].float().cpu()})
+                predictions.append(
+                    {
+                        "boxes": out["boxes"].float().cpu(),
+                        "labels": out["labels"].cpu() - offset,
+                        "scores": out["scores"].float().cpu(),
+                    }
+                )
                 targets.append(target)
     finally:
         model.train(was_training)
@@ -77,13 +81,22 @@ def evaluate(
     """
     predictions, targets = detect_dataset(model, dataset, device=device, batch_size=batch_size)
     num_classes = len(class_names)
-    voc = evaluate_voc(predictions, targets, num_classes, iou_thresh=iou_thresh,
-                       plus_one=plus_one)
+    voc = evaluate_voc(predictions, targets, num_classes, iou_thresh=iou_thresh, plus_one=plus_one)
     coco = evaluate_coco(predictions, targets, num_classes, backend=coco_backend)
     per_class = {
-        name: {"ap50": voc["per_class"][c]["ap"], "ap50_11pt": voc["per_class"][c]["ap_11pt"],
-               "coco_ap": coco["per_class_ap"][c], "num_gt": voc["per_class"][c]["num_gt"]}
+        name: {
+            "ap50": voc["per_class"][c]["ap"],
+            "ap50_11pt": voc["per_class"][c]["ap_11pt"],
+            "coco_ap": coco["per_class_ap"][c],
+            "num_gt": voc["per_class"][c]["num_gt"],
+        }
         for c, name in enumerate(class_names)
     }
-    return {"map50": voc["map"], "map50_11pt": voc["map_11pt"], "coco_ap": coco["ap"],
-            "coco_ap50": coco["ap50"], "num_images": len(predictions), "per_class": per_class}
+    return {
+        "map50": voc["map"],
+        "map50_11pt": voc["map_11pt"],
+        "coco_ap": coco["ap"],
+        "coco_ap50": coco["ap50"],
+        "num_images": len(predictions),
+        "per_class": per_class,
+    }

@@ -33,26 +33,46 @@ def to_coco(
         diff = _rows(tgt.get("difficult", np.zeros(len(labels))), (), bool)
         width = float(boxes[:, 2].max()) if len(boxes) else 1.0
         height = float(boxes[:, 3].max()) if len(boxes) else 1.0
-        images.append({"id": i + 1, "width": tgt.get("width", width),
-                       "height": tgt.get("height", height)})
+        images.append(
+            {"id": i + 1, "width": tgt.get("width", width), "height": tgt.get("height", height)}
+        )
         for box, label, d in zip(boxes, labels, diff, strict=True):
             w, h = box[2] - box[0], box[3] - box[1]
-            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": int(label) + 1,
-                         "bbox": [float(box[0]), float(box[1]), float(w), float(h)],
-                         "area": float(w * h), "iscrowd": int(d)})
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": i + 1,
+                    "category_id": int(label) + 1,
+                    "bbox": [float(box[0]), float(box[1]), float(w), float(h)],
+                    "area": float(w * h),
+                    "iscrowd": int(d),
+                }
+            )
         pboxes = _rows(pred["boxes"], (4,), np.float64)
-        for box, label, score in zip(pboxes, _rows(pred["labels"], (), np.int64),
-                                     _rows(pred["scores"], (), np.float64), strict=True):
+        for box, label, score in zip(
+            pboxes,
+            _rows(pred["labels"], (), np.int64),
+            _rows(pred["scores"], (), np.float64),
+            strict=True,
+        ):
             w, h = box[2] - box[0], box[3] - box[1]
-            dets.append({"image_id": i + 1, "category_id": int(label) + 1, "score": float(score),
-                         "bbox": [float(box[0]), float(box[1]), float(w), float(h)],
-                         "area": float(w * h)})
+            dets.append(
+                {
+                    "image_id": i + 1,
+                    "category_id": int(label) + 1,
+                    "score": float(score),
+                    "bbox": [float(box[0]), float(box[1]), float(w), float(h)],
+                    "area": float(w * h),
+                }
+            )
     categories = [{"id": c + 1, "name": str(c)} for c in range(num_classes)]
     return {"images": images, "annotations": anns, "categories": categories}, dets
 
 
 def evaluate_coco(
-    predictions: Sequence[dict[str, Any]], targets: Sequence[dict[str, Any]], num_classes: int,
+    predictions: Sequence[dict[str, Any]],
+    targets: Sequence[dict[str, Any]],
+    num_classes: int,
     backend: str = "faster_coco_eval",
 ) -> dict[str, Any]:
     """COCO AP@[.5:.95] (``ap``), AP50 (``ap50``) and per-class AP@[.5:.95].
@@ -68,8 +88,11 @@ def evaluate_coco(
         return {"ap": 0.0, "ap50": 0.0, "per_class_ap": per_class}
     if not dets:
         present = {a["category_id"] - 1 for a in gt_dict["annotations"] if not a["iscrowd"]}
-        return {"ap": 0.0, "ap50": 0.0,
-                "per_class_ap": [0.0 if c in present else None for c in range(num_classes)]}
+        return {
+            "ap": 0.0,
+            "ap50": 0.0,
+            "per_class_ap": [0.0 if c in present else None for c in range(num_classes)],
+        }
     if backend == "faster_coco_eval":
         from faster_coco_eval import COCO
         from faster_coco_eval import COCOeval_faster as COCOeval

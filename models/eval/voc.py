@@ -56,8 +56,11 @@ def _np(x: Any, shape_tail: tuple[int, ...], dtype: Any) -> np.ndarray:
 
 
 def voc_class_tp_fp(
-    predictions: Sequence[dict[str, Any]], targets: Sequence[dict[str, Any]], class_index: int,
-    iou_thresh: float = 0.5, plus_one: bool = False,
+    predictions: Sequence[dict[str, Any]],
+    targets: Sequence[dict[str, Any]],
+    class_index: int,
+    iou_thresh: float = 0.5,
+    plus_one: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Per-detection TP/FP flags of one class: ``(scores, tp, fp, npos)``, score-sorted."""
     gts, npos = [], 0
@@ -100,8 +103,11 @@ def voc_class_tp_fp(
 
 
 def evaluate_voc(
-    predictions: Sequence[dict[str, Any]], targets: Sequence[dict[str, Any]], num_classes: int,
-    iou_thresh: float = 0.5, plus_one: bool = False,
+    predictions: Sequence[dict[str, Any]],
+    targets: Sequence[dict[str, Any]],
+    num_classes: int,
+    iou_thresh: float = 0.5,
+    plus_one: bool = False,
 ) -> dict[str, Any]:
     """VOC AP per class and their means over classes that have ground truth.
 

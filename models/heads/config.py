@@ -114,9 +114,13 @@ class HeadConfig:
     def validate(self) -> None:
         """Raise ``ValueError`` with a reason for any invalid value or combination."""
         choices = {
-            "sampler": SAMPLERS, "cls_loss": CLS_LOSSES, "reg_loss": REG_LOSSES,
-            "emphasis": EMPHASIS, "emphasis_negatives": EMPHASIS_NEGATIVES,
-            "retina_cls_loss": RETINA_CLS_LOSSES, "ap_method": AP_METHODS,
+            "sampler": SAMPLERS,
+            "cls_loss": CLS_LOSSES,
+            "reg_loss": REG_LOSSES,
+            "emphasis": EMPHASIS,
+            "emphasis_negatives": EMPHASIS_NEGATIVES,
+            "retina_cls_loss": RETINA_CLS_LOSSES,
+            "ap_method": AP_METHODS,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -151,14 +155,21 @@ class HeadConfig:
                 f"uncertainty_head={self.uncertainty_head})"
             )
         if self.retina_cls_loss == "aploss" and self.retina_isr_p is not None:
-            raise ValueError("retina_isr_p re-weights the focal loss; it cannot be combined "
-                             "with retina_cls_loss='aploss'")
+            raise ValueError(
+                "retina_isr_p re-weights the focal loss; it cannot be combined "
+                "with retina_cls_loss='aploss'"
+            )
 
     def rcnn_is_stock(self) -> bool:
         """True when the R-CNN head computes exactly torchvision's ``fastrcnn_loss``."""
-        return (self.sampler == "default" and self.reg_loss == "smooth_l1"
-                and abs(self.smooth_l1_beta - 1.0 / 9.0) < 1e-12 and self.emphasis is None
-                and self.isr_p is None and self.carl is None)
+        return (
+            self.sampler == "default"
+            and self.reg_loss == "smooth_l1"
+            and abs(self.smooth_l1_beta - 1.0 / 9.0) < 1e-12
+            and self.emphasis is None
+            and self.isr_p is None
+            and self.carl is None
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-compatible dict (``Reweight`` → ``{"k", "bias"}``)."""
@@ -196,14 +207,24 @@ def head_preset(name: str) -> HeadConfig:
     if name == "vanilla":
         return HeadConfig()
     if name == "huale":
-        return HeadConfig(emphasis="a", emphasis_negatives="zero", reg_loss="synchronic",
-                          uncertainty_head=True, eiou_weight=10.0)
+        return HeadConfig(
+            emphasis="a",
+            emphasis_negatives="zero",
+            reg_loss="synchronic",
+            uncertainty_head=True,
+            eiou_weight=10.0,
+        )
     if name == "libra":
         return HeadConfig(sampler="libra")
     if name == "pisa":
-        return HeadConfig(sampler="score_hlr", score_hlr_candidate_factor=2.0,
-                          isr_p=Reweight(2.0, 0.0), carl=Reweight(1.0, 0.2),
-                          retina_isr_p=Reweight(2.0, 0.0), retina_carl=Reweight(1.0, 0.2))
+        return HeadConfig(
+            sampler="score_hlr",
+            score_hlr_candidate_factor=2.0,
+            isr_p=Reweight(2.0, 0.0),
+            carl=Reweight(1.0, 0.2),
+            retina_isr_p=Reweight(2.0, 0.0),
+            retina_carl=Reweight(1.0, 0.2),
+        )
     if name == "aploss":
         return HeadConfig(retina_cls_loss="aploss")
     raise ValueError(f"unknown head preset {name!r}; expected one of {PRESET_NAMES}")

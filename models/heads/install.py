@@ -23,13 +23,18 @@ def _install_rcnn(model: FasterRCNN, config: HeadConfig, num_classes: int) -> No
     cls_score = getattr(predictor, "cls_score", None)
     out = getattr(cls_score, "out_features", None)
     if out != num_classes:
-        raise ValueError(f"num_classes={num_classes} (background included) does not match the "
-                         f"box predictor's {out} outputs")
-    keep_sigma = (isinstance(predictor, UncertaintyBoxPredictor)
-                  and predictor.class_agnostic_sigma == config.uncertainty_class_agnostic)
+        raise ValueError(
+            f"num_classes={num_classes} (background included) does not match the "
+            f"box predictor's {out} outputs"
+        )
+    keep_sigma = (
+        isinstance(predictor, UncertaintyBoxPredictor)
+        and predictor.class_agnostic_sigma == config.uncertainty_class_agnostic
+    )
     if config.uncertainty_head and not keep_sigma:
         predictor = UncertaintyBoxPredictor.from_predictor(
-            predictor, config.uncertainty_class_agnostic)
+            predictor, config.uncertainty_class_agnostic
+        )
     elif not config.uncertainty_head and isinstance(predictor, UncertaintyBoxPredictor):
         raise ValueError("the model already has a σ head; rebuild it to drop the σ head")
     model.roi_heads = AlpRoIHeads(heads, config, num_classes, predictor)
@@ -51,8 +56,10 @@ def _install_retina(model: RetinaNet, config: HeadConfig, num_classes: int) -> N
     if cls_head is None or reg_head is None:
         raise TypeError(f"unsupported RetinaNet head {type(head).__name__}")
     if cls_head.num_classes != num_classes:
-        raise ValueError(f"num_classes={num_classes} does not match the RetinaNet head's "
-                         f"{cls_head.num_classes} classes")
+        raise ValueError(
+            f"num_classes={num_classes} does not match the RetinaNet head's "
+            f"{cls_head.num_classes} classes"
+        )
     if type(model) is RetinaNet:
         model.__class__ = AlpRetinaNet
     elif not isinstance(model, AlpRetinaNet):
@@ -81,6 +88,7 @@ def install_heads(model: nn.Module, head_config: HeadConfig, num_classes: int) -
     elif isinstance(model, RetinaNet):
         _install_retina(model, head_config, num_classes)
     else:
-        raise TypeError(f"install_heads supports FasterRCNN and RetinaNet, got "
-                        f"{type(model).__name__}")
+        raise TypeError(
+            f"install_heads supports FasterRCNN and RetinaNet, got {type(model).__name__}"
+        )
     return model

@@ -39,8 +39,10 @@ class UncertaintyBoxPredictor(nn.Module):
         cls_score = getattr(predictor, "cls_score", None)
         bbox_pred = getattr(predictor, "bbox_pred", None)
         if not isinstance(cls_score, nn.Linear) or not isinstance(bbox_pred, nn.Linear):
-            raise TypeError("the box predictor needs Linear 'cls_score' and 'bbox_pred' layers "
-                            f"to add a σ head; got {type(predictor).__name__}")
+            raise TypeError(
+                "the box predictor needs Linear 'cls_score' and 'bbox_pred' layers "
+                f"to add a σ head; got {type(predictor).__name__}"
+            )
         new = cls(cls_score.in_features, cls_score.out_features, class_agnostic_sigma)
         new.cls_score = cls_score
         new.bbox_pred = bbox_pred

@@ -81,7 +81,8 @@ class RCNNLoss(nn.Module):
         self.register_buffer("iteration", torch.zeros((), dtype=torch.int64))
         self.emphasis_ema = (
             ClassDifficultyEMA(num_classes - 1, config.emphasis_momentum)
-            if config.emphasis == "a" else None
+            if config.emphasis == "a"
+            else None
         )
 
     def _step(self) -> int:
@@ -91,8 +92,9 @@ class RCNNLoss(nn.Module):
             self.iteration += 1
         return step
 
-    def _reg_losses(self, b: RCNNTrainBatch, pos: Tensor, deltas: Tensor,
-                    pred_boxes: Tensor, step: int) -> Tensor:
+    def _reg_losses(
+        self, b: RCNNTrainBatch, pos: Tensor, deltas: Tensor, pred_boxes: Tensor, step: int
+    ) -> Tensor:
         cfg = self.config
         tgt = b.regression_targets[pos]
         if cfg.reg_loss == "smooth_l1":
@@ -106,8 +108,9 @@ class RCNNLoss(nn.Module):
         if b.log_vars is None:
             raise ValueError(f"reg_loss={cfg.reg_loss!r} needs the σ head's log-variances")
         lv = select_log_vars(b.log_vars, pos, b.labels[pos])
-        unc = uncertainty_regression_loss(deltas, tgt, lv, beta=cfg.smooth_l1_beta,
-                                          log_var_clamp=cfg.log_var_clamp)
+        unc = uncertainty_regression_loss(
+            deltas, tgt, lv, beta=cfg.smooth_l1_beta, log_var_clamp=cfg.log_var_clamp
+        )
         if cfg.reg_loss == "uncertainty":
             return unc
         lam = lambda_schedule(step, cfg.sync_lambda, cfg.sync_lambda_ramp_iters)
@@ -117,8 +120,9 @@ class RCNNLoss(nn.Module):
         cfg = self.config
         step = self._step()
         if cfg.rcnn_is_stock() and b.label_weights is None:
-            cls, reg = fastrcnn_loss(b.class_logits, b.box_regression, [b.labels],
-                                     [b.regression_targets])
+            cls, reg = fastrcnn_loss(
+                b.class_logits, b.box_regression, [b.labels], [b.regression_targets]
+            )
             return {"loss_classifier": cls, "loss_box_reg": reg}
 
         num = max(b.labels.numel(), 1)
@@ -134,8 +138,15 @@ class RCNNLoss(nn.Module):
         if b.label_weights is not None:
             w_cls = _renormalise_negatives(b.label_weights.to(ce), ce.detach(), b.labels == 0)
         if cfg.isr_p is not None:
-            w_cls[pos] = isr_p_weights(ious, labels_pos, b.gt_ids[pos], ce[pos],
-                                       cfg.isr_p.k, cfg.isr_p.bias, base_weights=w_cls[pos])
+            w_cls[pos] = isr_p_weights(
+                ious,
+                labels_pos,
+                b.gt_ids[pos],
+                ce[pos],
+                cfg.isr_p.k,
+                cfg.isr_p.bias,
+                base_weights=w_cls[pos],
+            )
         reg = self._reg_losses(b, pos, deltas, pred_boxes, step)
         w_reg = torch.ones_like(reg)
 
@@ -166,6 +177,7 @@ class RCNNLoss(nn.Module):
         if cfg.carl is not None:
             tgt = b.regression_targets[pos]
             carl_reg = F.smooth_l1_loss(deltas, tgt, beta=cfg.carl_beta, reduction="none").sum(1)
-            losses["loss_carl"] = carl_loss(b.class_logits[pos], labels_pos, carl_reg,
-                                            cfg.carl.k, cfg.carl.bias, avg_factor=num)
+            losses["loss_carl"] = carl_loss(
+                b.class_logits[pos], labels_pos, carl_reg, cfg.carl.k, cfg.carl.bias, avg_factor=num
+            )
         return losses

@@ -53,23 +53,36 @@ class AlpRetinaNetHead(nn.Module):
     class_quality: Tensor
     class_quality_momentum: Tensor
 
-    def __init__(self, classification_head: nn.Module, regression_head: nn.Module,
-                 config: HeadConfig, num_classes: int) -> None:
+    def __init__(
+        self,
+        classification_head: nn.Module,
+        regression_head: nn.Module,
+        config: HeadConfig,
+        num_classes: int,
+    ) -> None:
         super().__init__()
         self.classification_head = classification_head
         self.regression_head = regression_head
         self.config = config
         self.num_classes = num_classes
         self.register_buffer("class_quality", torch.zeros(num_classes))
-        self.register_buffer("class_quality_momentum",
-                             torch.full((num_classes,), config.class_quality_momentum))
+        self.register_buffer(
+            "class_quality_momentum", torch.full((num_classes,), config.class_quality_momentum)
+        )
 
     def forward(self, x: list[Tensor]) -> dict[str, Tensor]:
-        return {"cls_logits": self.classification_head(x),
-                "bbox_regression": self.regression_head(x)}
+        return {
+            "cls_logits": self.classification_head(x),
+            "bbox_regression": self.regression_head(x),
+        }
 
-    def _positives(self, targets: list[dict[str, Tensor]], head_outputs: dict[str, Tensor],
-                   anchors: list[Tensor], matched_idxs: list[Tensor]) -> RetinaPositives:
+    def _positives(
+        self,
+        targets: list[dict[str, Tensor]],
+        head_outputs: dict[str, Tensor],
+        anchors: list[Tensor],
+        matched_idxs: list[Tensor],
+    ) -> RetinaPositives:
         img, anc, labels, boxes, ids = [], [], [], [], []
         offset = 0
         for i, (t, m) in enumerate(zip(targets, matched_idxs, strict=True)):
@@ -83,8 +96,13 @@ class AlpRetinaNetHead(nn.Module):
         img_t, anc_t = torch.cat(img), torch.cat(anc)
         all_anchors = torch.stack(anchors)
         return RetinaPositives(
-            img_t, anc_t, torch.cat(labels), torch.cat(boxes), torch.cat(ids),
-            all_anchors[img_t, anc_t], head_outputs["cls_logits"][img_t, anc_t],
+            img_t,
+            anc_t,
+            torch.cat(labels),
+            torch.cat(boxes),
+            torch.cat(ids),
+            all_anchors[img_t, anc_t],
+            head_outputs["cls_logits"][img_t, anc_t],
             head_outputs["bbox_regression"][img_t, anc_t],
         )
 
@@ -103,8 +121,14 @@ class AlpRetinaNetHead(nn.Module):
         base = self.config.class_quality_momentum
         self.class_quality_momentum.copy_(torch.where(present, torch.full_like(m, base), m * base))
 
-    def _focal(self, cls_logits: Tensor, gt_target: Tensor, matched: Tensor,
-               pos: RetinaPositives, ious: Tensor) -> Tensor:
+    def _focal(
+        self,
+        cls_logits: Tensor,
+        gt_target: Tensor,
+        matched: Tensor,
+        pos: RetinaPositives,
+        ious: Tensor,
+    ) -> Tensor:
         """Focal loss like torchvision (sum over valid anchors / max(1, #fg) per image, mean
         over images), with ISR-P weights on the positive anchors' rows."""
         focal = sigmoid_focal_loss(cls_logits, gt_target, reduction="none")  # (N, A, K)
@@ -112,13 +136,19 @@ class AlpRetinaNetHead(nn.Module):
         isr = self.config.retina_isr_p
         if isr is not None and pos.labels.numel() > 0:
             pos_loss = focal[pos.img, pos.anchor].sum(1).detach()
-            weights[pos.img, pos.anchor] = isr_p_weights(ious, pos.labels, pos.gt_ids, pos_loss,
-                                                         isr.k, isr.bias).to(focal.dtype)
+            weights[pos.img, pos.anchor] = isr_p_weights(
+                ious, pos.labels, pos.gt_ids, pos_loss, isr.k, isr.bias
+            ).to(focal.dtype)
         num_fg = (matched >= 0).sum(1).clamp(min=1).to(focal.dtype)
         return ((focal * weights[..., None]).sum((1, 2)) / num_fg).mean()
 
-    def compute_loss(self, targets: list[dict[str, Tensor]], head_outputs: dict[str, Tensor],
-                     anchors: list[Tensor], matched_idxs: list[Tensor]) -> dict[str, Tensor]:
+    def compute_loss(
+        self,
+        targets: list[dict[str, Tensor]],
+        head_outputs: dict[str, Tensor],
+        anchors: list[Tensor],
+        matched_idxs: list[Tensor],
+    ) -> dict[str, Tensor]:
         """Loss dict for one batch; ``matched_idxs`` as produced by ``RetinaNet.compute_loss``
         (≥ 0 foreground GT index, −1 background, −2 ignored)."""
         cfg = self.config
@@ -143,15 +173,22 @@ class AlpRetinaNetHead(nn.Module):
                 loss_cls = self._focal(cls_logits, gt_target, matched, pos, ious)
         losses = {
             "classification": loss_cls,
-            "bbox_regression": self.regression_head.compute_loss(targets, head_outputs, anchors,
-                                                                 matched_idxs),
+            "bbox_regression": self.regression_head.compute_loss(
+                targets, head_outputs, anchors, matched_idxs
+            ),
         }
         if cfg.retina_carl is not None:
             tgt = coder.encode_single(pos.gt_boxes, pos.anchors)
             reg = F.l1_loss(pos.deltas, tgt, reduction="none").sum(1)
-            losses["loss_carl"] = carl_loss(pos.logits, pos.labels, reg, cfg.retina_carl.k,
-                                            cfg.retina_carl.bias, avg_factor=pos.labels.numel(),
-                                            sigmoid=True)
+            losses["loss_carl"] = carl_loss(
+                pos.logits,
+                pos.labels,
+                reg,
+                cfg.retina_carl.k,
+                cfg.retina_carl.bias,
+                avg_factor=pos.labels.numel(),
+                sigmoid=True,
+            )
         return losses
 
 
@@ -163,7 +200,9 @@ class AlpRetinaNet(RetinaNet):
     """
 
     def postprocess_detections(  # type: ignore[override]
-        self, head_outputs: dict[str, list[Tensor]], anchors: list[list[Tensor]],
+        self,
+        head_outputs: dict[str, list[Tensor]],
+        anchors: list[list[Tensor]],
         image_shapes: list[tuple[int, int]],
     ) -> list[dict[str, Tensor]]:
         class_logits = head_outputs["cls_logits"]
@@ -172,8 +211,10 @@ class AlpRetinaNet(RetinaNet):
         for index, image_shape in enumerate(image_shapes):
             all_boxes, all_scores, all_labels, all_probs = [], [], [], []
             for reg_l, logits_l, anchors_l in zip(
-                [br[index] for br in box_regression], [cl[index] for cl in class_logits],
-                anchors[index], strict=True,
+                [br[index] for br in box_regression],
+                [cl[index] for cl in class_logits],
+                anchors[index],
+                strict=True,
             ):
                 num_classes = logits_l.shape[-1]
                 probs_l = torch.sigmoid(logits_l)
@@ -194,6 +235,12 @@ class AlpRetinaNet(RetinaNet):
             labels, probs = torch.cat(all_labels), torch.cat(all_probs)
             keep = box_ops.batched_nms(boxes, scores, labels, self.nms_thresh)
             keep = keep[: self.detections_per_img]
-            detections.append({"boxes": boxes[keep], "scores": scores[keep],
-                               "labels": labels[keep], "probs": probs[keep]})
+            detections.append(
+                {
+                    "boxes": boxes[keep],
+                    "scores": scores[keep],
+                    "labels": labels[keep],
+                    "probs": probs[keep],
+                }
+            )
         return detections

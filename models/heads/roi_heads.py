@@ -52,17 +52,28 @@ class AlpRoIHeads(RoIHeads):
             :class:`~models.heads.predictor.UncertaintyBoxPredictor`).
     """
 
-    def __init__(self, base: RoIHeads, config: HeadConfig, num_classes: int,
-                 box_predictor: nn.Module) -> None:
+    def __init__(
+        self, base: RoIHeads, config: HeadConfig, num_classes: int, box_predictor: nn.Module
+    ) -> None:
         sampler = base.fg_bg_sampler
         num = config.sampler_num or sampler.batch_size_per_image
-        frac = (config.sampler_pos_fraction if config.sampler_pos_fraction is not None
-                else sampler.positive_fraction)
+        frac = (
+            config.sampler_pos_fraction
+            if config.sampler_pos_fraction is not None
+            else sampler.positive_fraction
+        )
         super().__init__(
-            base.box_roi_pool, base.box_head, box_predictor,
-            base.proposal_matcher.high_threshold, base.proposal_matcher.low_threshold,
-            num, frac, base.box_coder.weights,
-            base.score_thresh, base.nms_thresh, base.detections_per_img,
+            base.box_roi_pool,
+            base.box_head,
+            box_predictor,
+            base.proposal_matcher.high_threshold,
+            base.proposal_matcher.low_threshold,
+            num,
+            frac,
+            base.box_coder.weights,
+            base.score_thresh,
+            base.nms_thresh,
+            base.detections_per_img,
         )
         self.proposal_matcher = base.proposal_matcher
         self.fg_bg_sampler = BalancedPositiveNegativeSampler(num, frac)
@@ -73,19 +84,28 @@ class AlpRoIHeads(RoIHeads):
         self.score_hlr: ScoreHLRSampler | None = None
         if config.sampler in ("libra", "libra_faithful"):
             self.libra = LibraSampler(
-                num, frac, config.libra_num_bins, config.libra_floor_thr,
-                config.libra_floor_fraction, faithful=config.sampler == "libra_faithful",
+                num,
+                frac,
+                config.libra_num_bins,
+                config.libra_floor_thr,
+                config.libra_floor_fraction,
+                faithful=config.sampler == "libra_faithful",
                 neg_iou_thr=base.proposal_matcher.low_threshold,
             )
         elif config.sampler == "score_hlr":
             self.score_hlr = ScoreHLRSampler(
-                num, frac, config.score_hlr_k, config.score_hlr_bias,
-                config.score_hlr_score_thr, config.score_hlr_iou_thr,
+                num,
+                frac,
+                config.score_hlr_k,
+                config.score_hlr_bias,
+                config.score_hlr_score_thr,
+                config.score_hlr_iou_thr,
             )
 
     # ------------------------------------------------------------------ training samples
-    def _assign(self, proposals: Tensor, gt_boxes: Tensor,
-                gt_labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def _assign(
+        self, proposals: Tensor, gt_boxes: Tensor, gt_labels: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
         """torchvision's matching plus the max IoU of each proposal with any GT."""
         n = proposals.shape[0]
         if gt_boxes.numel() == 0:
@@ -100,9 +120,13 @@ class AlpRoIHeads(RoIHeads):
         return clamped, labels, quality.max(dim=0).values
 
     @torch.no_grad()
-    def _score_negatives(self, features: dict[str, Tensor], proposals: list[Tensor],
-                         labels: list[Tensor],
-                         image_shapes: list[tuple[int, int]]) -> list[tuple[Tensor, Tensor]]:
+    def _score_negatives(
+        self,
+        features: dict[str, Tensor],
+        proposals: list[Tensor],
+        labels: list[Tensor],
+        image_shapes: list[tuple[int, int]],
+    ) -> list[tuple[Tensor, Tensor]]:
         """One batched no-grad head pass over each image's negatives (Score-HLR input).
 
         With ``score_hlr_candidate_factor`` only the first ``factor × negative quota``
@@ -130,16 +154,25 @@ class AlpRoIHeads(RoIHeads):
         counts = [b.shape[0] for b in neg_boxes]
         return list(zip(logits.split(counts), decoded.split(counts), strict=True))
 
-    def _sample(self, features: dict[str, Tensor], proposals: list[Tensor],
-                labels: list[Tensor], matched: list[Tensor], max_ious: list[Tensor],
-                image_shapes: list[tuple[int, int]]) -> list[SampleResult]:
+    def _sample(
+        self,
+        features: dict[str, Tensor],
+        proposals: list[Tensor],
+        labels: list[Tensor],
+        matched: list[Tensor],
+        max_ious: list[Tensor],
+        image_shapes: list[tuple[int, int]],
+    ) -> list[SampleResult]:
         if self.libra is not None:
-            return [self.libra(lab, m, iou) for lab, m, iou in
-                    zip(labels, matched, max_ious, strict=True)]
+            return [
+                self.libra(lab, m, iou)
+                for lab, m, iou in zip(labels, matched, max_ious, strict=True)
+            ]
         if self.score_hlr is not None:
             scored = self._score_negatives(features, proposals, labels, image_shapes)
-            return [self.score_hlr(lab, lg, bx) for lab, (lg, bx) in
-                    zip(labels, scored, strict=True)]
+            return [
+                self.score_hlr(lab, lg, bx) for lab, (lg, bx) in zip(labels, scored, strict=True)
+            ]
         pos_masks, neg_masks = self.fg_bg_sampler(labels)
         out = []
         for p, n in zip(pos_masks, neg_masks, strict=True):
@@ -147,20 +180,27 @@ class AlpRoIHeads(RoIHeads):
             out.append(SampleResult(inds, inds[:0], None))
         return out
 
-    def select_samples(self, features: dict[str, Tensor], proposals: list[Tensor],
-                       image_shapes: list[tuple[int, int]],
-                       targets: list[dict[str, Tensor]]) -> TrainSamples:
+    def select_samples(
+        self,
+        features: dict[str, Tensor],
+        proposals: list[Tensor],
+        image_shapes: list[tuple[int, int]],
+        targets: list[dict[str, Tensor]],
+    ) -> TrainSamples:
         """Match proposals (+ GT boxes) to the targets, sample them, encode the targets."""
         self.check_targets(targets)
         dtype = proposals[0].dtype
         gt_boxes = [t["boxes"].to(dtype) for t in targets]
         proposals = self.add_gt_proposals(proposals, gt_boxes)
-        assigned = [self._assign(p, g, t["labels"])
-                    for p, g, t in zip(proposals, gt_boxes, targets, strict=True)]
+        assigned = [
+            self._assign(p, g, t["labels"])
+            for p, g, t in zip(proposals, gt_boxes, targets, strict=True)
+        ]
         matched = [a[0] for a in assigned]
         labels = [a[1] for a in assigned]
-        samples = self._sample(features, proposals, labels, matched, [a[2] for a in assigned],
-                               image_shapes)
+        samples = self._sample(
+            features, proposals, labels, matched, [a[2] for a in assigned], image_shapes
+        )
         out_props, out_labels, out_gt, out_ids, out_w = [], [], [], [], []
         any_weights = any(s.neg_weights is not None for s in samples)
         offset = 0
@@ -175,17 +215,26 @@ class AlpRoIHeads(RoIHeads):
             if any_weights:
                 w = torch.ones(inds.numel(), dtype=dtype, device=inds.device)
                 if s.neg_weights is not None:
-                    w[s.pos_inds.numel():] = s.neg_weights.to(dtype)
+                    w[s.pos_inds.numel() :] = s.neg_weights.to(dtype)
                 out_w.append(w)
         reg_targets = self.box_coder.encode(out_gt, out_props)
-        return TrainSamples(out_props, torch.cat(out_labels), torch.cat(reg_targets),
-                            torch.cat(out_gt), torch.cat(out_ids),
-                            torch.cat(out_w) if any_weights else None)
+        return TrainSamples(
+            out_props,
+            torch.cat(out_labels),
+            torch.cat(reg_targets),
+            torch.cat(out_gt),
+            torch.cat(out_ids),
+            torch.cat(out_w) if any_weights else None,
+        )
 
     # ------------------------------------------------------------------ inference
     def postprocess_with_probs(
-        self, class_logits: Tensor, box_regression: Tensor, proposals: list[Tensor],
-        image_shapes: list[tuple[int, int]], log_vars: Tensor | None = None,
+        self,
+        class_logits: Tensor,
+        box_regression: Tensor,
+        proposals: list[Tensor],
+        image_shapes: list[tuple[int, int]],
+        log_vars: Tensor | None = None,
     ) -> list[dict[str, Tensor]]:
         """torchvision's ``postprocess_detections`` that also carries, per kept detection,
         the RoI's full softmax ``probs`` (N, C+1) and, given ``log_vars``, ``log_vars`` (N, 4).
@@ -196,8 +245,9 @@ class AlpRoIHeads(RoIHeads):
         pred_scores = F.softmax(class_logits, -1).split(counts, 0)
         lv_split = log_vars.split(counts, 0) if log_vars is not None else [None] * len(counts)
         results = []
-        for boxes, probs, lv, shape in zip(pred_boxes, pred_scores, lv_split, image_shapes,
-                                           strict=True):
+        for boxes, probs, lv, shape in zip(
+            pred_boxes, pred_scores, lv_split, image_shapes, strict=True
+        ):
             boxes = box_ops.clip_boxes_to_image(boxes, shape)
             n = probs.shape[0]
             labels = torch.arange(num_classes, device=probs.device).view(1, -1).expand_as(probs)
@@ -212,8 +262,12 @@ class AlpRoIHeads(RoIHeads):
             keep = box_ops.batched_nms(boxes, scores, labels, self.nms_thresh)
             keep = keep[: self.detections_per_img]
             rows = rows[keep]
-            det = {"boxes": boxes[keep], "labels": labels[keep], "scores": scores[keep],
-                   "probs": probs[rows]}
+            det = {
+                "boxes": boxes[keep],
+                "labels": labels[keep],
+                "scores": scores[keep],
+                "probs": probs[rows],
+            }
             if lv is not None:
                 det["log_vars"] = select_log_vars(lv, rows, det["labels"])
             results.append(det)
@@ -246,13 +300,19 @@ class AlpRoIHeads(RoIHeads):
         class_logits, box_regression = out[0], out[1]
         log_vars = out[2] if len(out) > 2 else None
         if sampled is None:
-            dets = self.postprocess_with_probs(class_logits, box_regression, proposals,
-                                               image_shapes, log_vars)
+            dets = self.postprocess_with_probs(
+                class_logits, box_regression, proposals, image_shapes, log_vars
+            )
             return dets, {}
         batch = RCNNTrainBatch(
-            class_logits=class_logits, box_regression=box_regression, log_vars=log_vars,
-            labels=sampled.labels, regression_targets=sampled.regression_targets,
-            proposals=torch.cat(proposals), gt_boxes=sampled.gt_boxes,
-            gt_ids=sampled.gt_ids, label_weights=sampled.label_weights,
+            class_logits=class_logits,
+            box_regression=box_regression,
+            log_vars=log_vars,
+            labels=sampled.labels,
+            regression_targets=sampled.regression_targets,
+            proposals=torch.cat(proposals),
+            gt_boxes=sampled.gt_boxes,
+            gt_ids=sampled.gt_ids,
+            label_weights=sampled.label_weights,
         )
         return [], self.box_loss(batch)

@@ -126,8 +126,9 @@ class IoUBalancedNegSampler:
             sampled = self._interval_sample(iou_set, iou_ious, n_iou, lo, max_iou, generator)
         else:
             sampled = random_subset(iou_set, n_iou, generator)
-        sampled = torch.cat([sampled, random_subset(floor_set, num_expected - sampled.numel(),
-                                                    generator)])
+        sampled = torch.cat(
+            [sampled, random_subset(floor_set, num_expected - sampled.numel(), generator)]
+        )
         return _fill(sampled, neg_inds, num_expected, generator)
 
 

@@ -110,8 +110,9 @@ class ScoreHLRSampler:
         invalid = torch.nonzero(scores <= self.score_thr).squeeze(1)
         n_valid = valid.numel()
         if n_valid == 0:
-            chosen = random_subset(torch.arange(neg.numel(), device=neg.device), num_expected,
-                                   generator)
+            chosen = random_subset(
+                torch.arange(neg.numel(), device=neg.device), num_expected, generator
+            )
             return SampleResult(pos, neg[chosen], scores.new_ones(chosen.numel()))
 
         v_scores = scores[valid]

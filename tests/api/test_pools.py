@@ -19,8 +19,11 @@ def test_create_get_list_pool(client) -> None:
 
 @pytest.mark.parametrize(
     ("classes", "reason"),
-    [([], "classes must not be empty"), (["a", "a"], "duplicate class names: a"),
-     (["a", " "], "blank")],
+    [
+        ([], "classes must not be empty"),
+        (["a", "a"], "duplicate class names: a"),
+        (["a", " "], "blank"),
+    ],
 )
 def test_class_list_validated(client, classes, reason) -> None:
     r = client.post("/api/v1/pools", json={"name": "p", "classes": classes})
@@ -56,16 +59,20 @@ def test_missing_pool_is_404(client) -> None:
 
 @pytest.mark.parametrize(
     ("overrides", "reason"),
-    [({"iterations": "many"}, "train_overrides.iterations expects int"),
-     ({"lr": -1}, "lr must be a positive finite number"),
-     ({"heads": {"uncertainty_head": False}}, "requires uncertainty_head=True"),
-     ({"detector": {"bogus": 1}}, "train_overrides.detector: unknown key 'bogus'"),
-     ({"device": "cuda"}, "the worker chooses the device"),
-     ({"detector": {"weights": "/etc/passwd"}}, "checkpoint paths cannot be set")],
+    [
+        ({"iterations": "many"}, "train_overrides.iterations expects int"),
+        ({"lr": -1}, "lr must be a positive finite number"),
+        ({"heads": {"uncertainty_head": False}}, "requires uncertainty_head=True"),
+        ({"detector": {"bogus": 1}}, "train_overrides.detector: unknown key 'bogus'"),
+        ({"device": "cuda"}, "the worker chooses the device"),
+        ({"detector": {"weights": "/etc/passwd"}}, "checkpoint paths cannot be set"),
+    ],
 )
 def test_train_overrides_validated_at_the_api(client, overrides, reason) -> None:
-    r = client.post("/api/v1/pools", json={"name": "p", "classes": ["a"],
-                                           "settings": {"train_overrides": overrides}})
+    r = client.post(
+        "/api/v1/pools",
+        json={"name": "p", "classes": ["a"], "settings": {"train_overrides": overrides}},
+    )
     assert r.status_code == 422
     assert reason in r.json()["detail"]
     assert client.get("/api/v1/pools").json() == []
@@ -76,21 +83,38 @@ def test_train_overrides_validated_at_the_api(client, overrides, reason) -> None
 
 
 def test_train_overrides_checked_against_the_preset(client) -> None:
-    ok = {"iterations": 40, "heads": {"sync_lambda": 0.7}, "detector": {"min_size": 64,
-                                                                        "max_size": 64}}
-    r = client.post("/api/v1/pools", json={"name": "p", "classes": ["a"], "settings": {
-        "train_preset": "huale", "train_overrides": ok}})
+    ok = {
+        "iterations": 40,
+        "heads": {"sync_lambda": 0.7},
+        "detector": {"min_size": 64, "max_size": 64},
+    }
+    r = client.post(
+        "/api/v1/pools",
+        json={
+            "name": "p",
+            "classes": ["a"],
+            "settings": {"train_preset": "huale", "train_overrides": ok},
+        },
+    )
     assert r.status_code == 201, r.text
     pid = r.json()["id"]
     # the same overrides are invalid once the preset has no σ head to tune
-    bad = client.patch(f"/api/v1/pools/{pid}", json={"settings": {
-        "train_overrides": {"heads": {"reg_loss": "uncertainty"}}, "train_preset": "vanilla"}})
+    bad = client.patch(
+        f"/api/v1/pools/{pid}",
+        json={
+            "settings": {
+                "train_overrides": {"heads": {"reg_loss": "uncertainty"}},
+                "train_preset": "vanilla",
+            }
+        },
+    )
     assert bad.status_code == 422 and "uncertainty_head" in bad.json()["detail"]
     assert client.get(f"/api/v1/pools/{pid}").json()["settings"]["train_preset"] == "huale"
 
 
-@pytest.mark.parametrize(("values", "field"), [({"seed": 2**40}, "seed"),
-                                               ({"score_subset": 10**12}, "score_subset")])
+@pytest.mark.parametrize(
+    ("values", "field"), [({"seed": 2**40}, "seed"), ({"score_subset": 10**12}, "score_subset")]
+)
 def test_unbounded_numbers_are_refused(client, values, field) -> None:
     r = client.post("/api/v1/pools", json={"name": "p", "classes": ["a"], "settings": values})
     assert r.status_code == 422 and field in r.json()["detail"]

@@ -86,8 +86,14 @@ def test_cycle_end_to_end(tmp_path: Path, db_url: str) -> None:
         body = c.get(f"/api/v1/cycles/{first}").json()
         assert body["selection_size"] == 4 and body["remaining"] == 4
         assert body["metrics"]["map50"] >= 0.0
-        assert set(body["timings"]) == {"training", "evaluating", "scoring", "selecting",
-                                        "scoring_pass1", "scoring_pass2"}  # hua: two passes
+        assert set(body["timings"]) == {
+            "training",
+            "evaluating",
+            "scoring",
+            "selecting",
+            "scoring_pass1",
+            "scoring_pass2",
+        }  # hua: two passes
         assert {j["kind"]: j["state"] for j in body["jobs"]} == {
             "train": "succeeded", "evaluate": "succeeded", "score": "succeeded",
             "select": "succeeded",

@@ -32,7 +32,13 @@ def test_failed_cycle_retry_skips_unreadable_image(tmp_path: Path, sqlite_url: s
     storage = storage_for(s)
     with sessions() as db:
         pool = create_synthetic_pool(
-            db, storage, "fail", n_labeled=6, n_val=2, n_unlabeled=12, size=64,
+            db,
+            storage,
+            "fail",
+            n_labeled=6,
+            n_val=2,
+            n_unlabeled=12,
+            size=64,
             settings=pool_settings(strategy="entropy", train_preset="vanilla"),
         )
         # settings the API refuses today (e.g. stored by an older alp): training must fail

@@ -14,8 +14,14 @@ from bench import label_efficiency as bench
 def test_hua_params_reach_every_hua_run_only() -> None:
     specs = bench.run_specs(True, {"retrieval_factor": 1.5})
     labels = [s.label for s in specs]
-    assert labels[:6] == ["random:vanilla", "entropy:vanilla", "cald:vanilla", "hua:huale",
-                          "random:huale", "hua:vanilla"]
+    assert labels[:6] == [
+        "random:vanilla",
+        "entropy:vanilla",
+        "cald:vanilla",
+        "hua:huale",
+        "random:huale",
+        "hua:vanilla",
+    ]
     for s in specs:
         if s.strategy == "hua":
             assert s.params["retrieval_factor"] == 1.5
@@ -26,9 +32,16 @@ def test_hua_params_reach_every_hua_run_only() -> None:
 
 
 def test_targets_compare_runs_after_the_first_cycle() -> None:
-    summary = {run: {"mean_after_first": v} for run, v in {
-        "random:vanilla": 10.0, "hua:huale": 13.5, "hua:vanilla": 12.0,
-        "entropy:vanilla": 12.5, "random:huale": 9.0}.items()}
+    summary = {
+        run: {"mean_after_first": v}
+        for run, v in {
+            "random:vanilla": 10.0,
+            "hua:huale": 13.5,
+            "hua:vanilla": 12.0,
+            "entropy:vanilla": 12.5,
+            "random:huale": 9.0,
+        }.items()
+    }
     t = bench.targets(summary)
     assert t["hua_huale_minus_random"] == pytest.approx(3.5)
     assert t["hua_huale_ge_random_plus_3"] is True
@@ -38,9 +51,14 @@ def test_targets_compare_runs_after_the_first_cycle() -> None:
 
 
 def test_settings_merge_options_onto_the_profile() -> None:
-    prof = bench.settings("cpu", lr=None, iterations=100, object_scale="0.1,0.3",
-                          train_overrides={"detector": {"rois_per_image": 32}, "lr": 0.01},
-                          seeds="0")
+    prof = bench.settings(
+        "cpu",
+        lr=None,
+        iterations=100,
+        object_scale="0.1,0.3",
+        train_overrides={"detector": {"rois_per_image": 32}, "lr": 0.01},
+        seeds="0",
+    )
     assert prof["iterations"] == 100 and prof["lr"] == bench.PROFILES["cpu"]["lr"]
     assert prof["object_scale"] == (0.1, 0.3)
     detector = prof["train_overrides"]["detector"]
@@ -52,29 +70,44 @@ def test_settings_merge_options_onto_the_profile() -> None:
 
 
 def test_any_run_label_builds_its_spec() -> None:
-    spec = bench.spec_for_label("hua[semantic_affinity+overlap_ratio]:huale",
-                                {"retrieval_factor": 2})
+    spec = bench.spec_for_label(
+        "hua[semantic_affinity+overlap_ratio]:huale", {"retrieval_factor": 2}
+    )
     assert (spec.strategy, spec.preset) == ("hua", "huale")
-    assert spec.params == {"retrieval_factor": 2,
-                           "metrics": ["semantic_affinity", "overlap_ratio"]}
+    assert spec.params == {"retrieval_factor": 2, "metrics": ["semantic_affinity", "overlap_ratio"]}
     assert spec.label == "hua[semantic_affinity+overlap_ratio]:huale"
     entropy = bench.spec_for_label("entropy:huale", {"retrieval_factor": 2})
     assert (entropy.strategy, entropy.preset, dict(entropy.params)) == ("entropy", "huale", {})
 
 
 def test_run_labels_carry_parameters() -> None:
-    spec = bench.spec_for_label("hua[semantic_affinity]{retrieval_factor=1.5;normalization=rank}"
-                                ":vanilla", {"retrieval_factor": 3, "empty_cap": 0})
-    assert spec.params == {"retrieval_factor": 1.5, "empty_cap": 0, "normalization": "rank",
-                           "metrics": ["semantic_affinity"]}
+    spec = bench.spec_for_label(
+        "hua[semantic_affinity]{retrieval_factor=1.5;normalization=rank}:vanilla",
+        {"retrieval_factor": 3, "empty_cap": 0},
+    )
+    assert spec.params == {
+        "retrieval_factor": 1.5,
+        "empty_cap": 0,
+        "normalization": "rank",
+        "metrics": ["semantic_affinity"],
+    }
     entropy = bench.spec_for_label("entropy{aggregate=sum}:huale", {"retrieval_factor": 2})
     assert dict(entropy.params) == {"aggregate": "sum"}
 
 
-@pytest.mark.parametrize("label", ["hua", "entropy[x]:vanilla", "hua[]:vanilla",
-                                   "hua[semantic_affinity:vanilla", "random:nope",
-                                   "hua{retrieval_factor}:vanilla", "hua{=1}:vanilla",
-                                   "hua{retrieval_factor=2:vanilla"])
+@pytest.mark.parametrize(
+    "label",
+    [
+        "hua",
+        "entropy[x]:vanilla",
+        "hua[]:vanilla",
+        "hua[semantic_affinity:vanilla",
+        "random:nope",
+        "hua{retrieval_factor}:vanilla",
+        "hua{=1}:vanilla",
+        "hua{retrieval_factor=2:vanilla",
+    ],
+)
 def test_malformed_run_labels_are_refused(label: str) -> None:
     with pytest.raises(ValueError):
         bench.spec_for_label(label)

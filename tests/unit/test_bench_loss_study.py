@@ -12,8 +12,22 @@ from bench import loss_study as bench
 
 
 def test_loss_study_reports_validation_map_per_seed() -> None:
-    out = bench.main(["--profile", "smoke", "--pool", "20", "--labelled", "4", "--seeds",
-                      "0,1", "--heads", '{"eiou_weight": 5}', "--threads", "1"])
+    out = bench.main(
+        [
+            "--profile",
+            "smoke",
+            "--pool",
+            "20",
+            "--labelled",
+            "4",
+            "--seeds",
+            "0,1",
+            "--heads",
+            '{"eiou_weight": 5}',
+            "--threads",
+            "1",
+        ]
+    )
     assert out["data"]["val"] == 8 and out["data"]["test"] == 0
     assert [r["seed"] for r in out["runs"]] == [0, 1]
     assert all(0.0 <= r["val_map50"] <= 100.0 for r in out["runs"])

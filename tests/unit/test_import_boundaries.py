@@ -51,8 +51,7 @@ def test_alp_core_and_cli_do_not_import_torch() -> None:
 
 def test_client_and_remote_cli_do_not_import_torch_or_the_server() -> None:
     mods = _modules_after(
-        "import alp.client, alp.cli_remote.commands, alp.cli_remote.cycles\n"
-        "from alp.cli import app"
+        "import alp.client, alp.cli_remote.commands, alp.cli_remote.cycles\nfrom alp.cli import app"
     )
     assert "alp.client" in mods and "alp.cli_remote.commands" in mods
     assert not {"torch", "torchvision", "worker", "models"} & mods

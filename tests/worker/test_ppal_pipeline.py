@@ -37,8 +37,11 @@ def test_ppal_cycle_scores_with_box_features_and_selects(sqlite_worker, preset: 
         c = db.get(Cycle, cycle.id)
         assert c.state == "labeling", c.error
         assert c.checkpoint_key is not None, "a model was trained, so PPAL (not random) scored"
-        records = [e["record"] for sh in db.scalars(
-            select(ScoreShard).where(ScoreShard.cycle_id == c.id)) for e in sh.records]
+        records = [
+            e["record"]
+            for sh in db.scalars(select(ScoreShard).where(ScoreShard.cycle_id == c.id))
+            for e in sh.records
+        ]
         assert len(records) == 6
         rows = 0
         for rec in records:

@@ -90,8 +90,19 @@ def test_simulate_rejects_bad_options(tmp_path: Path) -> None:
 def test_unknown_strategy_is_reported_before_the_dataset_is_read(tmp_path: Path) -> None:
     broken = tmp_path / "broken.json"
     broken.write_text('{"images": [], "annotations": [], "categories": []}')
-    result = CliRunner().invoke(app, ["simulate", "--out", str(tmp_path), "--no-progress",
-                                      "--strategies", "nosuch", "--dataset", str(broken)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "simulate",
+            "--out",
+            str(tmp_path),
+            "--no-progress",
+            "--strategies",
+            "nosuch",
+            "--dataset",
+            str(broken),
+        ],
+    )
     assert result.exit_code == 2
     assert "unknown acquisition strategy 'nosuch'" in result.output
 
@@ -106,9 +117,22 @@ def test_errors_and_progress_rows_show_brackets_verbatim(tmp_path: Path) -> None
 
     console = Console(file=io.StringIO(), width=200)
     events = _RichEvents(Progress(console=console), total_cycles=1)
-    row = CycleRow(run="hua[semantic_affinity]:vanilla", strategy="hua", preset="vanilla",
-                   seed=0, cycle=1, labeled=60, map50=43.4, coco_ap=21.5, val_map50=None,
-                   val_coco_ap=None, train_s=1.0, eval_s=1.0, score_s=1.0, time_s=3.0)
+    row = CycleRow(
+        run="hua[semantic_affinity]:vanilla",
+        strategy="hua",
+        preset="vanilla",
+        seed=0,
+        cycle=1,
+        labeled=60,
+        map50=43.4,
+        coco_ap=21.5,
+        val_map50=None,
+        val_coco_ap=None,
+        train_s=1.0,
+        eval_s=1.0,
+        score_s=1.0,
+        time_s=3.0,
+    )
     events("cycle", run=row.run, seed=0, cycle=1, labeled=60)
     events("row", row=row)
     assert "hua[semantic_affinity]:vanilla seed 0 cycle 1" in console.file.getvalue()
@@ -119,8 +143,16 @@ def test_simulate_applies_train_overrides(tmp_path: Path) -> None:
     overrides = {"detector": {"rois_per_image": 16}, "lr": 0.01}
     result = CliRunner().invoke(
         app,
-        ["simulate", "--strategies", "random:vanilla", "--out", str(out),
-         "--train-overrides", json.dumps(overrides), *TINY],
+        [
+            "simulate",
+            "--strategies",
+            "random:vanilla",
+            "--out",
+            str(out),
+            "--train-overrides",
+            json.dumps(overrides),
+            *TINY,
+        ],
     )
     assert result.exit_code == 0, result.output
     payload = json.loads((out / "simulation.json").read_text())

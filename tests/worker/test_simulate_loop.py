@@ -110,7 +110,11 @@ def test_rows_record_what_the_selections_cost_the_annotator() -> None:
 
 def test_composition_counts_boxes_classes_and_empty_images() -> None:
     assert composition([[0, 1, 1], [], [2]], 3) == {
-        "chosen": 3, "chosen_boxes": 4, "chosen_empty": 1, "chosen_class_boxes": [1, 2, 1]}
+        "chosen": 3,
+        "chosen_boxes": 4,
+        "chosen_empty": 1,
+        "chosen_class_boxes": [1, 2, 1],
+    }
     assert composition([], 3)["chosen_class_boxes"] == []
 
 

@@ -67,8 +67,12 @@ def test_selection_mix_sums_over_seeds_and_cycles() -> None:
     rows[0].update(chosen=2, chosen_boxes=3, chosen_empty=1, chosen_class_boxes=[3, 0])
     rows[3].update(chosen=2, chosen_boxes=5, chosen_empty=0, chosen_class_boxes=[1, 4])
     mix = selection_mix(rows)
-    assert mix == {"images": 4, "boxes_per_image": 2.0, "empty_share": 0.25,
-                   "class_share": [0.5, 0.5]}
+    assert mix == {
+        "images": 4,
+        "boxes_per_image": 2.0,
+        "empty_share": 0.25,
+        "class_share": [0.5, 0.5],
+    }
     assert summarize(rows)["hua:huale"]["selection"] == mix
     assert selection_mix(_rows()) is None  # rows without selection columns (older files)
 

@@ -36,8 +36,11 @@ def train_config(
         "warmup_iters": min(50, max(1, options.iterations // 5)),
         "seed": int(seed),
         "device": options.device,
-        "detector": {"backbone": options.backbone, "min_size": options.image_size,
-                     "max_size": options.image_size},
+        "detector": {
+            "backbone": options.backbone,
+            "min_size": options.image_size,
+            "max_size": options.image_size,
+        },
     }
     if options.lr is not None:
         over["lr"] = options.lr
@@ -48,7 +51,9 @@ class TorchBackend:
     """Trains fresh detectors on labelled pool subsets and evaluates / scores them."""
 
     def __init__(
-        self, data: SimulationData, options: LoopOptions,
+        self,
+        data: SimulationData,
+        options: LoopOptions,
         train_overrides: dict[str, Any] | None = None,
     ) -> None:
         self.data, self.options = data, options
@@ -56,24 +61,34 @@ class TorchBackend:
         self.train_overrides = dict(train_overrides or {})
         self._pool = DetectionDataset(data.pool, num_classes=self.num_classes)
         self._val = DetectionDataset(data.val, num_classes=self.num_classes) if data.val else None
-        self._test = (DetectionDataset(data.test, num_classes=self.num_classes)
-                      if data.test else None)
+        self._test = (
+            DetectionDataset(data.test, num_classes=self.num_classes) if data.test else None
+        )
 
     def train(
-        self, preset: str, labeled: Sequence[int], seed: int,
+        self,
+        preset: str,
+        labeled: Sequence[int],
+        seed: int,
         progress: Callable[[int, int], None],
     ) -> nn.Module:
         config = train_config(preset, self.options, seed, self.train_overrides)
         model = build_detector(config, self.num_classes)
         subset = [self.data.pool[i] for i in labeled]
-        dataset = DetectionDataset(subset, hflip_prob=config.hflip_prob,
-                                   num_classes=self.num_classes)
+        dataset = DetectionDataset(
+            subset, hflip_prob=config.hflip_prob, num_classes=self.num_classes
+        )
         train(model, dataset, config, progress=lambda it, total, _losses: progress(it, total))
         return model.eval()
 
     def _metrics(self, model: nn.Module, dataset: DetectionDataset) -> tuple[float, float]:
-        result = evaluate(model, dataset, self.data.class_names, device=self.options.device,
-                          batch_size=self.options.eval_batch_size)
+        result = evaluate(
+            model,
+            dataset,
+            self.data.class_names,
+            device=self.options.device,
+            batch_size=self.options.eval_batch_size,
+        )
         return 100.0 * float(result["map50"]), 100.0 * float(result["coco_ap"])
 
     def evaluate(self, model: nn.Module) -> dict[str, float | None]:
@@ -91,8 +106,15 @@ class TorchBackend:
     ) -> list[ImagePrediction]:
         views = [ORIGINAL, *sorted(v for v in requirements.views if v != ORIGINAL)]
         images = [self._pool.load(i) for i in ids]
-        raw = predict(model, images, list(ids), views=views, embedding=requirements.embedding,
-                      box_features=requirements.box_features,
-                      batch_size=self.options.eval_batch_size, device=self.options.device,
-                      generator=torch.Generator().manual_seed(int(seed)))
+        raw = predict(
+            model,
+            images,
+            list(ids),
+            views=views,
+            embedding=requirements.embedding,
+            box_features=requirements.box_features,
+            batch_size=self.options.eval_batch_size,
+            device=self.options.device,
+            generator=torch.Generator().manual_seed(int(seed)),
+        )
         return [to_image_prediction(r) for r in raw]

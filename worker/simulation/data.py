@@ -50,9 +50,14 @@ class SimulationData:
         return "test" if self.test else "val"
 
     def describe(self) -> dict[str, Any]:
-        return {"source": self.source, "classes": list(self.class_names),
-                "pool": len(self.pool), "val": len(self.val), "test": len(self.test),
-                "eval_split": self.eval_split}
+        return {
+            "source": self.source,
+            "classes": list(self.class_names),
+            "pool": len(self.pool),
+            "val": len(self.val),
+            "test": len(self.test),
+            "eval_split": self.eval_split,
+        }
 
 
 def _reindex(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -86,7 +91,11 @@ def split_validation(
 
 
 def synthetic_data(
-    pool_size: int, test_size: int, image_size: int, val_split: float = 0.0, seed: int = 0,
+    pool_size: int,
+    test_size: int,
+    image_size: int,
+    val_split: float = 0.0,
+    seed: int = 0,
     **overrides: Any,
 ) -> SimulationData:
     """Synthetic pool + separate test set (different generator seeds, same distribution).
@@ -100,18 +109,25 @@ def synthetic_data(
         raise ValueError("need a pool of at least 1 image and a test size >= 0")
     opts = {**SYNTHETIC_DEFAULTS, **overrides}
     classes = list(opts.pop("classes"))
-    pool = generate(pool_size, size=image_size, classes=classes, seed=seed, as_tensor=True,
-                    **opts)
-    test = generate(test_size, size=image_size, classes=classes, seed=seed + 100_003,
-                    as_tensor=True, **opts) if test_size else []
+    pool = generate(pool_size, size=image_size, classes=classes, seed=seed, as_tensor=True, **opts)
+    test = (
+        generate(
+            test_size, size=image_size, classes=classes, seed=seed + 100_003, as_tensor=True, **opts
+        )
+        if test_size
+        else []
+    )
     pool, val = split_validation(pool, val_split, seed)
     source = f"synthetic(n={pool_size}, test={test_size}, size={image_size}, seed={seed})"
     return SimulationData(classes, pool, val, _reindex(test), source=source)
 
 
 def coco_data(
-    json_path: str | Path, image_dir: str | Path | None = None, val_split: float = 0.0,
-    test_json: str | Path | None = None, test_image_dir: str | Path | None = None,
+    json_path: str | Path,
+    image_dir: str | Path | None = None,
+    val_split: float = 0.0,
+    test_json: str | Path | None = None,
+    test_image_dir: str | Path | None = None,
     seed: int = 0,
 ) -> SimulationData:
     """A COCO dataset on disk as the pool (+ optional validation split and test set).

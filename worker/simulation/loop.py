@@ -138,9 +138,12 @@ def selection_seed(seed: int, cycle: int) -> int:
 def composition(answers: Sequence[Sequence[int]], num_classes: int) -> dict[str, Any]:
     """The ``chosen*`` fields of :class:`CycleRow` from the oracle's per-image class labels."""
     per_class = class_counts(answers, num_classes)
-    return {"chosen": len(answers), "chosen_boxes": sum(per_class),
-            "chosen_empty": sum(1 for labels in answers if not labels),
-            "chosen_class_boxes": per_class if answers else []}
+    return {
+        "chosen": len(answers),
+        "chosen_boxes": sum(per_class),
+        "chosen_empty": sum(1 for labels in answers if not labels),
+        "chosen_class_boxes": per_class if answers else [],
+    }
 
 
 def _candidates(unlabeled: list[int], subset: int | None, seed: int) -> list[int]:
@@ -172,7 +175,11 @@ class Simulation:
     """Runs ``specs`` x ``options.seeds`` over ``backend``; call :meth:`run`."""
 
     def __init__(
-        self, specs: Sequence[RunSpec], options: LoopOptions, backend: Backend, oracle: Oracle,
+        self,
+        specs: Sequence[RunSpec],
+        options: LoopOptions,
+        backend: Backend,
+        oracle: Oracle,
         event: Event | None = None,
     ) -> None:
         check_runs(specs)
@@ -211,21 +218,41 @@ class Simulation:
             if cycle < opts.cycles - 1 and unlabeled:
                 start = time.perf_counter()
                 vmap = metrics.get("val_map50")
-                chosen, used = self._select(strategy, model, seed, cycle, labeled, unlabeled,
-                                            None if vmap is None else float(vmap) / 100.0)
+                chosen, used = self._select(
+                    strategy,
+                    model,
+                    seed,
+                    cycle,
+                    labeled,
+                    unlabeled,
+                    None if vmap is None else float(vmap) / 100.0,
+                )
                 score_s = time.perf_counter() - start
                 answers = self.oracle.reveal(chosen)
                 next_labeled = sorted([*labeled, *chosen])
             else:
                 next_labeled = labeled
-            rows.append(CycleRow(
-                run=spec.label, strategy=spec.strategy, preset=spec.preset, seed=seed,
-                cycle=cycle, labeled=len(labeled), map50=float(metrics["map50"]),
-                coco_ap=float(metrics["coco_ap"]), val_map50=metrics.get("val_map50"),
-                val_coco_ap=metrics.get("val_coco_ap"), train_s=round(train_s, 3),
-                eval_s=round(eval_s, 3), score_s=round(score_s, 3),
-                time_s=round(train_s + eval_s + score_s, 3), shared=shared,
-                strategy_used=used, **composition(answers, self.oracle.num_classes)))
+            rows.append(
+                CycleRow(
+                    run=spec.label,
+                    strategy=spec.strategy,
+                    preset=spec.preset,
+                    seed=seed,
+                    cycle=cycle,
+                    labeled=len(labeled),
+                    map50=float(metrics["map50"]),
+                    coco_ap=float(metrics["coco_ap"]),
+                    val_map50=metrics.get("val_map50"),
+                    val_coco_ap=metrics.get("val_coco_ap"),
+                    train_s=round(train_s, 3),
+                    eval_s=round(eval_s, 3),
+                    score_s=round(score_s, 3),
+                    time_s=round(train_s + eval_s + score_s, 3),
+                    shared=shared,
+                    strategy_used=used,
+                    **composition(answers, self.oracle.num_classes),
+                )
+            )
             self.event("row", row=rows[-1])
             labeled = next_labeled
         return rows
@@ -238,8 +265,12 @@ class Simulation:
             model, metrics, train_s, eval_s = self._shared[key]
             return model, metrics, train_s, eval_s, True
         start = time.perf_counter()
-        model = self.backend.train(spec.preset, labeled, train_seed(seed, cycle),
-                                   lambda it, total: self.event("train", it=it, total=total))
+        model = self.backend.train(
+            spec.preset,
+            labeled,
+            train_seed(seed, cycle),
+            lambda it, total: self.event("train", it=it, total=total),
+        )
         train_s = time.perf_counter() - start
         self.event("phase", name="evaluate")
         start = time.perf_counter()
@@ -250,8 +281,14 @@ class Simulation:
         return model, metrics, train_s, eval_s, False
 
     def _select(
-        self, strategy: Any, model: Any, seed: int, cycle: int, labeled: list[int],
-        unlabeled: list[int], validation_map: float | None = None,
+        self,
+        strategy: Any,
+        model: Any,
+        seed: int,
+        cycle: int,
+        labeled: list[int],
+        unlabeled: list[int],
+        validation_map: float | None = None,
     ) -> tuple[list[int], str]:
         """The chosen pool indices and the name of the strategy that chose them. Like the
         selection stage: embedding strategies get the labelled images' embeddings (at most
@@ -264,11 +301,16 @@ class Simulation:
             preds = self.backend.predict(model, candidates, req, sel_seed)
         else:
             preds = _no_model_predictions(candidates)
-        context = ScoringContext(num_classes=self.oracle.num_classes,
-                                 labeled_class_freq=self.oracle.class_frequency(labeled))
+        context = ScoringContext(
+            num_classes=self.oracle.num_classes,
+            labeled_class_freq=self.oracle.class_frequency(labeled),
+        )
         if strategy.uses_pool_stats:
-            context = replace(context, validation_map=validation_map,
-                              labeled_images_per_class=self.oracle.images_per_class(labeled))
+            context = replace(
+                context,
+                validation_map=validation_map,
+                labeled_images_per_class=self.oracle.images_per_class(labeled),
+            )
         if req.embedding and req.needs_model and labeled:
             context = replace(context, labeled_embeddings=self._embeddings(model, labeled, seed))
         records = strategy.score_images(preds, context)

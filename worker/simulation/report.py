@@ -14,9 +14,28 @@ from typing import Any
 
 import numpy as np
 
-FIELDS = ("run", "strategy", "preset", "seed", "cycle", "labeled", "map50", "coco_ap",
-          "val_map50", "val_coco_ap", "train_s", "eval_s", "score_s", "time_s", "shared",
-          "chosen", "chosen_boxes", "chosen_empty", "chosen_class_boxes", "strategy_used")
+FIELDS = (
+    "run",
+    "strategy",
+    "preset",
+    "seed",
+    "cycle",
+    "labeled",
+    "map50",
+    "coco_ap",
+    "val_map50",
+    "val_coco_ap",
+    "train_s",
+    "eval_s",
+    "score_s",
+    "time_s",
+    "shared",
+    "chosen",
+    "chosen_boxes",
+    "chosen_empty",
+    "chosen_class_boxes",
+    "strategy_used",
+)
 
 
 def aulc(x: Sequence[float], y: Sequence[float]) -> float:
@@ -66,9 +85,7 @@ def summarize(rows: Sequence[Mapping[str, Any]], metric: str = "map50") -> dict[
             "mean_after_first_std": round(_std(per_seed_after), 3),
             "aulc": round(aulc(labeled, mean.tolist()), 3),
             "seeds": len(per_seed),
-            "selection": selection_mix(
-                [by_seed[s][c] for s in by_seed for c in cycles]
-            ),
+            "selection": selection_mix([by_seed[s][c] for s in by_seed for c in cycles]),
         }
     return out
 
@@ -131,7 +148,8 @@ def write_json(payload: Mapping[str, Any], path: str | Path) -> Path:
 
 
 def plot_learning_curves(
-    summaries: Mapping[str, Mapping[str, Mapping[str, Any]]], path: str | Path,
+    summaries: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    path: str | Path,
     title: str = "alp simulate: learning curves",
 ) -> Path:
     """One subplot per metric (``summaries = {"map50": summarize(...), ...}``), one line per
@@ -142,8 +160,7 @@ def plot_learning_curves(
     import matplotlib.pyplot as plt
 
     names = {"map50": "mAP@0.5 (%)", "coco_ap": "COCO AP@[.5:.95] (%)"}
-    fig, axes = plt.subplots(1, len(summaries), figsize=(6.0 * len(summaries), 4.2),
-                             squeeze=False)
+    fig, axes = plt.subplots(1, len(summaries), figsize=(6.0 * len(summaries), 4.2), squeeze=False)
     for ax, (metric, summary) in zip(axes[0], summaries.items(), strict=True):
         for run, s in summary.items():
             x, mean, std = np.array(s["labeled"]), np.array(s["mean"]), np.array(s["std"])
@@ -163,7 +180,9 @@ def plot_learning_curves(
 
 
 def write_outputs(
-    rows: Sequence[Mapping[str, Any]], out_dir: str | Path, config: Mapping[str, Any],
+    rows: Sequence[Mapping[str, Any]],
+    out_dir: str | Path,
+    config: Mapping[str, Any],
     stem: str = "simulation",
 ) -> dict[str, Path]:
     """Write ``<stem>.csv``, ``<stem>.json`` (config, rows, summaries) and ``<stem>.png``
@@ -172,8 +191,9 @@ def write_outputs(
     summaries = {m: summarize(rows, m) for m in ("map50", "coco_ap")}
     paths = {
         "csv": write_csv(rows, out / f"{stem}.csv"),
-        "json": write_json({"config": dict(config), "rows": list(rows), "summary": summaries},
-                           out / f"{stem}.json"),
+        "json": write_json(
+            {"config": dict(config), "rows": list(rows), "summary": summaries}, out / f"{stem}.json"
+        ),
     }
     if rows:
         paths["png"] = plot_learning_curves(summaries, out / f"{stem}.png")

@@ -30,14 +30,19 @@ class RunSpec:
         if not self.strategy:
             raise ValueError("a run needs a strategy name")
         if self.preset not in TRAIN_PRESETS:
-            raise ValueError(f"unknown train preset {self.preset!r}; expected one of "
-                             f"{', '.join(TRAIN_PRESETS)}")
+            raise ValueError(
+                f"unknown train preset {self.preset!r}; expected one of {', '.join(TRAIN_PRESETS)}"
+            )
         if not self.label:
             object.__setattr__(self, "label", f"{self.strategy}:{self.preset}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "strategy": self.strategy, "preset": self.preset,
-                "params": dict(self.params)}
+        return {
+            "label": self.label,
+            "strategy": self.strategy,
+            "preset": self.preset,
+            "params": dict(self.params),
+        }
 
 
 def parse_strategies(
@@ -95,17 +100,21 @@ def _json_object(text: str | None, option: str, ok: Any, shape: str) -> dict[str
 
 def parse_params(text: str | None) -> dict[str, dict[str, Any]]:
     """``--strategy-params`` JSON: ``{"hua": {"retrieval_factor": 2}}``; ``None`` -> ``{}``."""
-    return _json_object(text, "--strategy-params",
-                        lambda v: all(isinstance(p, dict) for p in v.values()),
-                        'a map of names to objects, e.g. {"hua": {...}}')
+    return _json_object(
+        text,
+        "--strategy-params",
+        lambda v: all(isinstance(p, dict) for p in v.values()),
+        'a map of names to objects, e.g. {"hua": {...}}',
+    )
 
 
 def parse_train_overrides(text: str | None) -> dict[str, Any]:
     """``--train-overrides`` JSON: ``TrainConfig.preset`` keys applied to every run, e.g.
     ``{"detector": {"rois_per_image": 64}}``; ``None`` -> ``{}``. Only the JSON shape is
     checked here; the values are checked when the configs are built."""
-    return _json_object(text, "--train-overrides", lambda v: True,
-                        'an object, e.g. {"detector": {...}}')
+    return _json_object(
+        text, "--train-overrides", lambda v: True, 'an object, e.g. {"detector": {...}}'
+    )
 
 
 @dataclass
@@ -134,9 +143,15 @@ class LoopOptions:
     eval_batch_size: int = 16
 
     def __post_init__(self) -> None:
-        checks = {"initial": self.initial, "budget": self.budget, "cycles": self.cycles,
-                  "iterations": self.iterations, "batch_size": self.batch_size,
-                  "image_size": self.image_size, "eval_batch_size": self.eval_batch_size}
+        checks = {
+            "initial": self.initial,
+            "budget": self.budget,
+            "cycles": self.cycles,
+            "iterations": self.iterations,
+            "batch_size": self.batch_size,
+            "image_size": self.image_size,
+            "eval_batch_size": self.eval_batch_size,
+        }
         bad = [f"{k}={v}" for k, v in checks.items() if not isinstance(v, int) or v < 1]
         if bad:
             raise ValueError(f"need positive integers: {', '.join(bad)}")
@@ -152,5 +167,6 @@ class LoopOptions:
         return [min(pool_size, self.initial + c * self.budget) for c in range(self.cycles)]
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (list(v) if isinstance(v, tuple | list) else v)
-                for k, v in self.__dict__.items()}
+        return {
+            k: (list(v) if isinstance(v, tuple | list) else v) for k, v in self.__dict__.items()
+        }

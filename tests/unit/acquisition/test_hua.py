@@ -119,11 +119,16 @@ def test_diversity_guard_skips_duplicate_histograms() -> None:
 
 def test_rank_normalization_ignores_outlier_scale() -> None:
     # one huge SA outlier squashes the other SA values under min-max, not under rank
-    recs = [rec(1, 0.5, (100, 0.1, 0, 0)), rec(2, 0.5, (3, 0.8, 0, 0)),
-            rec(3, 0.5, (2, 0.9, 0, 0)), rec(4, 0.5, (1, 0.7, 0, 0))]
+    recs = [
+        rec(1, 0.5, (100, 0.1, 0, 0)),
+        rec(2, 0.5, (3, 0.8, 0, 0)),
+        rec(3, 0.5, (2, 0.9, 0, 0)),
+        rec(4, 0.5, (1, 0.7, 0, 0)),
+    ]
     by_minmax = get_strategy("hua", retrieval_factor=1.0).select(recs, 4, context())
     by_rank = get_strategy("hua", retrieval_factor=1.0, normalization="rank").select(
-        recs, 4, context())
+        recs, 4, context()
+    )
     sa = {s.image_id: s.components["semantic_affinity_norm"] for s in by_minmax}
     assert sa == pytest.approx({1: 1.0, 2: 2 / 99, 3: 1 / 99, 4: 0.0})
     sa = {s.image_id: s.components["semantic_affinity_norm"] for s in by_rank}
@@ -143,10 +148,12 @@ def test_entropy_can_join_the_ranking_metrics() -> None:
 
 
 def test_box_weights_score_reweights_the_ranking_metrics() -> None:
-    o = view([[0, 0, 10, 10], [50, 50, 60, 60]], scores=[0.9, 0.1],
-             probs=[[0, 1, 0, 0], [0, 1, 0, 0]])
-    f = view([[0, 0, 10, 10], [50, 50, 60, 55]], scores=[0.9, 0.1],
-             probs=[[0, 1, 0, 0], [0, 0, 1, 0]])
+    o = view(
+        [[0, 0, 10, 10], [50, 50, 60, 60]], scores=[0.9, 0.1], probs=[[0, 1, 0, 0], [0, 1, 0, 0]]
+    )
+    f = view(
+        [[0, 0, 10, 10], [50, 50, 60, 55]], scores=[0.9, 0.1], probs=[[0, 1, 0, 0], [0, 0, 1, 0]]
+    )
     pred = image(1, {ORIGINAL: o, FLIP: f})
     plain = get_strategy("hua").score_image(pred, context()).components
     weighted = get_strategy("hua", box_weights="score").score_image(pred, context()).components

@@ -112,10 +112,12 @@ def test_flip_iou_uncertainty() -> None:
 
 def test_score_weighted_means_let_confident_boxes_dominate() -> None:
     # box A: views agree (JS 0); box B: classes disjoint (JS 1, flip IoU 0.5)
-    o = view([[0, 0, 10, 10], [50, 50, 60, 60]], scores=[0.9, 0.1],
-             probs=[[0, 1, 0, 0], [0, 1, 0, 0]])
-    f = view([[0, 0, 10, 10], [50, 50, 60, 55]], scores=[0.9, 0.1],
-             probs=[[0, 1, 0, 0], [0, 0, 1, 0]])
+    o = view(
+        [[0, 0, 10, 10], [50, 50, 60, 60]], scores=[0.9, 0.1], probs=[[0, 1, 0, 0], [0, 1, 0, 0]]
+    )
+    f = view(
+        [[0, 0, 10, 10], [50, 50, 60, 55]], scores=[0.9, 0.1], probs=[[0, 1, 0, 0], [0, 0, 1, 0]]
+    )
     assert semantic_affinity(o, f) == pytest.approx(0.5, rel=1e-5)
     assert semantic_affinity(o, f, weighted=True) == pytest.approx(0.1, rel=1e-5)
     assert flip_iou_uncertainty(o, f) == pytest.approx(0.25)
@@ -133,7 +135,8 @@ def test_score_weighted_sigma_uncertainty_and_zero_scores() -> None:
     c_sharp, c_vague = math.exp(-math.exp(-5)), math.exp(-1)
     assert sigma_uncertainty([v]) == pytest.approx(1 - (c_sharp + c_vague) / 2, rel=1e-6)
     assert sigma_uncertainty([v], weighted=True) == pytest.approx(
-        1 - (0.75 * c_sharp + 0.25 * c_vague), rel=1e-6)
+        1 - (0.75 * c_sharp + 0.25 * c_vague), rel=1e-6
+    )
     zero = view([[0, 0, 10, 10], [20, 20, 30, 30]], scores=[0.0, 0.0], log_vars=[sharp, vague])
     assert sigma_uncertainty([zero], weighted=True) == 1.0  # no weight at all: as if no boxes
     o = view([[0, 0, 10, 10]], scores=[0.0])

@@ -27,8 +27,14 @@ def test_each_box_is_pooled_on_its_fpn_level() -> None:
 def test_features_come_from_the_box_position_and_batch_item() -> None:
     # channel k is 1 in quadrant k of image 0; image 1 is the mirror image (left <-> right)
     fmap = torch.zeros(2, 4, 16, 16)
-    for k, (ys, xs) in enumerate([(slice(0, 8), slice(0, 8)), (slice(0, 8), slice(8, 16)),
-                                  (slice(8, 16), slice(0, 8)), (slice(8, 16), slice(8, 16))]):
+    for k, (ys, xs) in enumerate(
+        [
+            (slice(0, 8), slice(0, 8)),
+            (slice(0, 8), slice(8, 16)),
+            (slice(8, 16), slice(0, 8)),
+            (slice(8, 16), slice(8, 16)),
+        ]
+    ):
         fmap[0, k, ys, xs] = 1.0
     fmap[1] = fmap[0].flip(-1)
     top_left, bottom_right = [4.0, 4.0, 24.0, 24.0], [36.0, 40.0, 60.0, 60.0]  # 64-px images
@@ -58,15 +64,17 @@ def test_empty_inputs_and_bad_arguments() -> None:
     none = [torch.zeros(0, 4), torch.zeros(0, 4)]
     out = pool_box_features({"0": fmap}, none, [(32, 32)] * 2, ["0"])
     assert [o.shape for o in out] == [(0, 5), (0, 5)]
-    mixed = pool_box_features({"0": fmap}, [torch.zeros(0, 4), torch.tensor([[0.0, 0, 8, 8]])],
-                              [(32, 32)] * 2, ["0"])
+    mixed = pool_box_features(
+        {"0": fmap}, [torch.zeros(0, 4), torch.tensor([[0.0, 0, 8, 8]])], [(32, 32)] * 2, ["0"]
+    )
     assert mixed[0].shape == (0, 5) and mixed[1].shape == (1, 5)
     with pytest.raises(ValueError, match="mode"):
         pool_box_features({"0": fmap}, none, [(32, 32)] * 2, ["0"], mode="grid")
     with pytest.raises(ValueError, match="box sets"):
         pool_box_features({"0": fmap}, none, [(32, 32)], ["0"])
-    zero = pool_box_features({"0": torch.zeros(1, 3, 4, 4)}, [torch.tensor([[0.0, 0, 8, 8]])],
-                             [(32, 32)], ["0"])[0]
+    zero = pool_box_features(
+        {"0": torch.zeros(1, 3, 4, 4)}, [torch.tensor([[0.0, 0, 8, 8]])], [(32, 32)], ["0"]
+    )[0]
     assert torch.equal(zero, torch.zeros(1, 3)), "a zero feature stays zero, not NaN"
 
 

@@ -36,8 +36,11 @@ def test_tiny_detectors_train_and_predict(
     if not two_stage:
         targets = [{**t, "labels": t["labels"] - 1} for t in targets]
     losses = model(images, targets)
-    expected = ({"loss_classifier", "loss_box_reg", "loss_objectness", "loss_rpn_box_reg"}
-                if two_stage else {"classification", "bbox_regression"})
+    expected = (
+        {"loss_classifier", "loss_box_reg", "loss_objectness", "loss_rpn_box_reg"}
+        if two_stage
+        else {"classification", "bbox_regression"}
+    )
     assert expected <= set(losses)
     assert all(torch.isfinite(v) for v in losses.values())
     model.eval()
@@ -90,8 +93,11 @@ def test_weights_from_checkpoint_path(tmp_path: Path, tiny_detector_config: Call
 
 @pytest.mark.parametrize(
     ("arch", "backbone"),
-    [("fasterrcnn", "mobilenet_v3_large_fpn"), ("fasterrcnn", "resnet50_fpn"),
-     ("retinanet", "resnet50_fpn")],
+    [
+        ("fasterrcnn", "mobilenet_v3_large_fpn"),
+        ("fasterrcnn", "resnet50_fpn"),
+        ("retinanet", "resnet50_fpn"),
+    ],
 )
 def test_torchvision_backbones_build_without_downloads(arch: str, backbone: str) -> None:
     config = DetectorConfig(arch=arch, backbone=backbone, min_size=320, max_size=320)

@@ -90,17 +90,35 @@ def test_synthetic_is_deterministic_and_boxes_are_valid() -> None:
 
 
 def test_synthetic_objects_are_drawn_inside_their_boxes() -> None:
-    sample = generate(1, size=64, classes=("square",), seed=1, min_objects=1, max_objects=1,
-                      noise=0.0, clutter=0, as_tensor=True)[0]
+    sample = generate(
+        1,
+        size=64,
+        classes=("square",),
+        seed=1,
+        min_objects=1,
+        max_objects=1,
+        noise=0.0,
+        clutter=0,
+        as_tensor=True,
+    )[0]
     x1, y1, x2, y2 = (int(v) for v in sample["boxes"][0])
     image = sample["image"]
-    inside = image[:, y1 + 1:y2 - 1, x1 + 1:x2 - 1]
+    inside = image[:, y1 + 1 : y2 - 1, x1 + 1 : x2 - 1]
     assert inside.std(dim=(1, 2)).max() < 1e-6  # a filled square of one colour
 
 
 def test_synthetic_imbalance_and_empty_images() -> None:
-    samples = generate(200, size=32, seed=0, imbalance=20.0, min_objects=1, max_objects=1,
-                       scale=(0.3, 0.5), empty_fraction=0.25, clutter=0)
+    samples = generate(
+        200,
+        size=32,
+        seed=0,
+        imbalance=20.0,
+        min_objects=1,
+        max_objects=1,
+        scale=(0.3, 0.5),
+        empty_fraction=0.25,
+        clutter=0,
+    )
     counts = Counter(label for s in samples for label in s["labels"])
     assert counts[0] > 3 * counts[2]
     empty = sum(1 for s in samples if not s["boxes"])
@@ -112,16 +130,18 @@ def test_synthetic_imbalance_and_empty_images() -> None:
 
 def test_coco_write_read_round_trip(tmp_path: Path) -> None:
     classes = ("circle", "square", "triangle")
-    json_path = generate_coco(tmp_path / "ds", 5, classes=classes, size=48, seed=2,
-                              empty_fraction=0.3)
+    json_path = generate_coco(
+        tmp_path / "ds", 5, classes=classes, size=48, seed=2, empty_fraction=0.3
+    )
     manifest, names = read_coco(json_path)
     assert names == list(classes)
     original = generate(5, size=48, classes=classes, seed=2, empty_fraction=0.3)
     assert len(manifest) == 5
     for entry, sample in zip(manifest, original, strict=True):
         assert Path(entry["path"]).is_file()
-        np.testing.assert_allclose(np.array(entry["boxes"]).reshape(-1, 4),
-                                   np.array(sample["boxes"]).reshape(-1, 4))
+        np.testing.assert_allclose(
+            np.array(entry["boxes"]).reshape(-1, 4), np.array(sample["boxes"]).reshape(-1, 4)
+        )
         assert entry["labels"] == sample["labels"]
     image, _ = DetectionDataset(manifest)[0]
     expected = torch.from_numpy(np.array(original[0]["image"])).permute(2, 0, 1) / 255.0

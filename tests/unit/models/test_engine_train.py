@@ -18,8 +18,12 @@ CLASSES = ["circle", "square", "triangle"]
 def _config(preset: str, tiny_detector_config: Callable, **overrides: Any) -> TrainConfig:
     arch = "retinanet" if preset in ("aploss", "retinanet") else "fasterrcnn"
     options: dict[str, Any] = {
-        "iterations": 40, "batch_size": 4, "lr": 0.02 if arch == "retinanet" else 0.04,
-        "warmup_iters": 5, "hflip_prob": 0.0, "seed": 0,
+        "iterations": 40,
+        "batch_size": 4,
+        "lr": 0.02 if arch == "retinanet" else 0.04,
+        "warmup_iters": 5,
+        "hflip_prob": 0.0,
+        "seed": 0,
         "detector": tiny_detector_config(arch, rois_per_image=64),
     }
     options.update(overrides)
@@ -51,7 +55,8 @@ def test_evaluate_reports_documented_fields(
     metrics = evaluate(model, synthetic_samples, CLASSES)
     assert model.training  # mode restored
     assert {"map50", "map50_11pt", "coco_ap", "coco_ap50", "per_class", "num_images"} <= set(
-        metrics)
+        metrics
+    )
     assert metrics["num_images"] == len(synthetic_samples)
     assert set(metrics["per_class"]) == set(CLASSES)
     gt_counts = sum(len(s["labels"]) for s in synthetic_samples)
@@ -62,24 +67,33 @@ def test_progress_stop_and_seeding(tiny_detector_config: Callable, synthetic_sam
     config = _config("vanilla", tiny_detector_config, iterations=3, hflip_prob=0.5)
     calls: list[tuple[int, int, dict]] = []
     rng_state = torch.get_rng_state()
-    first = train(build_detector(config, 3), synthetic_samples, config,
-                  progress=lambda i, total, losses: calls.append((i, total, losses)))
+    first = train(
+        build_detector(config, 3),
+        synthetic_samples,
+        config,
+        progress=lambda i, total, losses: calls.append((i, total, losses)),
+    )
     assert torch.equal(torch.get_rng_state(), rng_state)
     assert [c[:2] for c in calls] == [(1, 3), (2, 3), (3, 3)]
     assert {"loss", "loss_classifier", "loss_box_reg"} <= set(calls[0][2])
     second = train(build_detector(config, 3), synthetic_samples, config)
     assert first.loss_history == pytest.approx(second.loss_history, rel=1e-4)
 
-    stopped = train(build_detector(config, 3), synthetic_samples, config,
-                    should_stop=lambda: len(calls) >= 5,
-                    progress=lambda i, total, losses: calls.append((i, total, losses)))
+    stopped = train(
+        build_detector(config, 3),
+        synthetic_samples,
+        config,
+        should_stop=lambda: len(calls) >= 5,
+        progress=lambda i, total, losses: calls.append((i, total, losses)),
+    )
     assert stopped.stopped and stopped.iterations == 2
 
 
 def test_non_finite_loss_raises(tiny_detector_config: Callable, synthetic_samples: list) -> None:
     config = _config("vanilla", tiny_detector_config, iterations=2)
-    poisoned = [{**s, "image": torch.full((3, 64, 64), float("nan"))}
-                for s in synthetic_samples[:4]]
+    poisoned = [
+        {**s, "image": torch.full((3, 64, 64), float("nan"))} for s in synthetic_samples[:4]
+    ]
     with pytest.raises(NonFiniteLossError, match="iteration 1") as info:
         train(build_detector(config, 3), poisoned, config)
     assert info.value.iteration == 1

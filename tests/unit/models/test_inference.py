@@ -34,8 +34,15 @@ def test_contract_fields_and_shapes(
     arch = "retinanet" if preset == "retinanet" else "fasterrcnn"
     config = TrainConfig.preset(preset, detector=tiny_detector_config(arch))
     model = build_detector(config, 3)
-    results = predict(model, _images(synthetic_samples), image_ids=["a", "b", "c"],
-                      views=ALL_VIEWS, embedding=True, score_thresh=0.0, max_det=7)
+    results = predict(
+        model,
+        _images(synthetic_samples),
+        image_ids=["a", "b", "c"],
+        views=ALL_VIEWS,
+        embedding=True,
+        score_thresh=0.0,
+        max_det=7,
+    )
     assert [r["image_id"] for r in results] == ["a", "b", "c"]
     cols = 3 if arch == "retinanet" else 4
     for r in results:
@@ -64,8 +71,9 @@ def test_contract_fields_and_shapes(
 
 
 def test_zero_detections_keep_trailing_shapes(rcnn: nn.Module, synthetic_samples: list) -> None:
-    results = predict(rcnn, _images(synthetic_samples, 2), views=("orig", "flip", "cutout"),
-                      score_thresh=1.01)
+    results = predict(
+        rcnn, _images(synthetic_samples, 2), views=("orig", "flip", "cutout"), score_thresh=1.01
+    )
     for r in results:
         for view in r["views"].values():
             assert view["boxes"].shape == (0, 4)
@@ -77,10 +85,12 @@ def test_flip_view_maps_back_exactly(rcnn: nn.Module, synthetic_samples: list) -
     image = synthetic_samples[0]["image"]
     both = predict(rcnn, [image], views=("orig", "flip"), score_thresh=0.0)[0]["views"]
     mirrored = predict(rcnn, [image.flip(-1)], views=("orig",), score_thresh=0.0)[0]["views"]
-    torch.testing.assert_close(both["flip"]["boxes"], flip_boxes(mirrored["orig"]["boxes"], 64),
-                               atol=1e-3, rtol=0)
-    torch.testing.assert_close(both["flip"]["scores"], mirrored["orig"]["scores"],
-                               atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        both["flip"]["boxes"], flip_boxes(mirrored["orig"]["boxes"], 64), atol=1e-3, rtol=0
+    )
+    torch.testing.assert_close(
+        both["flip"]["scores"], mirrored["orig"]["scores"], atol=1e-5, rtol=0
+    )
 
 
 def test_symmetric_image_gives_matching_boxes(rcnn: nn.Module, synthetic_samples: list) -> None:
@@ -117,8 +127,13 @@ def test_model_state_is_restored(rcnn: nn.Module, synthetic_samples: list) -> No
 def test_random_views_follow_the_generator(rcnn: nn.Module, synthetic_samples: list) -> None:
     def run(seed: int) -> torch.Tensor:
         gen = torch.Generator().manual_seed(seed)
-        out = predict(rcnn, _images(synthetic_samples, 1), views=("orig", "noise"),
-                      generator=gen, score_thresh=0.0)
+        out = predict(
+            rcnn,
+            _images(synthetic_samples, 1),
+            views=("orig", "noise"),
+            generator=gen,
+            score_thresh=0.0,
+        )
         return out[0]["views"]["noise"]["scores"]
 
     assert torch.equal(run(1), run(1))
@@ -129,8 +144,9 @@ def test_downscale_and_rotate_unmap() -> None:
     image = torch.zeros(3, 50, 80)
     view = downscale_view(image, 0.8)
     assert view.image.shape == (3, 40, 64)
-    torch.testing.assert_close(view.unmap(torch.tensor([[8.0, 4.0, 32.0, 20.0]])),
-                               torch.tensor([[10.0, 5.0, 40.0, 25.0]]))
+    torch.testing.assert_close(
+        view.unmap(torch.tensor([[8.0, 4.0, 32.0, 20.0]])), torch.tensor([[10.0, 5.0, 40.0, 25.0]])
+    )
     image[:, 20:30, 30:50] = 1.0  # box (30, 20, 50, 30)
     rot = rotate_view(image, 5.0)
     ys, xs = torch.nonzero(rot.image[0] > 0.5, as_tuple=True)
@@ -161,8 +177,9 @@ def test_predict_paths_decodes_files(tmp_path: Path, rcnn: nn.Module, synthetic_
     results = predict_paths(rcnn, paths, views=("orig",), score_thresh=0.0)
     assert [r["image_id"] for r in results] == [str(p) for p in paths]
     direct = predict(rcnn, _images(synthetic_samples, 2), views=("orig",), score_thresh=0.0)
-    torch.testing.assert_close(results[1]["views"]["orig"]["boxes"],
-                               direct[1]["views"]["orig"]["boxes"], atol=1e-3, rtol=0)
+    torch.testing.assert_close(
+        results[1]["views"]["orig"]["boxes"], direct[1]["views"]["orig"]["boxes"], atol=1e-3, rtol=0
+    )
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"nope")
     with pytest.raises(ValueError, match=r"bad\.jpg"):
@@ -171,17 +188,22 @@ def test_predict_paths_decodes_files(tmp_path: Path, rcnn: nn.Module, synthetic_
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"views": ("flip",)}, "orig"), ({"views": ("orig", "mosaic")}, "unknown views"),
-     ({"image_ids": [1]}, "image ids"), ({"batch_size": 0}, "batch_size"),
-     ({"box_features": True, "box_feature_mode": "grid"}, "box_feature_mode")],
+    [
+        ({"views": ("flip",)}, "orig"),
+        ({"views": ("orig", "mosaic")}, "unknown views"),
+        ({"image_ids": [1]}, "image ids"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"box_features": True, "box_feature_mode": "grid"}, "box_feature_mode"),
+    ],
 )
 def test_bad_arguments(rcnn: nn.Module, synthetic_samples: list, kwargs: dict, message: str):
     with pytest.raises(ValueError, match=message):
         predict(rcnn, _images(synthetic_samples, 2), **kwargs)
 
 
-def _manual_box_features(model: nn.Module, image: torch.Tensor, boxes: torch.Tensor,
-                         mode: str = "roi") -> torch.Tensor:
+def _manual_box_features(
+    model: nn.Module, image: torch.Tensor, boxes: torch.Tensor, mode: str = "roi"
+) -> torch.Tensor:
     """Reference: one more forward of the transform + backbone, pooled at ``boxes``."""
     from models.box_features import feature_levels, pool_box_features, to_transformed
 
@@ -203,8 +225,16 @@ def test_box_features_follow_the_original_view_boxes(
     model = build_detector(TrainConfig.preset("vanilla", detector=tiny_detector_config(arch)), 3)
     images = _images(synthetic_samples)
     # "orig" not first and a cutout pass afterwards: features still come from the original
-    results = predict(model, images, views=("flip", "orig", "cutout"), box_features=True,
-                      box_feature_mode=mode, score_thresh=0.0, max_det=7, batch_size=2)
+    results = predict(
+        model,
+        images,
+        views=("flip", "orig", "cutout"),
+        box_features=True,
+        box_feature_mode=mode,
+        score_thresh=0.0,
+        max_det=7,
+        batch_size=2,
+    )
     for image, r in zip(images, results, strict=True):
         boxes, feats = r["views"]["orig"]["boxes"], r["extra"]["box_features"]
         assert feats.shape == (len(boxes), 64) and feats.dtype == torch.float32
@@ -225,15 +255,21 @@ def test_box_features_are_not_computed_unless_asked(
     plain = predict(rcnn, _images(synthetic_samples, 1), score_thresh=0.0)[0]
     assert plain["extra"] == {}
     # the same detections with features: order and count match, detections unchanged
-    with_feats = predict(rcnn, _images(synthetic_samples, 1), score_thresh=0.0,
-                         box_features=True)[0]
+    with_feats = predict(rcnn, _images(synthetic_samples, 1), score_thresh=0.0, box_features=True)[
+        0
+    ]
     assert torch.equal(plain["views"]["orig"]["boxes"], with_feats["views"]["orig"]["boxes"])
     assert with_feats["extra"]["box_features"].shape[0] == len(plain["views"]["orig"]["boxes"])
 
 
 def test_box_features_of_zero_detections(rcnn: nn.Module, synthetic_samples: list) -> None:
-    results = predict(rcnn, _images(synthetic_samples, 2), views=("orig", "flip"),
-                      box_features=True, score_thresh=1.01)
+    results = predict(
+        rcnn,
+        _images(synthetic_samples, 2),
+        views=("orig", "flip"),
+        box_features=True,
+        score_thresh=1.01,
+    )
     for r in results:
         assert r["views"]["orig"]["boxes"].shape == (0, 4)
         assert r["extra"]["box_features"].shape == (0, 64)

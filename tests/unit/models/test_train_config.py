@@ -30,9 +30,14 @@ def test_presets_differ_in_their_heads() -> None:
 
 
 def test_overrides_merge_partial_nested_dicts() -> None:
-    config = TrainConfig.preset("libra", lr=0.5, epochs=3, milestones=[2, 1],
-                                detector={"min_size": 96, "max_size": 96},
-                                heads={"libra_num_bins": 4})
+    config = TrainConfig.preset(
+        "libra",
+        lr=0.5,
+        epochs=3,
+        milestones=[2, 1],
+        detector={"min_size": 96, "max_size": 96},
+        heads={"libra_num_bins": 4},
+    )
     assert config.lr == 0.5
     assert config.epochs == 3 and config.iterations is None
     assert config.milestones == (1, 2)
@@ -99,7 +104,11 @@ def test_merge_overrides_merges_mappings_key_by_key_and_copies() -> None:
     base = {"detector": {"rois_per_image": 64, "min_size": 96}, "lr": 0.04, "milestones": [8]}
     extra = {"detector": {"rois_per_image": 32}, "heads": {"emphasis": "a"}, "milestones": [4]}
     merged = merge_overrides(base, extra)
-    assert merged == {"detector": {"rois_per_image": 32, "min_size": 96}, "lr": 0.04,
-                      "milestones": [4], "heads": {"emphasis": "a"}}
+    assert merged == {
+        "detector": {"rois_per_image": 32, "min_size": 96},
+        "lr": 0.04,
+        "milestones": [4],
+        "heads": {"emphasis": "a"},
+    }
     assert base["detector"]["rois_per_image"] == 64 and "heads" not in base
     assert merge_overrides(base, None) == base and merge_overrides(base, None) is not base

@@ -10,8 +10,11 @@ from models.eval.voc import evaluate_voc, voc_ap, voc_class_tp_fp
 
 def _det(boxes: list, scores: list, labels: list | None = None) -> dict:
     labels = labels if labels is not None else [0] * len(boxes)
-    return {"boxes": np.array(boxes, float).reshape(-1, 4), "scores": np.array(scores, float),
-            "labels": np.array(labels)}
+    return {
+        "boxes": np.array(boxes, float).reshape(-1, 4),
+        "scores": np.array(scores, float),
+        "labels": np.array(labels),
+    }
 
 
 def _gt(boxes: list, labels: list | None = None, difficult: list | None = None) -> dict:

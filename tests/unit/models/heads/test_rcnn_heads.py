@@ -26,8 +26,9 @@ def _eval(model: nn.Module, images: list) -> list[dict]:
         return model(images)
 
 
-def test_vanilla_is_bit_identical_to_stock(stock_tiny_detector: Callable,
-                                           tiny_batch: tuple) -> None:
+def test_vanilla_is_bit_identical_to_stock(
+    stock_tiny_detector: Callable, tiny_batch: tuple
+) -> None:
     images, targets = tiny_batch
     stock = stock_tiny_detector("fasterrcnn")
     ours = install_heads(copy.deepcopy(stock), head_preset("vanilla"), NUM)
@@ -49,22 +50,33 @@ def test_vanilla_is_bit_identical_to_stock(stock_tiny_detector: Callable,
 CONFIGS = {
     "huale": head_preset("huale"),
     "libra": head_preset("libra"),
-    "libra_faithful": HeadConfig(sampler="libra_faithful", libra_floor_thr=0.0,
-                                 libra_floor_fraction=0.2),
+    "libra_faithful": HeadConfig(
+        sampler="libra_faithful", libra_floor_thr=0.0, libra_floor_fraction=0.2
+    ),
     "pisa": head_preset("pisa"),
     "pisa_all_negatives": HeadConfig(sampler="score_hlr", score_hlr_candidate_factor=None),
     "eiou_emphasis_b": HeadConfig(reg_loss="eiou", emphasis="b", sampler_num=64),
-    "sync_c_ramp": HeadConfig(reg_loss="synchronic", uncertainty_head=True, emphasis="c",
-                              sync_lambda_ramp_iters=10, uncertainty_class_agnostic=True),
-    "uncertainty_isr": HeadConfig(reg_loss="uncertainty", uncertainty_head=True,
-                                  isr_p={"k": 2.0, "bias": 0.0}, emphasis="a",
-                                  emphasis_negatives="zero"),
+    "sync_c_ramp": HeadConfig(
+        reg_loss="synchronic",
+        uncertainty_head=True,
+        emphasis="c",
+        sync_lambda_ramp_iters=10,
+        uncertainty_class_agnostic=True,
+    ),
+    "uncertainty_isr": HeadConfig(
+        reg_loss="uncertainty",
+        uncertainty_head=True,
+        isr_p={"k": 2.0, "bias": 0.0},
+        emphasis="a",
+        emphasis_negatives="zero",
+    ),
 }
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))
-def test_configured_heads_train_one_step(name: str, stock_tiny_detector: Callable,
-                                         tiny_batch: tuple) -> None:
+def test_configured_heads_train_one_step(
+    name: str, stock_tiny_detector: Callable, tiny_batch: tuple
+) -> None:
     images, targets = tiny_batch
     cfg = CONFIGS[name]
     model = install_heads(stock_tiny_detector("fasterrcnn"), cfg, NUM)
@@ -87,8 +99,9 @@ def test_configured_heads_train_one_step(name: str, stock_tiny_detector: Callabl
             assert sigma_grad > 0
 
 
-def test_sigma_head_log_vars_and_emphasis_state(stock_tiny_detector: Callable,
-                                                tiny_batch: tuple) -> None:
+def test_sigma_head_log_vars_and_emphasis_state(
+    stock_tiny_detector: Callable, tiny_batch: tuple
+) -> None:
     images, targets = tiny_batch
     model = install_heads(stock_tiny_detector("fasterrcnn"), head_preset("huale"), NUM)
     state = model.state_dict()
@@ -104,11 +117,11 @@ def test_sigma_head_log_vars_and_emphasis_state(stock_tiny_detector: Callable,
 
 
 @pytest.mark.parametrize("name", ["vanilla", "huale", "libra", "pisa"])
-def test_images_without_boxes(name: str, stock_tiny_detector: Callable,
-                              tiny_batch: tuple) -> None:
+def test_images_without_boxes(name: str, stock_tiny_detector: Callable, tiny_batch: tuple) -> None:
     images, _ = tiny_batch
-    empty = [{"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64)}
-             for _ in images]
+    empty = [
+        {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64)} for _ in images
+    ]
     model = install_heads(stock_tiny_detector("fasterrcnn"), head_preset(name), NUM)
     losses = _train(model, images, empty)
     assert all(torch.isfinite(v) for v in losses.values())
@@ -131,8 +144,9 @@ def test_install_rejects_bad_input(stock_tiny_detector: Callable) -> None:
 
 
 @pytest.mark.parametrize("preset", ["huale", "pisa"])
-def test_zero_proposals_give_empty_detections(stock_tiny_detector: Callable,
-                                              tiny_batch: tuple, preset: str) -> None:
+def test_zero_proposals_give_empty_detections(
+    stock_tiny_detector: Callable, tiny_batch: tuple, preset: str
+) -> None:
     """A σ head (class-specific) and PISA's extra pass must cope with zero RoIs."""
     images, _ = tiny_batch
     model = install_heads(stock_tiny_detector("fasterrcnn"), head_preset(preset), NUM)

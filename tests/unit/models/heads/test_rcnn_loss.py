@@ -24,9 +24,13 @@ def _batch(r: int = 12, n_pos: int = 4, weights: torch.Tensor | None = None) -> 
     return RCNNTrainBatch(
         class_logits=torch.randn(r, C1, generator=gen, requires_grad=True),
         box_regression=torch.randn(r, 4 * C1, generator=gen) * 0.1,
-        log_vars=None, labels=labels,
-        regression_targets=coder.encode_single(gt, proposals), proposals=proposals,
-        gt_boxes=gt, gt_ids=torch.arange(r), label_weights=weights,
+        log_vars=None,
+        labels=labels,
+        regression_targets=coder.encode_single(gt, proposals),
+        proposals=proposals,
+        gt_boxes=gt,
+        gt_ids=torch.arange(r),
+        label_weights=weights,
     )
 
 
@@ -43,29 +47,36 @@ def test_isr_n_weights_are_renormalised_over_negatives() -> None:
     assert losses["loss_classifier"].item() == pytest.approx(plain.item(), rel=1e-6)
     losses["loss_classifier"].backward()
     grad = batch.class_logits.grad
-    assert grad is not None and not torch.allclose(grad, torch.autograd.grad(
-        F.cross_entropy(batch.class_logits, batch.labels), batch.class_logits)[0])
+    assert grad is not None and not torch.allclose(
+        grad,
+        torch.autograd.grad(F.cross_entropy(batch.class_logits, batch.labels), batch.class_logits)[
+            0
+        ],
+    )
 
 
 def test_eiou_loss_is_normalised_by_sampled_rois() -> None:
     batch = _batch()
     losses = _loss(HeadConfig(reg_loss="eiou", carl={"k": 1.0, "bias": 0.2}), batch)
     assert set(losses) == {"loss_classifier", "loss_box_reg", "loss_carl"}
-    assert 0 < losses["loss_box_reg"].item() < 4 * 2 ** 1.5 / 12
+    assert 0 < losses["loss_box_reg"].item() < 4 * 2**1.5 / 12
 
 
 def test_batch_without_positives_gives_zero_box_losses() -> None:
     batch = _batch(n_pos=0)
-    for cfg in (HeadConfig(reg_loss="eiou", emphasis="a", carl={"k": 1.0, "bias": 0.2}),
-                HeadConfig(isr_p={"k": 2.0, "bias": 0.0}, emphasis="c")):
+    for cfg in (
+        HeadConfig(reg_loss="eiou", emphasis="a", carl={"k": 1.0, "bias": 0.2}),
+        HeadConfig(isr_p={"k": 2.0, "bias": 0.0}, emphasis="c"),
+    ):
         losses = _loss(cfg, batch)
         assert losses["loss_box_reg"].item() == 0.0
         assert losses.get("loss_carl", torch.tensor(0.0)).item() == 0.0
         assert torch.isfinite(losses["loss_classifier"])
 
 
-@pytest.mark.parametrize("extra", [{}, {"reg_loss": "synchronic", "uncertainty_head": True,
-                                         "sync_lambda": 1.0}])
+@pytest.mark.parametrize(
+    "extra", [{}, {"reg_loss": "synchronic", "uncertainty_head": True, "sync_lambda": 1.0}]
+)
 def test_eiou_weight_scales_the_iou_term(extra: dict) -> None:
     base = {"reg_loss": "eiou", **extra}
     batch = _batch()

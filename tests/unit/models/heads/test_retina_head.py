@@ -32,8 +32,9 @@ def _eval(model: nn.Module, images: list) -> list[dict]:
         return model(images)
 
 
-def test_vanilla_is_bit_identical_to_stock(stock_tiny_detector: Callable,
-                                           retina_batch: tuple) -> None:
+def test_vanilla_is_bit_identical_to_stock(
+    stock_tiny_detector: Callable, retina_batch: tuple
+) -> None:
     images, targets = retina_batch
     stock = stock_tiny_detector("retinanet")
     ours = install_heads(copy.deepcopy(stock), head_preset("vanilla"), NUM)
@@ -51,15 +52,17 @@ def test_vanilla_is_bit_identical_to_stock(stock_tiny_detector: Callable,
 
 
 @pytest.mark.parametrize("name", ["aploss", "pisa", "isr_focal", "aploss_carl_chunked"])
-def test_configured_retina_heads_train_one_step(name: str, stock_tiny_detector: Callable,
-                                                retina_batch: tuple) -> None:
+def test_configured_retina_heads_train_one_step(
+    name: str, stock_tiny_detector: Callable, retina_batch: tuple
+) -> None:
     images, targets = retina_batch
     cfg = {
         "aploss": head_preset("aploss"),
         "pisa": head_preset("pisa"),
         "isr_focal": HeadConfig(retina_isr_p={"k": 2.0, "bias": 0.0}),
-        "aploss_carl_chunked": HeadConfig(retina_cls_loss="aploss", ap_method="chunked",
-                                          retina_carl={"k": 1.0, "bias": 0.2}),
+        "aploss_carl_chunked": HeadConfig(
+            retina_cls_loss="aploss", ap_method="chunked", retina_carl={"k": 1.0, "bias": 0.2}
+        ),
     }[name]
     model = install_heads(stock_tiny_detector("retinanet"), cfg, NUM)
     losses = _train(model, images, targets)
@@ -72,8 +75,9 @@ def test_configured_retina_heads_train_one_step(name: str, stock_tiny_detector: 
     assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0
 
 
-def test_class_quality_is_tracked_in_training_only(stock_tiny_detector: Callable,
-                                                   retina_batch: tuple) -> None:
+def test_class_quality_is_tracked_in_training_only(
+    stock_tiny_detector: Callable, retina_batch: tuple
+) -> None:
     images, targets = retina_batch
     model = install_heads(stock_tiny_detector("retinanet"), head_preset("vanilla"), NUM)
     assert "head.class_quality" in model.state_dict()
@@ -90,8 +94,9 @@ def test_class_quality_is_tracked_in_training_only(stock_tiny_detector: Callable
 
 def test_images_without_boxes(stock_tiny_detector: Callable, retina_batch: tuple) -> None:
     images, _ = retina_batch
-    empty = [{"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64)}
-             for _ in images]
+    empty = [
+        {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64)} for _ in images
+    ]
     for name in ("aploss", "pisa"):
         model = install_heads(stock_tiny_detector("retinanet"), head_preset(name), NUM)
         losses = _train(model, images, empty)

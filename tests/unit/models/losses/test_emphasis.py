@@ -15,8 +15,9 @@ from models.losses.emphasis import (
 
 def test_class_ema_first_observation_then_momentum() -> None:
     ema = ClassDifficultyEMA(num_classes=3, momentum=0.9)
-    ema.update(torch.tensor([0, 0, 2]), torch.tensor([0.2, 0.4, 0.8]),
-               torch.tensor([0.5, 0.7, 0.9]))
+    ema.update(
+        torch.tensor([0, 0, 2]), torch.tensor([0.2, 0.4, 0.8]), torch.tensor([0.5, 0.7, 0.9])
+    )
     torch.testing.assert_close(ema.cls_quality, torch.tensor([0.3, 0.0, 0.8]))
     torch.testing.assert_close(ema.loc_quality, torch.tensor([0.6, 0.0, 0.9]))
     assert ema.seen.tolist() == [True, False, True]

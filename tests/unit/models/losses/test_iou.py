@@ -34,7 +34,7 @@ def test_identical_boxes_give_zero_and_disjoint_boxes_are_bounded() -> None:
     assert eiou_loss(box, box).item() == pytest.approx(0.0, abs=1e-6)
     far = torch.tensor([[100.0, 100.0, 101.0, 101.0]])
     val = eiou_loss(box, far, gamma=0.5).item()
-    assert 0.0 <= val <= 2 ** 1.5
+    assert 0.0 <= val <= 2**1.5
 
 
 def test_empty_input_is_exactly_zero() -> None:
@@ -47,8 +47,9 @@ def test_empty_input_is_exactly_zero() -> None:
 
 
 def test_degenerate_boxes_are_finite_with_finite_gradients() -> None:
-    pred = torch.tensor([[1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 2.0, 2.0], [5.0, 5.0, 5.0, 9.0]],
-                        requires_grad=True)
+    pred = torch.tensor(
+        [[1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 2.0, 2.0], [5.0, 5.0, 5.0, 9.0]], requires_grad=True
+    )
     tgt = torch.tensor([[1.0, 1.0, 1.0, 1.0], [3.0, 3.0, 3.0, 3.0], [5.0, 5.0, 5.0, 9.0]])
     loss = eiou_loss(pred, tgt, reduction="sum")
     loss.backward()

@@ -43,8 +43,9 @@ def test_isr_p_empty_and_zero_loss() -> None:
     empty = torch.zeros(0)
     ids = torch.zeros(0, dtype=torch.int64)
     assert isr_p_weights(empty, ids, ids, empty).shape == (0,)
-    w = isr_p_weights(torch.tensor([0.5, 0.6]), torch.tensor([1, 1]), torch.tensor([0, 1]),
-                      torch.zeros(2))
+    w = isr_p_weights(
+        torch.tensor([0.5, 0.6]), torch.tensor([1, 1]), torch.tensor([0, 1]), torch.zeros(2)
+    )
     assert torch.isfinite(w).all()
 
 
@@ -78,7 +79,8 @@ def test_carl_gradcheck_float64() -> None:
     for sigmoid in (False, True):
         assert torch.autograd.gradcheck(
             lambda lg, r, s=sigmoid: carl_loss(lg, labels, r, avg_factor=7.0, sigmoid=s),
-            (logits, reg))
+            (logits, reg),
+        )
 
 
 def test_carl_empty_is_exactly_zero() -> None:

@@ -41,8 +41,9 @@ def test_optimal_log_variance_is_log_error() -> None:
 
 def test_log_variance_is_clamped() -> None:
     s = torch.full((1, 4), 100.0, requires_grad=True)
-    loss = uncertainty_regression_loss(torch.ones(1, 4), torch.zeros(1, 4), s, beta=BETA,
-                                       log_var_clamp=10.0)
+    loss = uncertainty_regression_loss(
+        torch.ones(1, 4), torch.zeros(1, 4), s, beta=BETA, log_var_clamp=10.0
+    )
     assert loss.item() == pytest.approx(4 * (0.5 * math.exp(-10) * (1 - 0.5 * BETA) + 5.0))
     loss.sum().backward()
     assert torch.equal(s.grad, torch.zeros(1, 4))
@@ -63,7 +64,8 @@ def test_gradcheck_float64() -> None:
     target = torch.randn(5, 4, generator=gen, dtype=torch.float64)
     lv = torch.randn(5, 4, generator=gen, dtype=torch.float64).requires_grad_()
     assert torch.autograd.gradcheck(
-        lambda d, s: uncertainty_regression_loss(d, target, s, beta=BETA), (deltas, lv))
+        lambda d, s: uncertainty_regression_loss(d, target, s, beta=BETA), (deltas, lv)
+    )
 
 
 def test_synchronic_is_the_lambda_mixture() -> None:

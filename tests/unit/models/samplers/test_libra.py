@@ -38,8 +38,9 @@ def test_instance_balanced_positives_subsample_excess_and_keep_small_sets() -> N
 
 def _negatives(per_bin: dict[tuple[float, float], int]) -> tuple[torch.Tensor, torch.Tensor]:
     gen = _gen(2)
-    ious = torch.cat([lo + (hi - lo) * torch.rand(n, generator=gen)
-                      for (lo, hi), n in per_bin.items()])
+    ious = torch.cat(
+        [lo + (hi - lo) * torch.rand(n, generator=gen) for (lo, hi), n in per_bin.items()]
+    )
     return torch.arange(ious.numel()), ious
 
 
@@ -56,8 +57,10 @@ def test_iou_balanced_faithful_bins_split_the_negative_range_evenly() -> None:
     inds, ious = _negatives({(0.0, 0.16): 300, (0.17, 0.33): 100, (0.34, 0.49): 12})
     out = IoUBalancedNegSampler(num_bins=3)(inds, ious, 30, max_iou=0.5, generator=_gen())
     _assert_unique(out)
-    counts = [((ious[out] >= lo) & (ious[out] < hi)).sum().item()
-              for lo, hi in ((0, 1 / 6), (1 / 6, 1 / 3), (1 / 3, 0.5))]
+    counts = [
+        ((ious[out] >= lo) & (ious[out] < hi)).sum().item()
+        for lo, hi in ((0, 1 / 6), (1 / 6, 1 / 3), (1 / 3, 0.5))
+    ]
     assert counts == [10, 10, 10]
 
 
@@ -76,20 +79,29 @@ def test_iou_balanced_floor_set_and_shortfall() -> None:
 
 def _image(n_pos: int, n_neg: int, n_ignored: int = 0) -> tuple[torch.Tensor, ...]:
     gen = _gen(3)
-    labels = torch.cat([torch.randint(1, 4, (n_pos,), generator=gen),
-                        torch.zeros(n_neg, dtype=torch.long),
-                        torch.full((n_ignored,), -1, dtype=torch.long)])
+    labels = torch.cat(
+        [
+            torch.randint(1, 4, (n_pos,), generator=gen),
+            torch.zeros(n_neg, dtype=torch.long),
+            torch.full((n_ignored,), -1, dtype=torch.long),
+        ]
+    )
     matched = torch.randint(0, 3, (labels.numel(),), generator=gen)
-    ious = torch.cat([0.5 + 0.5 * torch.rand(n_pos, generator=gen),
-                      0.5 * torch.rand(n_neg + n_ignored, generator=gen)])
+    ious = torch.cat(
+        [
+            0.5 + 0.5 * torch.rand(n_pos, generator=gen),
+            0.5 * torch.rand(n_neg + n_ignored, generator=gen),
+        ]
+    )
     return labels, matched, ious
 
 
 def test_libra_sampler_quotas_and_disjoint_sets() -> None:
     labels, matched, ious = _image(200, 1000, 50)
     for faithful in (False, True):
-        res = LibraSampler(num=128, pos_fraction=0.25, faithful=faithful)(labels, matched, ious,
-                                                                          _gen())
+        res = LibraSampler(num=128, pos_fraction=0.25, faithful=faithful)(
+            labels, matched, ious, _gen()
+        )
         _assert_unique(res.pos_inds, res.neg_inds)
         assert res.pos_inds.numel() == 32 and res.neg_inds.numel() == 96
         assert (labels[res.pos_inds] > 0).all() and (labels[res.neg_inds] == 0).all()

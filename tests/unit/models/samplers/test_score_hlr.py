@@ -9,8 +9,10 @@ from models.samplers import ScoreHLRSampler, nms_match_groups
 
 
 def test_nms_match_groups_follow_greedy_suppression() -> None:
-    boxes = torch.tensor([[0, 0, 10, 10], [1, 1, 10, 10], [20, 20, 30, 30], [0, 0, 9, 10],
-                          [50, 50, 50, 50]], dtype=torch.float32)
+    boxes = torch.tensor(
+        [[0, 0, 10, 10], [1, 1, 10, 10], [20, 20, 30, 30], [0, 0, 9, 10], [50, 50, 50, 50]],
+        dtype=torch.float32,
+    )
     scores = torch.tensor([0.9, 0.8, 0.7, 0.85, 0.6])
     groups = nms_match_groups(boxes, scores, 0.5)
     assert groups[0] == groups[1] == groups[3]
@@ -32,8 +34,9 @@ def _image(n_pos: int, n_neg: int, n_valid: int, seed: int = 0):
 
 def test_quotas_valid_first_and_isr_n_weights() -> None:
     labels, logits, boxes = _image(n_pos=50, n_neg=400, n_valid=30)
-    res = ScoreHLRSampler(num=64, pos_fraction=0.25)(labels, logits, boxes,
-                                                     torch.Generator().manual_seed(0))
+    res = ScoreHLRSampler(num=64, pos_fraction=0.25)(
+        labels, logits, boxes, torch.Generator().manual_seed(0)
+    )
     allv = torch.cat([res.pos_inds, res.neg_inds])
     assert allv.unique().numel() == allv.numel()
     assert res.pos_inds.numel() == 16 and res.neg_inds.numel() == 48
