@@ -33,6 +33,7 @@ from alp.config import Settings
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 PR_SET_PDEATHSIG = 1
+PARENT_ENV = "ALP_PARENT_PID"  # set for children of `alp up` (worker.lifeline watches it)
 
 
 def child_env(settings: Settings) -> dict[str, str]:
@@ -147,6 +148,7 @@ class Supervisor:
         """
         self._spawning = True
         preexec = _die_with_parent(os.getpid())
+        env = {**env, PARENT_ENV: str(os.getpid())}  # workers also watch for it themselves
         for cmd in commands:
             if self.signals:
                 return

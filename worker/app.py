@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from alp.jobs import make_celery
+from worker.lifeline import watch_parent
 
 celery_app = make_celery()
+watch_parent()  # under `alp up`: never outlive it
 app = celery_app
 
 # Registers the tasks (imported after celery_app exists: they decorate with it).
