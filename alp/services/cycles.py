@@ -5,7 +5,7 @@ Transitions live in :mod:`alp.services.cycle_flow`; the worker runs the stages.
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from alp.db import Cycle, Image, Job, Pool, Selection, utcnow
@@ -36,9 +36,18 @@ def active_cycle(db: Session, pool_id: int) -> Cycle | None:
 
 
 def _lock_pool(db: Session, pool_id: int) -> Pool:
-    """Serialise cycle starts per pool (row lock on PostgreSQL; SQLite serialises writers,
-    and the unique (pool_id, index) constraint catches any remaining race)."""
-    pool = db.scalar(select(Pool).where(Pool.id == pool_id).with_for_update())
+    """Serialise cycle starts per pool: a row lock on PostgreSQL; on SQLite (where FOR UPDATE
+    is a no-op and reads run outside any transaction) a no-op update takes the database
+    write lock first, so the active-cycle check and the insert see the same, latest data.
+    The unique (pool_id, index) constraint stays as the last guard."""
+    if db.get_bind().dialect.name == "sqlite":
+        db.execute(text("UPDATE pools SET id = id WHERE id = :id"), {"id": pool_id})
+    pool = db.scalar(
+        select(Pool)
+        .where(Pool.id == pool_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     if pool is None:
         raise NotFound(f"pool {pool_id} not found")
     return pool
