@@ -10,8 +10,10 @@ import pytest
 from label_studio_sdk import LabelStudio
 from sqlalchemy import func, select
 
-from alp.db import Annotation, Cycle, Image, Selection
+from alp import jobs, outbox
+from alp.db import Annotation, Cycle, Image, LabelStudioConnection, Pool, Selection
 from alp.labelstudio import mapping, sync
+from alp.services import deletion
 from tests.labelstudio.conftest import Stack
 from tests.labelstudio.test_server_roundtrip import CLASSES, connect, pred, project_tasks
 from tests.support import labelstudio as ls
@@ -75,3 +77,36 @@ def test_task_image_id_ignores_marked_tasks() -> None:
     data = {mapping.IMAGE_ID_KEY: 7}
     assert mapping.task_image_id({"data": data}) == 7
     assert mapping.task_image_id({"data": {**data, mapping.DELETED_KEY: True}}) is None
+
+
+def test_task_ids_are_captured_before_the_rows_go(db) -> None:
+    """Both databases: the job gets the image's task ids (every image's for the pool) and
+    the connection, read before the cascade; the token never shows in a repr."""
+    pool = Pool(name="marks", classes=["cat"], settings={})
+    db.add(pool)
+    db.flush()
+    db.add(LabelStudioConnection(pool_id=pool.id, url="http://ls", token="s3cr3t", project_id=4))
+    cycles = [Cycle(pool_id=pool.id, index=i, state="done", config={}) for i in (0, 1)]
+    db.add_all(cycles)
+    db.flush()
+    imgs = [Image(pool_id=pool.id, sha256=f"{i:064d}", storage_key=f"k{i}", filename="a.png",
+                  content_type="image/png", size_bytes=1, width=10, height=10,
+                  state="queued") for i in (0, 1)]  # fmt: skip
+    db.add_all(imgs)
+    db.flush()
+    for cycle, img, task in ((cycles[0], imgs[0], 11), (cycles[1], imgs[0], 12),
+                             (cycles[1], imgs[1], 13)):  # fmt: skip
+        db.add(Selection(cycle_id=cycle.id, image_id=img.id, rank=0, score=1.0,
+                         prediction={}, ls_task_id=task))  # fmt: skip
+    db.commit()
+
+    deletion.delete_image(db, imgs[0].id)
+    marks = [a for n, a, _ in outbox.pending(db) if n == jobs.LS_MARK_DELETED]
+    assert marks == [("http://ls", "s3cr3t", 4, [11, 12])]
+    assert "s3cr3t" not in repr(marks)
+    db.commit()
+    deletion.delete_pool(db, pool.id)
+    marks = [a for n, a, _ in outbox.pending(db) if n == jobs.LS_MARK_DELETED]
+    assert marks == [("http://ls", "s3cr3t", 4, [13])]
+    db.commit()
+    assert db.scalar(select(func.count()).select_from(Selection)) == 0
