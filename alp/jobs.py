@@ -20,6 +20,7 @@ WATCHDOG = "alp.watchdog"
 LS_PUSH = "alp.labelstudio.push"
 LS_SYNC = "alp.labelstudio.sync"
 LS_RECONCILE = "alp.labelstudio.reconcile"
+LS_MARK_DELETED = "alp.labelstudio.mark_deleted"  # tasks of deleted images (deletion.py)
 IMPORT_ZIP = "alp.import.zip"
 PREDICT = "alp.predict"  # on-demand predictions (gpu queue)
 # Backtest on a pool's own labels (gpu queue; worker/backtest_task.py).

@@ -15,9 +15,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from alp import jobs
-from alp.db import Cycle
-from alp.labelstudio import push, sync
-from alp.labelstudio.client import LabelStudioError
+from alp.db import Cycle, utcnow
+from alp.labelstudio import mapping, push, sync
+from alp.labelstudio.client import LabelStudioClient, LabelStudioError
 from worker import context
 from worker.app import celery_app
 
@@ -103,3 +103,29 @@ def ls_reconcile() -> dict[str, Any]:
                 log.warning("reconcile of pool %s failed: %s", pool_id, exc)
                 failed.append(pool_id)
     return {"synced": done, "failed": failed}
+
+
+@celery_app.task(name=jobs.LS_MARK_DELETED, bind=True, max_retries=MAX_RETRIES)
+def ls_mark_deleted(
+    self: Any, url: str, token: str, project_id: int, task_ids: list[int]
+) -> dict[str, Any]:
+    """Mark the Label Studio tasks of deleted images (``alp_deleted: true`` in data and
+    meta; idempotent); retried while Label Studio is unreachable, else logged and dropped:
+    the deletion itself is already committed."""
+    mark = {mapping.DELETED_KEY: True, "alp_deleted_at": utcnow().isoformat()}
+    marked: list[int] = []
+    gone: list[int] = []
+    client = None
+    try:
+        client = LabelStudioClient(url, token)
+        for task_id in task_ids:
+            (marked if client.mark_task(task_id, mark) else gone).append(task_id)
+    except LabelStudioError as exc:
+        if exc.retryable:
+            raise self.retry(countdown=backoff(self.request.retries)) from None
+        log.warning("project %s: marking deleted tasks failed: %s", project_id, exc.message)
+        return {"project_id": project_id, "marked": marked, "error": exc.message}
+    finally:
+        if client is not None:
+            client.close()
+    return {"project_id": project_id, "marked": marked, "gone": gone}

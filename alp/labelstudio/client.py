@@ -183,6 +183,26 @@ class LabelStudioClient:
                 return
             page += 1
 
+    def mark_task(self, task_id: int, mark: Mapping[str, Any]) -> bool:
+        """Merge ``mark`` into task ``task_id``'s data and meta (the rest of the data, the
+        image URL included, is kept); False when the task no longer exists."""
+        what = f"mark task {task_id}"
+        try:
+            task = _call(what, lambda: self.sdk.tasks.get(id=str(task_id))).model_dump(mode="json")
+            _call(
+                what,
+                lambda: self.sdk.tasks.update(
+                    id=str(task_id),
+                    data={**(task.get("data") or {}), **mark},
+                    meta={**(task.get("meta") or {}), **mark},
+                ),
+            )
+        except LabelStudioError as exc:
+            if exc.kind == "not_found":
+                return False
+            raise
+        return True
+
     def create_webhook(self, project_id: int, url: str, headers: Mapping[str, str]) -> int:
         hook = _call(
             "register a webhook",

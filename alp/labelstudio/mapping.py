@@ -27,6 +27,7 @@ TO_NAME = "image"
 REGION_TYPE = "rectanglelabels"
 IMAGE_KEY = "image"  # task data key holding the (signed) image URL
 IMAGE_ID_KEY = "alp_image_id"  # task data key holding alp's image id (the join key)
+DELETED_KEY = "alp_deleted"  # task data/meta key: true once alp deleted the task's image
 CYCLE_KEY = "alp_cycle"  # task data key: the pool's cycle number (as the dashboard shows it)
 LEGACY_CYCLE_ID_KEY = "alp_cycle_id"  # older tasks: the cycle's database id
 RANK_KEY = "alp_rank"  # 1 = the most informative image of the cycle
@@ -267,9 +268,10 @@ class TaskOutcome:
 
 
 def task_image_id(task: Mapping[str, Any]) -> int | None:
+    """alp's image id in the task's data; None if absent or the task is marked deleted."""
     data = task.get("data")
     raw = data.get(IMAGE_ID_KEY) if isinstance(data, Mapping) else None
-    if isinstance(raw, bool):
+    if isinstance(raw, bool) or (isinstance(data, Mapping) and data.get(DELETED_KEY)):
         return None
     try:
         return int(raw) if raw is not None else None

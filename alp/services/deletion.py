@@ -9,7 +9,10 @@ the last row; the same bytes may be uploaded again meanwhile).
 
 Both are refused (409) while a cycle of the pool is active; the pool row is locked first
 (the lock cycle starts take), so a delete and a cycle start cannot both succeed. Label
-Studio tasks of deleted images are left in place: syncs ignore tasks whose image is gone.
+Studio tasks of deleted images are left in place but marked: their ids and the pool's
+connection are read before the rows go and handed to ``alp.labelstudio.mark_deleted``
+(after the commit), which sets ``alp_deleted: true`` in each task's data and meta; syncs
+ignore those tasks (and any whose image is gone).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from alp import jobs, outbox
-from alp.db import Image, Pool, Selection
+from alp.db import Cycle, Image, LabelStudioConnection, Pool, Selection
 from alp.errors import Conflict, NotFound
 from alp.services import cycles, thumbnails
 from alp.storage import thumbnail_key
@@ -46,6 +49,34 @@ def image_blobs(db: Session, image: Image) -> list[Blob]:
     return [(k, image.id) for k in keys]
 
 
+class _Secret(str):
+    """A token that stays a plain JSON string but reads ``'***'`` in logs (outbox warnings)."""
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+
+def _mark_tasks_later(db: Session, pool_id: int, image_id: int | None = None) -> None:
+    """Queue the marking of the Label Studio tasks of ``image_id`` (of every image of the
+    pool when None), if the pool is connected; call before deleting the rows."""
+    conn = db.get(LabelStudioConnection, pool_id)
+    if conn is None:
+        return
+    q = (
+        select(Selection.ls_task_id)
+        .join(Cycle, Cycle.id == Selection.cycle_id)
+        .where(Cycle.pool_id == pool_id, Selection.ls_task_id.is_not(None))
+        .order_by(Selection.ls_task_id)
+    )
+    if image_id is not None:
+        q = q.where(Selection.image_id == image_id)
+    task_ids = list(db.scalars(q.distinct()))
+    if task_ids:
+        outbox.enqueue(
+            db, jobs.LS_MARK_DELETED, conn.url, _Secret(conn.token), conn.project_id, task_ids
+        )
+
+
 def delete_image(db: Session, image_id: int) -> None:
     """Delete one image and everything of it; ``NotFound``, or ``Conflict`` while a cycle
     of its pool is active. Flushes; the blobs go after the caller commits."""
@@ -58,6 +89,7 @@ def delete_image(db: Session, image_id: int) -> None:
     if image is None:  # deleted meanwhile
         raise NotFound(f"image {image_id} not found")
     blobs = image_blobs(db, image)
+    _mark_tasks_later(db, pool_id, image_id)
     db.execute(delete(Image).where(Image.id == image_id))
     db.expunge(image)
     outbox.enqueue(db, jobs.BLOBS_DELETE, [list(b) for b in blobs], [])
@@ -74,6 +106,7 @@ def delete_pool(db: Session, pool_id: int) -> None:
             select(Image.storage_key, Image.id).where(Image.pool_id == pool_id)
         )
     ]
+    _mark_tasks_later(db, pool_id)
     db.execute(delete(Pool).where(Pool.id == pool_id))
     db.expire_all()
     outbox.enqueue(db, jobs.BLOBS_DELETE, blobs, [pool_id])

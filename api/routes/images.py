@@ -128,7 +128,7 @@ def list_images(
 def delete_image(image_id: Id, db: DB, key: Key) -> None:
     """Delete the image with its annotations (and their history) and selections (409
     while a cycle of its pool is active); the file goes in a worker job after the commit.
-    Its Label Studio tasks stay (syncs ignore them)."""
+    Its Label Studio tasks stay, marked `alp_deleted` by a job after the commit."""
     deletion.delete_image(db, image_id)
     audit.record(db, key.name, "image.deleted", f"image {image_id}")
     db.commit()

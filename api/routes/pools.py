@@ -47,7 +47,7 @@ def patch_pool(pool_id: Id, body: PoolPatch, db: DB, key: Key) -> PoolOut:
 def delete_pool(pool_id: Id, db: DB, key: Key) -> None:
     """Delete the pool with all its images, annotations, cycles and jobs (409 while a
     cycle is active); its files are removed by a worker job after the commit. Its Label
-    Studio project is left as it is."""
+    Studio project is left as it is; its tasks are marked `alp_deleted` by a job."""
     deletion.delete_pool(db, pool_id)
     audit.record(db, key.name, "pool.deleted", f"pool {pool_id}")
     db.commit()
