@@ -32,7 +32,6 @@ from worker.pipeline.common import beating, device_name, error_text, heartbeat_i
 log = logging.getLogger("alp.worker.score")
 MAX_SHARD_ATTEMPTS = 3
 RETRY_DELAY_S = 2.0
-BATCH = 16
 
 
 def strategy_for(cycle: Cycle) -> Any:
@@ -148,6 +147,7 @@ def _score(
         ctx = scoring_context(db, cycle, classes)
         key = cycle.checkpoint_key
         min_score, max_boxes = modelling.preannotation_limits(cycle.config or {})
+        config = dict(cycle.config or {})
         pass_no = shard.pass_no
         db.commit()
     from acquisition.types import ImagePrediction
@@ -161,10 +161,11 @@ def _score(
 
     device = device_name(context.settings().device)
     model = modelling.load_model(context.cache(), key, len(classes), device)
+    batch = modelling.score_batch_size(config, device)  # decoded once, one forward
     out: list[dict[str, Any]] = []
-    for start in range(0, len(rows), BATCH):
+    for start in range(0, len(rows), batch):
         images, ids = [], []
-        for image_id, skey, _, _ in rows[start : start + BATCH]:
+        for image_id, skey, _, _ in rows[start : start + batch]:
             try:
                 images.append(load_image(context.cache().blob(skey)))
                 ids.append(image_id)
@@ -172,7 +173,7 @@ def _score(
                 reason = "file missing" if not storage.exists(skey) else str(exc.__cause__ or exc)
                 skipped.append((image_id, f"unreadable image file ({reason})"))
         if ids:
-            preds = modelling.predict(model, images, ids, req, device, ids[0])
+            preds = modelling.predict(model, images, ids, req, device, ids[0], batch)
             records = strategy.score_pass(step, preds, ctx)
             out += [
                 _entry(r, modelling.preannotation(p, min_score, max_boxes) if step == 0 else None)
