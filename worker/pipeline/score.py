@@ -26,7 +26,7 @@ from alp import jobs, outbox
 from alp.db import Cycle, Image, Pool, ScoreShard, utcnow
 from alp.services import cycle_flow, job_rows
 from worker import context
-from worker.pipeline import data, modelling, passes
+from worker.pipeline import data, decode, modelling, passes
 from worker.pipeline.common import beating, device_name, error_text, heartbeat_interval
 
 log = logging.getLogger("alp.worker.score")
@@ -157,20 +157,20 @@ def _score(
     if not req.needs_model or key is None:
         preds = [ImagePrediction(image_id=i, width=w, height=h, views={}) for i, _, w, h in rows]
         return [_entry(r, None) for r in strategy.score_pass(step, preds, ctx)], pass_no
-    from models.data import load_image
-
     device = device_name(context.settings().device)
     model = modelling.load_model(context.cache(), key, len(classes), device)
-    batch = modelling.score_batch_size(config, device)  # decoded once, one forward
+    batch = modelling.score_batch_size(config, device)
+    workers = modelling.train_config(config, device, None).num_workers  # training's loader
     out: list[dict[str, Any]] = []
-    for start in range(0, len(rows), batch):
+    for items in decode.decoded_batches([context.cache().blob(r[1]) for r in rows], batch, workers):
         images, ids = [], []
-        for image_id, skey, _, _ in rows[start : start + batch]:
-            try:
-                images.append(load_image(context.cache().blob(skey)))
+        for k, image, error in items:
+            image_id, skey = rows[k][0], rows[k][1]
+            if error is None:
+                images.append(image)
                 ids.append(image_id)
-            except (OSError, ValueError) as exc:  # load_image wraps decode errors
-                reason = "file missing" if not storage.exists(skey) else str(exc.__cause__ or exc)
+            else:
+                reason = "file missing" if not storage.exists(skey) else error
                 skipped.append((image_id, f"unreadable image file ({reason})"))
         if ids:
             preds = modelling.predict(model, images, ids, req, device, ids[0], batch)
