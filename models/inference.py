@@ -143,10 +143,26 @@ def _convert(
     }
 
 
-def _forward(model: nn.Module, views: list[View], device: torch.device) -> list[dict]:
+def forward_context(device: str | torch.device, amp: bool = True) -> Any:
+    """The context a scoring forward runs in: fp16 ``torch.autocast`` on CUDA when
+    ``amp``; a no-op (``contextlib.nullcontext``) on every other device, so CPU results
+    are exactly those of a plain float32 forward."""
+    if amp and torch.device(device).type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16)
+    return contextlib.nullcontext()
+
+
+def _forward(
+    model: nn.Module, views: list[View], device: torch.device, amp: bool = True
+) -> list[dict]:
     if not views:
         return []
-    return model([v.image.to(device) for v in views])
+    if device.type == "cuda":  # pinned host copy, asynchronous transfer
+        images = [v.image.pin_memory().to(device, non_blocking=True) for v in views]
+    else:
+        images = [v.image.to(device) for v in views]
+    with forward_context(device, amp):
+        return model(images)
 
 
 def _add_box_features(
@@ -167,7 +183,8 @@ def _add_box_features(
         sizes[i * per_image + orig_at] = (int(im.shape[-2]), int(im.shape[-1]))
     feats = capture.box_features(model, boxes, sizes, mode)
     for i, r in enumerate(results):
-        r["extra"]["box_features"] = feats[i * per_image + orig_at]
+        f = feats[i * per_image + orig_at]
+        r["extra"]["box_features"] = None if f is None else f.float()
 
 
 @torch.inference_mode()
@@ -184,6 +201,7 @@ def predict(
     generator: torch.Generator | None = None,
     score_thresh: float = 0.05,
     max_det: int = 100,
+    amp: bool = True,
 ) -> list[dict[str, Any]]:
     """Detections of every requested view of every image (module docstring: output layout).
 
@@ -195,7 +213,10 @@ def predict(
     ``box_features=True`` adds ``extra["box_features"]``, (N, D) float32 per original-view
     detection pooled from the same forward's features (``box_feature_mode``: ``"roi"`` box
     mean or ``"centre"`` point, see ``models.box_features``). The model's
-    train/eval mode and post-processing limits are restored afterwards.
+    train/eval mode and post-processing limits are restored afterwards. Runs under
+    ``torch.inference_mode``; on CUDA the inputs are copied from pinned memory and, with
+    ``amp``, the forward runs under fp16 autocast (:func:`forward_context`; outputs are
+    returned as float32); on the CPU ``amp`` changes nothing.
     """
     names = list(dict.fromkeys(views))
     if ORIGINAL not in names:
@@ -227,7 +248,7 @@ def predict(
             for start in range(0, len(images), batch_size):
                 chunk = [to_tensor_image(im) for im in images[start : start + batch_size]]
                 batch = [make_view(n, im, gen) for im in chunk for n in direct]
-                outputs = _forward(model, batch, dev)
+                outputs = _forward(model, batch, dev, amp)
                 chunk_results = []
                 for i, im in enumerate(chunk):
                     height, width = int(im.shape[-2]), int(im.shape[-1])
@@ -258,7 +279,7 @@ def predict(
                         for im, r in zip(chunk, chunk_results, strict=True)
                     ]
                     for r, view, out in zip(
-                        chunk_results, cut, _forward(model, cut, dev), strict=True
+                        chunk_results, cut, _forward(model, cut, dev, amp), strict=True
                     ):
                         r["views"]["cutout"] = _convert(
                             out, view, r["width"], r["height"], two_stage, num_classes
@@ -296,4 +317,4 @@ def predict_paths(
     return results
 
 
-__all__ = ["detection_limits", "predict", "predict_paths"]
+__all__ = ["detection_limits", "forward_context", "predict", "predict_paths"]

@@ -107,3 +107,13 @@ def test_cuda_training_uses_pinned_loader_workers() -> None:
     tiny = modelling.train_config({"model": "tiny"}, "cuda", None)
     assert tiny.num_workers == 0
     assert modelling.train_config({"model": "auto"}, "cpu", None).num_workers == 0
+
+
+def test_scoring_batch_size_follows_the_profile_and_overrides() -> None:
+    assert modelling.score_batch_size({}, "cpu") == 8  # tiny: TrainConfig's default
+    assert modelling.score_batch_size({"model": "auto"}, "cpu") == 8  # fast
+    assert modelling.score_batch_size({"model": "auto"}, "cuda") == 4  # standard
+    assert modelling.score_batch_size({"model": "standard"}, "cpu") == 4
+    over = {"model": "fast", "train_overrides": {"batch_size": 2}}
+    assert modelling.score_batch_size(over, "cpu") == 2
+    assert modelling.score_batch_size(pool_settings(), "cpu") == 4  # TINY_TRAIN

@@ -186,6 +186,19 @@ def load_model(cache: BlobCache, key: str, num_classes: int, device: str) -> nn.
     return model
 
 
+def score_batch_size(cycle_config: dict[str, Any], device: str) -> int:
+    """Images per scoring forward: the batch size the cycle's model profile trains with
+    (the profile's, then the pool's ``train_overrides``; ``TrainConfig``'s default 8 when
+    neither sets one, e.g. ``tiny``), so scoring uses what training showed fits."""
+    from models.config import TrainConfig
+    from models.profiles import merged_overrides, resolve_profile
+
+    profile = resolve_profile(requested_profile(cycle_config), device.startswith("cuda"))
+    preset = cycle_config.get("train_preset", "huale")
+    overrides = merged_overrides(profile, preset, cycle_config.get("train_overrides"))
+    return max(1, int(overrides.get("batch_size", TrainConfig.batch_size)))
+
+
 def predict(
     model: nn.Module,
     images: Sequence[Any],
@@ -193,9 +206,11 @@ def predict(
     requirements: Requirements,
     device: str,
     seed: int = 0,
+    batch_size: int = 8,
 ) -> list[ImagePrediction]:
     """Inference with the views/embedding/per-box features the strategy needs, as
-    ``ImagePrediction``s (box features land in ``extra["box_features"]``)."""
+    ``ImagePrediction``s (box features land in ``extra["box_features"]``), ``batch_size``
+    images per forward (fp16 autocast on CUDA only: ``models.inference.forward_context``)."""
     import torch
 
     from acquisition.types import ORIGINAL
@@ -209,6 +224,7 @@ def predict(
         views=views,
         embedding=requirements.embedding,
         box_features=requirements.box_features,
+        batch_size=batch_size,
         device=device,
         generator=torch.Generator().manual_seed(int(seed)),
     )

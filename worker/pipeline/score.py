@@ -26,13 +26,12 @@ from alp import jobs, outbox
 from alp.db import Cycle, Image, Pool, ScoreShard, utcnow
 from alp.services import cycle_flow, job_rows
 from worker import context
-from worker.pipeline import data, modelling, passes
+from worker.pipeline import data, decode, modelling, passes
 from worker.pipeline.common import beating, device_name, error_text, heartbeat_interval
 
 log = logging.getLogger("alp.worker.score")
 MAX_SHARD_ATTEMPTS = 3
 RETRY_DELAY_S = 2.0
-BATCH = 16
 
 
 def strategy_for(cycle: Cycle) -> Any:
@@ -148,6 +147,7 @@ def _score(
         ctx = scoring_context(db, cycle, classes)
         key = cycle.checkpoint_key
         min_score, max_boxes = modelling.preannotation_limits(cycle.config or {})
+        config = dict(cycle.config or {})
         pass_no = shard.pass_no
         db.commit()
     from acquisition.types import ImagePrediction
@@ -157,22 +157,23 @@ def _score(
     if not req.needs_model or key is None:
         preds = [ImagePrediction(image_id=i, width=w, height=h, views={}) for i, _, w, h in rows]
         return [_entry(r, None) for r in strategy.score_pass(step, preds, ctx)], pass_no
-    from models.data import load_image
-
     device = device_name(context.settings().device)
     model = modelling.load_model(context.cache(), key, len(classes), device)
+    batch = modelling.score_batch_size(config, device)
+    workers = modelling.train_config(config, device, None).num_workers  # training's loader
     out: list[dict[str, Any]] = []
-    for start in range(0, len(rows), BATCH):
+    for items in decode.decoded_batches([context.cache().blob(r[1]) for r in rows], batch, workers):
         images, ids = [], []
-        for image_id, skey, _, _ in rows[start : start + BATCH]:
-            try:
-                images.append(load_image(context.cache().blob(skey)))
+        for k, image, error in items:
+            image_id, skey = rows[k][0], rows[k][1]
+            if error is None:
+                images.append(image)
                 ids.append(image_id)
-            except (OSError, ValueError) as exc:  # load_image wraps decode errors
-                reason = "file missing" if not storage.exists(skey) else str(exc.__cause__ or exc)
+            else:
+                reason = "file missing" if not storage.exists(skey) else error
                 skipped.append((image_id, f"unreadable image file ({reason})"))
         if ids:
-            preds = modelling.predict(model, images, ids, req, device, ids[0])
+            preds = modelling.predict(model, images, ids, req, device, ids[0], batch)
             records = strategy.score_pass(step, preds, ctx)
             out += [
                 _entry(r, modelling.preannotation(p, min_score, max_boxes) if step == 0 else None)

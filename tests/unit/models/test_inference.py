@@ -274,3 +274,36 @@ def test_box_features_of_zero_detections(rcnn: nn.Module, synthetic_samples: lis
         assert r["views"]["orig"]["boxes"].shape == (0, 4)
         assert r["extra"]["box_features"].shape == (0, 64)
         assert r["extra"]["box_features"].dtype == torch.float32
+
+
+def test_autocast_is_picked_for_cuda_devices_only() -> None:
+    import warnings
+
+    from models.inference import forward_context
+
+    for device in ("cpu", torch.device("cpu"), "meta"):
+        assert type(forward_context(device)).__name__ == "nullcontext"
+    assert type(forward_context("cuda", amp=False)).__name__ == "nullcontext"
+    for device in ("cuda", "cuda:0", torch.device("cuda", 1)):
+        with warnings.catch_warnings():  # without CUDA torch warns that it disables it
+            warnings.simplefilter("ignore", UserWarning)
+            ctx = forward_context(device)
+        assert isinstance(ctx, torch.autocast)
+        assert (ctx.device, ctx.fast_dtype) == ("cuda", torch.float16)
+
+
+def test_cpu_forward_never_enters_autocast_and_is_unchanged(
+    rcnn: nn.Module, synthetic_samples: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    images = _images(synthetic_samples, 4)
+    plain = predict(rcnn, images, views=("orig", "flip", "cutout"), amp=False, batch_size=3)
+
+    def refuse(*_a: object, **_k: object) -> None:
+        raise AssertionError("autocast entered on the CPU")
+
+    monkeypatch.setattr(torch, "autocast", refuse)
+    amp = predict(rcnn, images, views=("orig", "flip", "cutout"), amp=True, batch_size=3)
+    for a, b in zip(plain, amp, strict=True):
+        for name in a["views"]:
+            for key in ("boxes", "labels", "scores", "probs"):
+                assert torch.equal(a["views"][name][key], b["views"][name][key])
