@@ -31,7 +31,7 @@ from tests.worker.cycle_support import (
 from worker.pipeline.resume import resume_key
 from worker.synthetic_pool import create_synthetic_pool
 
-ITERATIONS = 60  # long enough that the kill lands mid-training on a loaded machine
+ITERATIONS = 400  # progress is written once a second: long enough to kill mid-training
 ENV = {**WORKER_ENV, "ALP_TRAIN_CHECKPOINT_EVERY": "3", "ALP_TRAIN_CHECKPOINT_EVERY_S": "0"}
 
 
@@ -62,13 +62,20 @@ def test_sigkill_mid_training_resumes_from_checkpoint(tmp_path: Path, db_url: st
         m = re.match(r"iteration (\d+)/", train_job().message or "")
         return int(m.group(1)) if m else 0
 
+    seen: list[tuple[float, int, bool]] = []
+
+    def ready() -> bool:
+        seen.append((round(time.monotonic(), 2), iteration(), ckpt.exists()))
+        return seen[-1][1] >= 6 and seen[-1][2]
+
     with celery_worker(s, log_path=tmp_path / "w1.log", **ENV) as proc:
-        wait_for(lambda: iteration() >= 6 and ckpt.exists(), timeout=180, interval=0.05,
+        wait_for(ready, timeout=180, interval=0.05,
                  what="training past iteration 6 with a checkpoint")  # fmt: skip
         stop_process(proc, signal.SIGKILL)
     killed_at = iteration()
+    seen.append((round(time.monotonic(), 2), killed_at, ckpt.exists()))
     saved_at = int(torch.load(ckpt, weights_only=True)["state"]["iteration"])
-    assert 0 < saved_at <= killed_at < ITERATIONS and saved_at % 3 == 0
+    assert 0 < saved_at <= killed_at < ITERATIONS and saved_at % 3 == 0, seen[-8:]
     assert train_job().state == "running"
 
     last_sent = [0.0]

@@ -127,16 +127,18 @@ def _train(run: StageRun) -> None:
             )
             db.commit()
 
+    shown: dict[str, Any] = {"fraction": None, "message": None}  # the latest progress
+
     def progress(it: int, total: int, losses: dict[str, float]) -> None:
-        run.progress(
-            0.98 * it / total,
-            f"iteration {it}/{total}{note} loss {losses['loss']:.3f}",
-            force=it == total,
-        )
+        shown["fraction"] = 0.98 * it / total
+        shown["message"] = f"iteration {it}/{total}{note} loss {losses['loss']:.3f}"
+        run.progress(shown["fraction"], shown["message"], force=it == total)
 
     def checkpoint(st: dict[str, Any]) -> None:
-        if not run.progress(force=True):  # lease lost: the new holder owns the file
-            return
+        # a forced beat (lease check) that also writes the latest progress: a bare one
+        # would restart the once-a-second throttle and hide progress between checkpoints
+        if not run.progress(shown["fraction"], shown["message"], force=True):
+            return  # lease lost: the new holder owns the file
         resume.save(storage, rkey, digest, st)
 
     result = train(
