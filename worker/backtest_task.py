@@ -127,7 +127,7 @@ def replay(req: dict[str, Any], backtest_id: int, tracker: Tracker) -> dict[str,
         row = db.get(Backtest, backtest_id)
         assert row is not None
         data = pool_data(
-            db, context.storage(), row.pool_id, int(req["test_size"]), 0,
+            db, context.cache(), row.pool_id, int(req["test_size"]), 0,
             initial=int(req["initial"]), budget=int(req["budget"]), rounds=rounds,
         )  # fmt: skip
     tracker.check()

@@ -66,12 +66,13 @@ def replay_split(
 
 
 def pool_data(
-    db: Any, storage: Any, pool_id: int, test_size: int, seed: int,
+    db: Any, cache: Any, pool_id: int, test_size: int, seed: int,
     initial: int, budget: int, rounds: int,
 ) -> SimulationData:  # fmt: skip
     """The pool's readable labelled train images split by :func:`replay_split` (its
-    validation images stay out of both parts); too few -> ``ValueError`` from
-    :func:`check_size` (rounds = cycles after the initial one)."""
+    validation images stay out of both parts), read through the worker's blob ``cache``
+    (``alp.storage.BlobCache``); too few -> ``ValueError`` from :func:`check_size`
+    (rounds = cycles after the initial one)."""
     from alp.db import Pool
     from worker.pipeline import data
 
@@ -80,7 +81,7 @@ def pool_data(
         raise ValueError(f"pool {pool_id} not found")
     classes = list(pool.classes)
     manifest, _skipped = data.readable_manifest(
-        data.labeled_manifest(db, storage, pool_id, "train", classes)
+        data.labeled_manifest(db, cache, pool_id, "train", classes)
     )
     check_size(len(manifest), initial, budget, rounds, test_size)
     replay, test = replay_split(manifest, test_size, seed)
