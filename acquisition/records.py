@@ -144,6 +144,17 @@ class ScoringContext:
         return torch.as_tensor(list(self.class_quality), dtype=torch.float32)
 
 
+def checked_embedding(pred: Any, strategy: str) -> torch.Tensor:
+    """``pred.embedding`` (an ``ImagePrediction``'s) as a flat float32 vector; ``ValueError``
+    naming ``strategy`` when it is absent, or when it is not finite."""
+    if pred.embedding is None:
+        raise ValueError(f"{strategy} needs an image embedding (image {pred.image_id!r})")
+    emb = pred.embedding.detach().reshape(-1).to(torch.float32)
+    if not bool(torch.isfinite(emb).all()):
+        raise ValueError(f"embedding of image {pred.image_id!r} is not finite")
+    return emb
+
+
 def pack_tensor(t: torch.Tensor) -> dict[str, Any]:
     """Encode a float tensor exactly as ``{"shape", "b64"}`` (little-endian float32)."""
     t = t.detach().to(torch.float32).contiguous().cpu()

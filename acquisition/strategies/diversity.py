@@ -11,18 +11,13 @@ import torch
 
 from acquisition.base import Chosen, Strategy
 from acquisition.params import Param
-from acquisition.records import ImageRecord, ScoringContext
+from acquisition.records import ImageRecord, ScoringContext, checked_embedding
 from acquisition.selection import kcenter_greedy
 from acquisition.types import ImagePrediction, Requirements
 
 
 def _embedding_of(pred: ImagePrediction, strategy: str) -> list[float]:
-    if pred.embedding is None:
-        raise ValueError(f"{strategy} needs an image embedding (image {pred.image_id!r})")
-    emb = pred.embedding.detach().reshape(-1).to(torch.float32)
-    if not bool(torch.isfinite(emb).all()):
-        raise ValueError(f"embedding of image {pred.image_id!r} is not finite")
-    return emb.tolist()
+    return checked_embedding(pred, strategy).tolist()
 
 
 def _embeddings(records: list[ImageRecord]) -> torch.Tensor:

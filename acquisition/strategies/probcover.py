@@ -16,16 +16,15 @@ from typing import ClassVar
 
 import torch
 
-from acquisition.base import Chosen, Strategy
+from acquisition.base import Chosen
 from acquisition.clustering import kmeans
 from acquisition.params import Param
 from acquisition.records import ImageRecord, ScoringContext
 from acquisition.strategies.typiclust import (
-    embedding_record,
+    EmbeddingStrategy,
     points_with_labeled,
     stack_embeddings,
 )
-from acquisition.types import ImagePrediction, Requirements
 
 BLOCK = 1024
 GRID = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
@@ -58,7 +57,7 @@ def ball_lists(x: torch.Tensor, delta: float) -> list[torch.Tensor]:
     return out
 
 
-class ProbcoverStrategy(Strategy):
+class ProbcoverStrategy(EmbeddingStrategy):
     """ProbCover over pooled backbone embeddings (see the module docstring)."""
 
     name = "probcover"
@@ -77,15 +76,6 @@ class ProbcoverStrategy(Strategy):
         "normalize": Param(True, bool, "L2-normalise embeddings first"),
         "max_points": Param(20_000, int, "larger pools: a seeded subset of this size", low=1),
     }
-
-    @property
-    def requirements(self) -> Requirements:
-        return Requirements(probs=False, embedding=True)
-
-    def score_image(self, pred: ImagePrediction, context: ScoringContext) -> ImageRecord:
-        return ImageRecord(
-            image_id=pred.image_id, score=0.0, data={"embedding": embedding_record(pred, self.name)}
-        )
 
     def _select(
         self,

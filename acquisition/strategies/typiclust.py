@@ -21,19 +21,20 @@ import torch
 from acquisition.base import Chosen, Strategy, rank_indices
 from acquisition.clustering import kmeans, typicality
 from acquisition.params import Param
-from acquisition.records import ImageRecord, ScoringContext, pack_tensor, unpack_tensor
+from acquisition.records import (
+    ImageRecord,
+    ScoringContext,
+    checked_embedding,
+    pack_tensor,
+    unpack_tensor,
+)
 from acquisition.types import ImagePrediction, Requirements
 
 
 def embedding_record(pred: ImagePrediction, strategy: str) -> dict[str, Any]:
     """The image's embedding as a packed float32 vector (``ValueError`` if absent or not
     finite)."""
-    if pred.embedding is None:
-        raise ValueError(f"{strategy} needs an image embedding (image {pred.image_id!r})")
-    emb = pred.embedding.detach().reshape(-1).to(torch.float32)
-    if not bool(torch.isfinite(emb).all()):
-        raise ValueError(f"embedding of image {pred.image_id!r} is not finite")
-    return pack_tensor(emb)
+    return pack_tensor(checked_embedding(pred, strategy))
 
 
 def stack_embeddings(records: list[ImageRecord]) -> torch.Tensor:
@@ -62,7 +63,23 @@ def points_with_labeled(
     return x, int(lab.shape[0])
 
 
-class TypiclustStrategy(Strategy):
+class EmbeddingStrategy(Strategy):
+    """A strategy that ranks by image embeddings alone: its per-image record is the packed
+    embedding (:func:`embedding_record`); the global step does the work."""
+
+    score_label = None
+
+    @property
+    def requirements(self) -> Requirements:
+        return Requirements(probs=False, embedding=True)
+
+    def score_image(self, pred: ImagePrediction, context: ScoringContext) -> ImageRecord:
+        return ImageRecord(
+            image_id=pred.image_id, score=0.0, data={"embedding": embedding_record(pred, self.name)}
+        )
+
+
+class TypiclustStrategy(EmbeddingStrategy):
     """TypiClust over pooled backbone embeddings (see the module docstring)."""
 
     name = "typiclust"
@@ -81,15 +98,6 @@ class TypiclustStrategy(Strategy):
             50, int, "k-means iterations (mini-batch steps for big pools)", low=1, high=10_000
         ),
     }
-
-    @property
-    def requirements(self) -> Requirements:
-        return Requirements(probs=False, embedding=True)
-
-    def score_image(self, pred: ImagePrediction, context: ScoringContext) -> ImageRecord:
-        return ImageRecord(
-            image_id=pred.image_id, score=0.0, data={"embedding": embedding_record(pred, self.name)}
-        )
 
     def _select(
         self,
