@@ -2,7 +2,7 @@
 
 ``ROUTES`` maps every route (``"METHOD /full/path"``) to a group; ``GROUPS`` says which
 roles a group admits. ``api.deps.require_key`` (the dependency every keyed route already
-takes) looks the matched route up here, so the whole policy is this data: the README's
+takes) looks the matched route up here, so the whole policy is this data: docs/access.md's
 table is generated from it (``markdown_table``) and ``tests/api/test_access.py`` walks it
 for every role. A route missing from ``ROUTES`` falls back to ``read`` for GET and
 ``edit`` for other methods (the test fails until the route is listed).
@@ -207,7 +207,7 @@ def visible_pools(key: ApiKey, pool_ids: list[int]) -> list[int]:
 
 
 def markdown_table() -> str:
-    """The route × role table as Markdown (the README prints exactly this)."""
+    """The route × role table as Markdown (docs/access.md prints exactly this)."""
     head = "| Route | " + " | ".join(ROLES) + " | pool-limited key |"
     lines = [head, "|" + "---|" * (len(ROLES) + 2)]
     for rid, group in ROUTES.items():

@@ -1,4 +1,4 @@
-"""Roles and pool limits: every route × every role, from the table the README prints."""
+"""Roles and pool limits: every route × every role, from the table docs/access.md prints."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from alp.storage import LocalStorage
 from api import access
 from tests.api.cycle_fixtures import labeling_cycle, make_pool
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ACCESS_DOC = Path(__file__).resolve().parents[2] / "docs" / "access.md"
 LIMITED = ("editor", "annotator", "viewer")  # admins cannot be pool-limited
 
 
@@ -60,8 +60,8 @@ def test_every_route_is_in_the_table(app) -> None:
     assert not sorted(set(access.ROUTES) - routes), "stale rows in api.access.ROUTES"
 
 
-def test_readme_prints_the_table() -> None:
-    assert access.markdown_table() in README.read_text(encoding="utf-8")
+def test_access_doc_prints_the_table() -> None:
+    assert access.markdown_table() in ACCESS_DOC.read_text(encoding="utf-8")
 
 
 def test_unlisted_routes_default_to_read_and_edit() -> None:
