@@ -11,6 +11,7 @@ COPY api api
 COPY worker worker
 COPY models models
 COPY acquisition acquisition
+COPY simulation simulation
 COPY migrations migrations
 VOLUME ["/data"]
 

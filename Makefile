@@ -38,10 +38,10 @@ test-fast: install  ## unit + API tests only
 
 lint: install
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check alp api worker models acquisition tests bench
+	$(VENV)/bin/ruff format --check alp api worker models acquisition simulation tests bench
 
 format: install
-	$(VENV)/bin/ruff format alp api worker models acquisition tests bench
+	$(VENV)/bin/ruff format alp api worker models acquisition simulation tests bench
 
 bench: install
 	@for b in ingest train_step score cycle dashboard labelstudio_push; do \

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -80,3 +81,24 @@ class Requirements:
     embedding: bool = False
     box_features: bool = False  # PPAL: per-detection feature vectors in ``extra["box_features"]``
     needs_model: bool = True  # False for ``random``: no inference at all
+
+
+def to_image_prediction(raw: dict[str, Any] | ImagePrediction) -> ImagePrediction:
+    """Plain dict with the field layout above (what ``models.inference.predict`` returns)
+    -> dataclasses; the dict's ``extra`` (e.g. ``box_features``, (N_orig, D)) becomes
+    ``ImagePrediction.extra``. An ``ImagePrediction`` is returned as it is."""
+    if isinstance(raw, ImagePrediction):
+        return raw
+    views = {
+        name: v if isinstance(v, ViewPrediction) else ViewPrediction(**v)
+        for name, v in raw["views"].items()
+    }
+    return ImagePrediction(
+        image_id=raw["image_id"],
+        width=int(raw["width"]),
+        height=int(raw["height"]),
+        views=views,
+        has_background=bool(raw.get("has_background", True)),
+        embedding=raw.get("embedding"),
+        extra=dict(raw.get("extra") or {}),
+    )

@@ -123,7 +123,7 @@ def _prepare_up(
     if worker:
         commands += runtime.embedded_worker_commands(s)
     if demo:
-        commands.append([sys.executable, "-m", "worker.demo"])
+        commands.append([sys.executable, "-m", "simulation.demo"])
     return s, commands
 
 
@@ -184,7 +184,7 @@ def simulate(
     progress: bool = typer.Option(True, help="Show a progress display."),
 ) -> None:
     """Simulate active learning with a ground-truth oracle; write CSV, JSON and a PNG plot."""
-    from worker.simulation.spec import (
+    from simulation.spec import (
         LoopOptions,
         parse_params,
         parse_seeds,
@@ -210,8 +210,8 @@ def simulate(
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    from worker.simulate import DataOptions
-    from worker.simulate import simulate as run_simulation
+    from simulation.cli import DataOptions
+    from simulation.cli import simulate as run_simulation
 
     data = DataOptions(
         dataset=dataset,

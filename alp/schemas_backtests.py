@@ -2,7 +2,7 @@
 before anything is queued: ``strategy:preset`` parsing and parameter validation (the same
 exported schema as pool settings), the size check and the run-time estimate.
 
-The worker's engine (:mod:`worker.simulation.backtest`) uses :func:`required_labeled`,
+The backtest engine (:mod:`simulation.backtest`) uses :func:`required_labeled`,
 :func:`check_size` and :func:`trainings` from here, so the API and the engine agree.
 """
 

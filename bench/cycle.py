@@ -33,8 +33,8 @@ from alp.db.migrate import upgrade  # noqa: E402
 from alp.jobs import make_celery  # noqa: E402
 from alp.services import cycle_flow, cycles  # noqa: E402
 from alp.storage import LocalStorage  # noqa: E402
+from simulation.synthetic_pool import create_synthetic_pool  # noqa: E402
 from tests.support.processes import celery_worker, wait_for  # noqa: E402
-from worker.synthetic_pool import create_synthetic_pool  # noqa: E402
 
 TRAIN = {"iterations": 40, "batch_size": 8, "warmup_iters": 5, "lr": 0.01,
          "detector": {"min_size": 128, "max_size": 128}}  # fmt: skip

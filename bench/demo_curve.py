@@ -1,6 +1,6 @@
 """The demo's learning curve, headless; prints JSON (one line per cycle, then a summary).
 
-Creates the ``alp up --demo`` pool (``worker.demo`` settings and generator) in a temporary
+Creates the ``alp up --demo`` pool (``simulation.demo`` settings and generator) in a temporary
 data dir and runs its cycles in this process, stage by stage, exactly as the worker would
 (train -> evaluate -> score shards -> select), then answers the selected images from the
 ground truth like the demo's simulated annotator (auto-advance starts the next cycle).
@@ -42,7 +42,8 @@ def main() -> None:
     from alp.config import get_settings
     from alp.db import Cycle, Job, ScoreShard
     from alp.db.migrate import upgrade
-    from worker import context, demo
+    from simulation import demo
+    from worker import context
     from worker.pipeline import evaluate, score, train
     from worker.pipeline import select as select_stage
 

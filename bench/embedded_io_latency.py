@@ -36,9 +36,9 @@ from alp.db import Job, WorkerHeartbeat, make_engine, make_sessionmaker  # noqa:
 from alp.db.migrate import upgrade  # noqa: E402
 from alp.services import cycles  # noqa: E402
 from alp.storage import LocalStorage  # noqa: E402
+from simulation.synthetic_pool import create_synthetic_pool  # noqa: E402
 from tests.support.processes import ROOT as REPO  # noqa: E402
 from tests.support.processes import stop_process, test_env, wait_for  # noqa: E402
-from worker.synthetic_pool import create_synthetic_pool  # noqa: E402
 
 TARGET_S = 5.0
 

@@ -38,7 +38,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from models.config import merge_overrides  # noqa: E402
-from worker.simulation.spec import LoopOptions, RunSpec, parse_seeds  # noqa: E402
+from simulation.spec import LoopOptions, RunSpec, parse_seeds  # noqa: E402
 
 RUNS = (
     ("random", "vanilla"),
@@ -253,7 +253,7 @@ def strategies_used(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
 def merge(paths: list[Path], out_dir: Path, docs: bool) -> dict[str, Any]:
     """Summary + targets over the rows of several ``label_efficiency.json`` files; writes
     the merged CSV/JSON/PNG into ``out_dir`` (and the PNG into docs/ with ``docs``)."""
-    from worker.simulation.report import summarize, write_outputs
+    from simulation.report import summarize, write_outputs
 
     rows: list[dict[str, Any]] = []
     configs = []
@@ -382,8 +382,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     import torch
 
-    from worker.simulate import DataOptions, simulate
-    from worker.simulation.loop import check_runs
+    from simulation.cli import DataOptions, simulate
+    from simulation.loop import check_runs
 
     try:
         check_runs(specs)
@@ -440,7 +440,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     if args.val_split > 0:
         val_rows = [dict(r, map50=r["val_map50"]) for r in payload["rows"]]
-        from worker.simulation.report import summarize
+        from simulation.report import summarize
 
         out["val_map50"] = {
             run: {k: s[k] for k in ("mean", "mean_after_first", "aulc")}

@@ -25,7 +25,7 @@ if str(ROOT) not in sys.path:
 
 from bench.label_efficiency import PROFILES, loop_options, settings, synthetic_world  # noqa: E402
 from models.config import merge_overrides  # noqa: E402
-from worker.simulation.spec import parse_seeds  # noqa: E402
+from simulation.spec import parse_seeds  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -50,8 +50,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     import numpy as np
     import torch
 
-    from worker.simulation.backend import TorchBackend
-    from worker.simulation.data import synthetic_data
+    from simulation.backend import TorchBackend
+    from simulation.data import synthetic_data
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)

@@ -32,12 +32,12 @@ import torch  # noqa: E402
 
 from acquisition.records import ScoringContext  # noqa: E402
 from acquisition.registry import get_strategy  # noqa: E402
+from acquisition.types import to_image_prediction  # noqa: E402
 from models.builders import build_detector  # noqa: E402
 from models.config import TrainConfig  # noqa: E402
 from models.data.synthetic import generate  # noqa: E402
 from models.engine import train  # noqa: E402
 from models.inference import detection_limits, predict  # noqa: E402
-from worker.pipeline.modelling import to_image_prediction  # noqa: E402
 
 
 def plain_inference(

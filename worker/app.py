@@ -1,15 +1,20 @@
-"""The worker's Celery app: ``celery -A worker.app worker`` (``alp worker`` wraps it)."""
+"""The worker's Celery app: ``celery -A worker.app worker`` (``alp worker`` wraps it).
+
+The app is made here and handed in: the task modules declared their tasks
+(:mod:`worker.registry`) and :mod:`worker.context` sends the outbox's tasks through it; none
+of them imports this module.
+"""
 
 from __future__ import annotations
 
 from alp.jobs import make_celery
+from worker import cleanup_tasks, context, labelstudio_tasks, registry, tasks
 from worker.lifeline import watch_parent
 
 celery_app = make_celery()
 watch_parent()  # under `alp up`: never outlive it
 app = celery_app
 
-# Registers the tasks (imported after celery_app exists: they decorate with it).
-import worker.cleanup_tasks  # noqa: E402
-import worker.labelstudio_tasks  # noqa: E402
-import worker.tasks  # noqa: E402,F401
+context.use_celery(celery_app)
+TASK_MODULES = (tasks, cleanup_tasks, labelstudio_tasks)  # imported: their tasks are declared
+registry.bind_all(celery_app)

@@ -1,6 +1,6 @@
 """The backtest job (task ``alp.backtest.run``, gpu queue): claim the job's lease, replay
 active learning on the pool's labelled images with the engine of ``alp simulate``
-(:func:`worker.simulation.backtest.run_backtest`, real detectors), report per-run
+(:func:`simulation.backtest.run_backtest`, real detectors), report per-run
 progress on the job, stop when cancelled or past the time limit, and write the results
 in the transaction that finishes the job (a cancel or a lost lease writes nothing).
 """
@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
@@ -19,6 +19,9 @@ from alp.db import Backtest
 from alp.services import backtests, job_rows
 from worker import context
 from worker.pipeline.common import beating, device_name, error_text, heartbeat_interval
+
+if TYPE_CHECKING:
+    from simulation.data import SimulationData
 
 log = logging.getLogger("alp.worker.backtest")
 
@@ -118,9 +121,9 @@ def run(job_id: int) -> None:
 
 def replay(req: dict[str, Any], backtest_id: int, tracker: Tracker) -> dict[str, Any]:
     """The engine run for request ``req`` and the results to store (plain JSON)."""
-    from worker.simulation.backend import TorchBackend
-    from worker.simulation.backtest import pool_data, run_backtest
-    from worker.simulation.spec import LoopOptions, RunSpec
+    from simulation.backend import TorchBackend
+    from simulation.backtest import run_backtest
+    from simulation.spec import LoopOptions, RunSpec
 
     model, rounds = req["model"], int(req["rounds"])
     with context.session() as db:
@@ -141,6 +144,33 @@ def replay(req: dict[str, Any], backtest_id: int, tracker: Tracker) -> dict[str,
     out = run_backtest(data, specs, opts, lambda d: TorchBackend(d, opts),
                        references=req.get("references", []), event=tracker.event)  # fmt: skip
     return plain(summarize(out, specs, len(data.pool), len(data.test), tracker.elapsed))
+
+
+def pool_data(
+    db: Any, cache: Any, pool_id: int, test_size: int, seed: int,
+    initial: int, budget: int, rounds: int,
+) -> SimulationData:  # fmt: skip
+    """The pool's readable labelled train images split by
+    :func:`simulation.backtest.replay_split` (its validation images stay out of both parts),
+    read through the worker's blob ``cache`` (``alp.storage.BlobCache``); too few ->
+    ``ValueError`` from :func:`alp.schemas_backtests.check_size` (rounds = cycles after the
+    initial one)."""
+    from alp.db import Pool
+    from alp.schemas_backtests import check_size
+    from simulation.backtest import replay_split
+    from simulation.data import SimulationData
+    from worker.pipeline import data
+
+    pool = db.get(Pool, pool_id)
+    if pool is None:
+        raise ValueError(f"pool {pool_id} not found")
+    classes = list(pool.classes)
+    manifest, _skipped = data.readable_manifest(
+        data.labeled_manifest(db, cache, pool_id, "train", classes)
+    )
+    check_size(len(manifest), initial, budget, rounds, test_size)
+    replay, test = replay_split(manifest, test_size, seed)
+    return SimulationData(classes, replay, [], test, source=f"pool {pool_id} backtest")
 
 
 def summarize(

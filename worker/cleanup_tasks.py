@@ -7,10 +7,10 @@ from typing import Any
 from alp import jobs
 from alp.services import deletion
 from worker import context
-from worker.app import celery_app
+from worker.registry import task
 
 
-@celery_app.task(name=jobs.BLOBS_DELETE)
+@task(name=jobs.BLOBS_DELETE)
 def delete_blobs(blobs: list[list[Any]], pool_ids: list[int]) -> int:
     """Delete the blobs of deleted images/pools (idempotent; keeps any a row uses again)."""
     with context.session() as db:

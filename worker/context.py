@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 
+from celery import Celery
 from sqlalchemy.orm import Session, sessionmaker
 
 from alp.config import Settings, get_settings
@@ -14,12 +15,29 @@ from alp.db import make_engine, make_sessionmaker
 from alp.storage import BlobCache, Storage, open_storage, storage_url
 from alp.storage.factory import open_cache
 
+_CELERY: list[Celery] = []  # the app handed in by ``use_celery`` (at most one)
+
+
+def use_celery(app: Celery) -> None:
+    """Hand in the worker's Celery app (:mod:`worker.app` does at worker start): sessions
+    send the tasks their commits enqueue (``alp.outbox``) through it."""
+    _CELERY[:] = [app]
+    _sessions.cache_clear()
+
+
+def celery() -> Celery:
+    """The app handed in by :func:`use_celery`; outside a worker (tests, benchmarks) an
+    ``alp.jobs`` app from the settings, made once, which sends by task name just the same."""
+    if not _CELERY:
+        from alp.jobs import make_celery
+
+        _CELERY.append(make_celery())
+    return _CELERY[0]
+
 
 @lru_cache
 def _sessions(pid: int, url: str) -> sessionmaker:
-    from worker.app import celery_app
-
-    return make_sessionmaker(make_engine(url), celery_app)
+    return make_sessionmaker(make_engine(url), celery())
 
 
 def settings() -> Settings:

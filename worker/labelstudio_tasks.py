@@ -19,7 +19,7 @@ from alp.db import Cycle, utcnow
 from alp.labelstudio import mapping, push, sync
 from alp.labelstudio.client import LabelStudioClient, LabelStudioError
 from worker import context
-from worker.app import celery_app
+from worker.registry import task
 
 log = logging.getLogger("alp.labelstudio")
 MAX_RETRIES = 12
@@ -43,7 +43,7 @@ def _guarded(db: Session, pool_id: int, what: str, fn: Callable[[], Any]) -> Any
         raise
 
 
-@celery_app.task(name=jobs.LS_PUSH, bind=True, max_retries=MAX_RETRIES)
+@task(name=jobs.LS_PUSH, bind=True, max_retries=MAX_RETRIES)
 def ls_push(self: Any, cycle_id: int) -> dict[str, Any]:
     """Push cycle ``cycle_id``'s selection (idempotent; retried while LS is unreachable)."""
     with context.session() as db:
@@ -62,7 +62,7 @@ def ls_push(self: Any, cycle_id: int) -> dict[str, Any]:
     return vars(result)
 
 
-@celery_app.task(name=jobs.LS_SYNC, bind=True, max_retries=MAX_RETRIES)
+@task(name=jobs.LS_SYNC, bind=True, max_retries=MAX_RETRIES)
 def ls_sync(self: Any, pool_id: int, full: bool = False) -> dict[str, Any]:
     """Ingest the pool's changed Label Studio tasks (all of them with ``full``)."""
     with context.session() as db:
@@ -80,7 +80,7 @@ def ls_sync(self: Any, pool_id: int, full: bool = False) -> dict[str, Any]:
     return vars(result) if result is not None else {"pool_id": pool_id, "connected": False}
 
 
-@celery_app.task(name=jobs.LS_RECONCILE)
+@task(name=jobs.LS_RECONCILE)
 def ls_reconcile() -> dict[str, Any]:
     """Beat task: for every connected pool push unpushed selections, then sync."""
     with context.session() as db:
@@ -105,7 +105,7 @@ def ls_reconcile() -> dict[str, Any]:
     return {"synced": done, "failed": failed}
 
 
-@celery_app.task(name=jobs.LS_MARK_DELETED, bind=True, max_retries=MAX_RETRIES)
+@task(name=jobs.LS_MARK_DELETED, bind=True, max_retries=MAX_RETRIES)
 def ls_mark_deleted(
     self: Any, url: str, token: str, project_id: int, task_ids: list[int]
 ) -> dict[str, Any]:

@@ -12,12 +12,12 @@ import logging
 from alp import jobs
 from alp.services import health
 from worker import context
-from worker.app import celery_app
+from worker.registry import task
 
 log = logging.getLogger("alp.worker.tasks")
 
 
-@celery_app.task(name=jobs.PING)
+@task(name=jobs.PING)
 def ping(nonce: str) -> str:
     """Liveness round trip used by ``/healthz``."""
     with context.session() as db:
@@ -26,14 +26,14 @@ def ping(nonce: str) -> str:
     return nonce
 
 
-@celery_app.task(name=jobs.CYCLE_TRAIN)
+@task(name=jobs.CYCLE_TRAIN)
 def cycle_train(job_id: int) -> None:
     from worker.pipeline import train
 
     train.run(job_id)
 
 
-@celery_app.task(name=jobs.PREDICT)
+@task(name=jobs.PREDICT)
 def predict(job_id: int) -> None:
     """On-demand predictions (``POST /pools/{id}/predictions``)."""
     from worker.pipeline import predict as predict_stage
@@ -41,35 +41,35 @@ def predict(job_id: int) -> None:
     predict_stage.run(job_id)
 
 
-@celery_app.task(name=jobs.CYCLE_EVALUATE)
+@task(name=jobs.CYCLE_EVALUATE)
 def cycle_evaluate(job_id: int) -> None:
     from worker.pipeline import evaluate
 
     evaluate.run(job_id)
 
 
-@celery_app.task(name=jobs.CYCLE_SCORE_SHARD)
+@task(name=jobs.CYCLE_SCORE_SHARD)
 def cycle_score_shard(shard_id: int) -> None:
     from worker.pipeline import score
 
     score.run_shard(shard_id)
 
 
-@celery_app.task(name=jobs.CYCLE_SELECT)
+@task(name=jobs.CYCLE_SELECT)
 def cycle_select(job_id: int) -> None:
     from worker.pipeline import select
 
     select.run(job_id)
 
 
-@celery_app.task(name=jobs.BACKTEST_RUN)
+@task(name=jobs.BACKTEST_RUN)
 def backtest_run(job_id: int) -> None:
     from worker import backtest_task
 
     backtest_task.run(job_id)
 
 
-@celery_app.task(name=jobs.WATCHDOG)
+@task(name=jobs.WATCHDOG)
 def watchdog() -> dict[str, int]:
     from worker.pipeline import watchdog as wd
 

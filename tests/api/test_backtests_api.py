@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 
 from alp.db import Backtest, Job
 from alp.storage import LocalStorage
+from simulation.synthetic_pool import create_synthetic_pool
 from tests.api.test_races import at_once
-from worker.synthetic_pool import create_synthetic_pool
 
 BODY: dict[str, Any] = {
     "strategies": ["typiclust:vanilla", "random:vanilla"], "initial": 10, "budget": 5,

@@ -9,12 +9,12 @@ import re
 from fastapi.testclient import TestClient
 
 from alp.db import Backtest, Job
+from simulation.backtest import run_backtest
+from simulation.data import SimulationData
+from simulation.spec import LoopOptions, RunSpec
 from tests.api.test_backtests_api import BODY, labeled_pool
-from tests.worker.test_simulate_loop import FakeBackend
+from tests.simulation.test_loop import FakeBackend
 from worker.backtest_task import plain, summarize
-from worker.simulation.backtest import run_backtest
-from worker.simulation.data import SimulationData
-from worker.simulation.spec import LoopOptions, RunSpec
 
 
 def fake_results() -> dict:

@@ -13,10 +13,10 @@ from fastapi.testclient import TestClient
 from alp.db import Cycle, Image, Selection
 from alp.services import cycles, keys
 from alp.storage import BlobCache, LocalStorage, checkpoint_key
+from simulation.synthetic_pool import create_synthetic_pool
 from tests.api.cycle_fixtures import make_pool
 from tests.worker.cycle_support import engine_settings, pool_settings, storage_for
 from tests.worker.inprocess import run_stages, use_settings
-from worker.synthetic_pool import create_synthetic_pool
 
 
 def _cycle_with_file(db, storage: LocalStorage, pid: int, index: int, data: bytes | None,

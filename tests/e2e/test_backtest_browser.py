@@ -11,6 +11,7 @@ import pytest
 from alp.db import Backtest, Job
 from alp.schemas_backtests import BacktestCreate
 from alp.services import backtests
+from simulation.synthetic_pool import create_synthetic_pool
 from tests.api.test_backtests_dashboard import fake_results
 from tests.e2e.dashboard_server import (
     CHROMIUM,
@@ -20,7 +21,6 @@ from tests.e2e.dashboard_server import (
     require_chromium,
 )
 from tests.e2e.test_dashboard_browser import shot, sign_in
-from worker.synthetic_pool import create_synthetic_pool
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 sync_api = pytest.importorskip("playwright.sync_api")

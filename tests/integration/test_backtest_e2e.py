@@ -17,11 +17,11 @@ import httpx
 from alp.db import Backtest, make_engine, make_sessionmaker
 from alp.services import keys
 from alp.storage import LocalStorage
+from simulation.synthetic_pool import create_synthetic_pool
 from tests.conftest import make_settings
 from tests.integration.live_api import live_api
 from tests.support.processes import ROOT, celery_worker, wait_for
 from tests.worker.cycle_support import WORKER_ENV
-from worker.synthetic_pool import create_synthetic_pool
 
 LONG = {
     "strategies": ["typiclust:vanilla", "random:vanilla"], "initial": 20, "budget": 10,

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from alp import jobs
 from alp.db import Job, ScoreShard
 from alp.services import cycles
+from simulation.synthetic_pool import create_synthetic_pool
 from tests.support.processes import celery_worker, stop_process, wait_for
 from tests.worker.cycle_support import (
     TINY_TRAIN,
@@ -26,7 +27,6 @@ from tests.worker.cycle_support import (
     storage_for,
     wait_state,
 )
-from worker.synthetic_pool import create_synthetic_pool
 
 
 def test_sigkill_during_training_and_scoring(tmp_path: Path, sqlite_url: str) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from alp.db import Image, Pool, ScoreShard
 from alp.services import keys
 from api.main import create_app
+from simulation.synthetic_pool import create_synthetic_pool
 from tests.support.processes import celery_worker
 from tests.worker.cycle_support import (
     TINY_TRAIN,
@@ -23,7 +24,6 @@ from tests.worker.cycle_support import (
     storage_for,
     wait_state,
 )
-from worker.synthetic_pool import create_synthetic_pool
 
 
 def test_failed_cycle_retry_skips_unreadable_image(tmp_path: Path, sqlite_url: str) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from alp.db import Cycle
 from alp.services import cycles
+from simulation.synthetic_pool import create_synthetic_pool
 from tests.support.processes import celery_worker
 from tests.support.weights import install_fake_weights
 from tests.worker.cycle_support import (
@@ -18,7 +19,6 @@ from tests.worker.cycle_support import (
     storage_for,
     wait_state,
 )
-from worker.synthetic_pool import create_synthetic_pool
 
 FAST_SMALL = {
     "iterations": 2, "batch_size": 2, "warmup_iters": 0,

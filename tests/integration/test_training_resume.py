@@ -16,6 +16,7 @@ from sqlalchemy import select
 from alp import jobs
 from alp.db import Job
 from alp.services import cycles
+from simulation.synthetic_pool import create_synthetic_pool
 from tests.support.processes import celery_worker, stop_process, wait_for
 from tests.worker.cycle_support import (
     TINY_TRAIN,
@@ -29,7 +30,6 @@ from tests.worker.cycle_support import (
     wait_state,
 )
 from worker.pipeline.resume import resume_key
-from worker.synthetic_pool import create_synthetic_pool
 
 ITERATIONS = 400  # progress is written once a second: long enough to kill mid-training
 ENV = {**WORKER_ENV, "ALP_TRAIN_CHECKPOINT_EVERY": "3", "ALP_TRAIN_CHECKPOINT_EVERY_S": "0"}

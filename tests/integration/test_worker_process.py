@@ -17,6 +17,7 @@ from sqlalchemy import select
 from alp import jobs
 from alp.db import Job, WorkerHeartbeat
 from alp.services import cycles
+from simulation.synthetic_pool import create_synthetic_pool
 from tests.conftest import make_settings
 from tests.support import databases
 from tests.support.processes import celery_worker, embedded_workers, stop_process, wait_for
@@ -27,7 +28,6 @@ from tests.worker.cycle_support import (
     sessions_for,
     storage_for,
 )
-from worker.synthetic_pool import create_synthetic_pool
 
 
 def _redis_url() -> str:

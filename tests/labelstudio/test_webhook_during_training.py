@@ -21,12 +21,12 @@ from sqlalchemy import select
 from alp.config import Settings
 from alp.db import Job
 from alp.jobs import make_celery
+from simulation.synthetic_pool import create_synthetic_pool
 from tests.labelstudio.conftest import Stack
 from tests.labelstudio.test_server_roundtrip import CLASSES, connect, pred, project_tasks, region
 from tests.support import labelstudio as ls
 from tests.support.processes import ROOT, stop_tree, wait_for
 from tests.worker.cycle_support import TINY_TRAIN, pool_settings, sessions_for, storage_for
-from worker.synthetic_pool import create_synthetic_pool
 
 pytestmark = pytest.mark.labelstudio
 

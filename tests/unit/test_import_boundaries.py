@@ -1,12 +1,44 @@
-"""Architecture guards: the API process never loads torch (DESIGN §1)."""
+"""Architecture guards (DESIGN §1): the API process never loads torch; ``simulation``
+never imports ``api`` or ``worker``; ``alp`` never imports ``worker``; the ``worker``
+modules import each other without a circle."""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(package: str) -> Iterator[tuple[str, str, bool]]:
+    """``(module, imported module, at module level)`` for every absolute import in the
+    package's files, function-level (lazy) imports included; ``from a import b`` names
+    ``a.b`` when that is a module of this repository, else ``a``."""
+    for path in sorted((ROOT / package).rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        top = {id(node) for node in tree.body}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                targets = []
+                for alias in node.names:
+                    sub = f"{node.module}.{alias.name}"
+                    base = ROOT.joinpath(*sub.split("."))
+                    is_module = base.with_suffix(".py").exists() or (base / "__init__.py").exists()
+                    targets.append(sub if is_module else node.module)
+            else:
+                continue
+            for target in targets:
+                yield _module_name(path), target, id(node) in top
 
 
 def _modules_after(code: str) -> set[str]:
@@ -57,3 +89,45 @@ def test_client_and_remote_cli_do_not_import_torch_or_the_server() -> None:
     assert not {"torch", "torchvision", "worker", "models"} & mods
     lean = _modules_after("import alp.client")
     assert not {"torch", "sqlalchemy", "fastapi", "celery"} & lean, "client pulls server deps"
+
+
+def test_simulation_never_imports_api_or_worker() -> None:
+    direct = {
+        (m, t) for m, t, _top in _imports("simulation") if t.split(".")[0] in {"api", "worker"}
+    }
+    assert not direct, direct
+    mods = _modules_after(
+        "import simulation.cli, simulation.backtest, simulation.demo, simulation.synthetic_pool"
+    )
+    assert "simulation.backtest" in mods and "torch" in mods
+    assert not {m for m in mods if m.split(".")[0] in {"api", "worker"}}
+
+
+def test_alp_never_imports_worker_and_runs_simulation_only_inside_commands() -> None:
+    edges = list(_imports("alp"))
+    assert not [(m, t) for m, t, _top in edges if t.split(".")[0] == "worker"]
+    assert not [(m, t) for m, t, top in edges if t.split(".")[0] == "simulation" and top]
+
+
+def test_worker_modules_import_each_other_without_a_circle() -> None:
+    """Lazy imports count too: a circle through a function-level import still ties the
+    modules together (the Celery app is handed in at worker start instead)."""
+    graph: dict[str, set[str]] = {}
+    for module, target, _top in _imports("worker"):
+        if target.split(".")[0] == "worker" and target != module:
+            graph.setdefault(module, set()).add(target)
+    done: set[str] = set()
+
+    def visit(module: str, path: list[str]) -> None:
+        if module in path:
+            raise AssertionError(
+                "import circle: " + " -> ".join([*path[path.index(module) :], module])
+            )
+        if module in done:
+            return
+        for target in sorted(graph.get(module, ())):
+            visit(target, [*path, module])
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module, [])

@@ -107,3 +107,15 @@ def test_dockerfile_copies_only_existing_paths() -> None:
         for src in sources:
             assert (ROOT / src).exists(), f"Dockerfile copies missing {src}"
     assert "optional-dependencies']['api']" in text  # the API stage installs the api extra
+
+
+def test_every_source_package_is_packaged_and_copied_into_the_images() -> None:
+    packages = {p.parent.name for p in ROOT.glob("*/__init__.py") if p.parent.name not in {"tests"}}
+    assert {"alp", "api", "worker", "models", "acquisition", "simulation"} <= packages
+    include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "packages"
+    ]["find"]["include"]
+    copied = set(re.findall(r"^COPY (\w+) \1$", (ROOT / "Dockerfile").read_text(), flags=re.M))
+    for pkg in sorted(packages):
+        assert f"{pkg}*" in include, f"add {pkg}* to [tool.setuptools.packages.find] include"
+        assert pkg in copied, f"the Dockerfile must COPY {pkg} {pkg}"

@@ -8,9 +8,9 @@ from sqlalchemy import select
 
 from alp.db import Cycle, Selection
 from alp.services import cycles
+from simulation.synthetic_pool import create_synthetic_pool
 from tests.worker.cycle_support import pool_settings, storage_for
 from tests.worker.inprocess import run_stages
-from worker.synthetic_pool import create_synthetic_pool
 
 CLASSES = ("circle", "square")
 

@@ -1,6 +1,7 @@
 """The backtest job in the test process (SQLite): past its time limit it fails with the
 reason and stores no results; a cancelled job is never claimed; the tracker's progress and
-the recommendation sentence."""
+the recommendation sentence; the pool's labelled images as replay data (``pool_data``) on real
+detectors."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import pytest
 from alp.db import Backtest, Job
 from alp.schemas_backtests import BacktestCreate
 from alp.services import backtests
+from simulation.synthetic_pool import create_synthetic_pool
 from tests.worker.cycle_support import storage_for
 from worker import backtest_task
-from worker.synthetic_pool import create_synthetic_pool
 
 BODY = BacktestCreate(
     strategies=["random:vanilla"], include_references=False, initial=8, budget=4, rounds=1,
@@ -83,3 +84,37 @@ def test_recommendation_sentence() -> None:
           "best": "hua:huale", "extra_labels_needed": 60}  # fmt: skip
     text = backtest_task.recommendation_text(no)
     assert "no difference detected" in text and "about 60 more labeled images" in text
+
+
+def test_backtest_on_a_pools_own_labels_with_real_detectors(sqlite_worker) -> None:
+    """End to end on the engine (no API yet): a synthetic pool's labelled images, two
+    strategies, 2 rounds, 2 seeds, the tiny detector at 48 px for 2 steps."""
+    from alp.db import Image
+    from alp.storage import BlobCache
+    from simulation.backend import TorchBackend
+    from simulation.backtest import run_backtest
+    from simulation.spec import LoopOptions, RunSpec
+    from tests.worker.cycle_support import pool_settings, storage_for
+
+    s, sessions = sqlite_worker
+    storage = storage_for(s)
+    cache = BlobCache(storage, s.data_dir / "cache", 1 << 30)
+    with sessions() as db:
+        pool = create_synthetic_pool(db, storage, "bt", n_labeled=24, n_val=4, n_unlabeled=2,
+                                     size=48, settings=pool_settings())  # fmt: skip
+        val_keys = {db.get(Image, i).storage_key for i in pool.val_ids}
+        with pytest.raises(ValueError, match="needs at least 30 labeled images; the pool has 24"):
+            backtest_task.pool_data(db, cache, pool.pool_id, 10, 0, initial=10, budget=5, rounds=2)
+        data = backtest_task.pool_data(db, cache, pool.pool_id, 6, 0, initial=8, budget=5, rounds=2)
+    assert (len(data.pool), len(data.test), data.val) == (18, 6, [])
+    assert not {str(e["path"]) for e in data.pool + data.test} & val_keys  # str: storage key
+    opts = LoopOptions(initial=8, budget=5, cycles=3, seeds=(0, 1), iterations=2,
+                       batch_size=2, image_size=48)  # fmt: skip
+    specs = [RunSpec("typiclust", "vanilla"), RunSpec("random", "vanilla")]
+    out = run_backtest(data, specs, opts, lambda d: TorchBackend(d, opts),
+                       references=["random:vanilla"])  # fmt: skip
+    assert len(out["rows"]) == 2 * 2 * 3
+    assert out["summary"]["typiclust:vanilla"]["labeled"] == [8, 13, 18]
+    assert out["cost"]["typiclust:vanilla"]["images"] == 2 * 2 * 5
+    assert out["recommendation"]["reason"]  # a decision either way (4 pairs: never decisive)
+    assert out["recommendation"]["recommendation"] is None

@@ -8,10 +8,10 @@ import pytest
 
 from alp.db import Cycle
 from alp.services import cycles
+from simulation.synthetic_pool import create_synthetic_pool
 from tests.worker.cycle_support import TINY_TRAIN, pool_settings, storage_for
 from tests.worker.inprocess import run_stages
 from worker.pipeline import modelling, score
-from worker.synthetic_pool import create_synthetic_pool
 
 CLASSES = ["circle", "square", "triangle"]
 

@@ -12,11 +12,11 @@ import torch
 
 from alp.db import Cycle
 from alp.services import cycles
+from simulation.synthetic_pool import create_synthetic_pool
 from tests.support.weights import install_fake_weights
 from tests.worker.cycle_support import engine_settings, pool_settings, storage_for
 from tests.worker.inprocess import run_stages, use_settings
 from worker.pipeline import modelling
-from worker.synthetic_pool import create_synthetic_pool
 
 FAST_SMALL = {
     "iterations": 2, "batch_size": 2, "warmup_iters": 0,

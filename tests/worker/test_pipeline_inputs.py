@@ -21,11 +21,11 @@ from sqlalchemy import select
 
 from alp.db import Cycle, Image, ScoreShard, Selection
 from alp.services import cycles
+from simulation.synthetic_pool import create_synthetic_pool
 from tests.conftest import make_settings
 from tests.worker.cycle_support import pool_settings, storage_for
 from tests.worker.inprocess import run_stages, spy_on_strategies, use_settings
 from worker.pipeline import data, embeddings
-from worker.synthetic_pool import create_synthetic_pool
 
 CLASSES = ("circle", "square", "triangle")
 STRATEGY = {

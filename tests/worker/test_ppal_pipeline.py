@@ -16,9 +16,9 @@ from acquisition.records import unpack_tensor
 from alp.cli import app
 from alp.db import Cycle, ScoreShard, Selection
 from alp.services import cycles
+from simulation.synthetic_pool import create_synthetic_pool
 from tests.worker.cycle_support import TINY_TRAIN, pool_settings, storage_for
 from tests.worker.inprocess import run_stages
-from worker.synthetic_pool import create_synthetic_pool
 
 
 @pytest.mark.parametrize("preset", ["vanilla", "aploss"])  # Faster R-CNN, RetinaNet

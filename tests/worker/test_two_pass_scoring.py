@@ -17,11 +17,11 @@ from alp.config import Settings
 from alp.db import Cycle, Image, Job, ScoreShard, Selection
 from alp.services import cycle_flow, cycles
 from alp.storage import LocalStorage
+from simulation.synthetic_pool import create_synthetic_pool
 from tests.worker.cycle_support import TINY_TRAIN, pool_settings
 from tests.worker.inprocess import job_id, run_scoring, run_stages
 from worker.pipeline import passes, score
 from worker.pipeline import select as select_stage
-from worker.synthetic_pool import create_synthetic_pool
 
 
 def _trained_cycle(

@@ -213,7 +213,7 @@ def predict(
     images per forward (fp16 autocast on CUDA only: ``models.inference.forward_context``)."""
     import torch
 
-    from acquisition.types import ORIGINAL
+    from acquisition.types import ORIGINAL, to_image_prediction
     from models.inference import predict as model_predict
 
     views = [ORIGINAL, *sorted(v for v in requirements.views if v != ORIGINAL)]
@@ -229,28 +229,6 @@ def predict(
         generator=torch.Generator().manual_seed(int(seed)),
     )
     return [to_image_prediction(r) for r in raw]
-
-
-def to_image_prediction(raw: dict[str, Any]) -> ImagePrediction:
-    """Plain dict with the field layout of ``acquisition.types`` -> dataclasses; the
-    dict's ``extra`` (e.g. ``box_features``, (N_orig, D)) becomes ``ImagePrediction.extra``."""
-    from acquisition.types import ImagePrediction, ViewPrediction
-
-    if isinstance(raw, ImagePrediction):
-        return raw
-    views = {
-        name: v if isinstance(v, ViewPrediction) else ViewPrediction(**v)
-        for name, v in raw["views"].items()
-    }
-    return ImagePrediction(
-        image_id=raw["image_id"],
-        width=int(raw["width"]),
-        height=int(raw["height"]),
-        views=views,
-        has_background=bool(raw.get("has_background", True)),
-        embedding=raw.get("embedding"),
-        extra=dict(raw.get("extra") or {}),
-    )
 
 
 def preannotation_limits(cycle_config: dict[str, Any]) -> tuple[float, int]:

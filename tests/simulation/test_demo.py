@@ -8,9 +8,9 @@ from sqlalchemy import select
 
 from alp.db import Annotation, Cycle, Image
 from alp.services import cycles
+from simulation import demo
 from tests.api.cycle_fixtures import labeling_cycle
 from tests.worker.cycle_support import sessions_for
-from worker import demo
 
 
 def test_demo_pool_and_simulated_annotator(settings) -> None:

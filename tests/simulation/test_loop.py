@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from acquisition.types import ORIGINAL, ImagePrediction, Requirements, ViewPrediction
-from worker.simulation.loop import Oracle, Simulation, composition, initial_set
-from worker.simulation.spec import LoopOptions, RunSpec
+from simulation.loop import Oracle, Simulation, composition, initial_set
+from simulation.spec import LoopOptions, RunSpec
 
 POOL = 40
 C = 2

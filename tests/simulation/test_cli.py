@@ -12,8 +12,8 @@ from rich.progress import Progress
 from typer.testing import CliRunner
 
 from alp.cli import app
-from worker.simulate import _RichEvents
-from worker.simulation.loop import CycleRow
+from simulation.cli import _RichEvents
+from simulation.loop import CycleRow
 
 TINY = [
     "--synthetic",

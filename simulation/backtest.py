@@ -1,15 +1,14 @@
 """Backtest engine: replay active learning on a pool's own labelled images, with the labels
 as the oracle, and compare strategies (issue 22). The same loop as ``alp simulate``
-(:class:`~worker.simulation.loop.Simulation`); this module adds the seeded stratified split
+(:class:`~simulation.loop.Simulation`); this module adds the seeded stratified split
 of the labelled images into a replay pool and a held-out test part, the size check, a run
 time estimate and the summary (curves, annotation cost, paired comparisons, the
-recommendation of :func:`worker.simulation.stats.recommend`).
+recommendation of :func:`simulation.stats.recommend`).
 
-:mod:`worker.backtest_task` runs it as a job (``POST /pools/{id}/backtests``).
-:func:`pool_data` reads a pool's labelled train images (never its validation images)
-into the replay pool and the test part;
-:func:`run_backtest` replays strategies on them with any backend (``TorchBackend`` for
-real detectors).
+:mod:`worker.backtest_task` runs it as a job (``POST /pools/{id}/backtests``): its
+``pool_data`` reads a pool's labelled train images (never its validation images) into the
+replay pool and the test part; :func:`run_backtest` replays strategies on them with any
+backend (``TorchBackend`` for real detectors).
 """
 
 from __future__ import annotations
@@ -22,11 +21,11 @@ from typing import Any
 import numpy as np
 
 from alp.schemas_backtests import check_size, required_labeled, trainings  # noqa: F401
-from worker.simulation.data import SimulationData, _reindex
-from worker.simulation.loop import Backend, Oracle, Simulation
-from worker.simulation.report import summarize
-from worker.simulation.spec import LoopOptions, RunSpec
-from worker.simulation.stats import compare, recommend
+from simulation.data import SimulationData, _reindex
+from simulation.loop import Backend, Oracle, Simulation
+from simulation.report import summarize
+from simulation.spec import LoopOptions, RunSpec
+from simulation.stats import compare, recommend
 
 
 def replay_split(
@@ -63,29 +62,6 @@ def replay_split(
     replay = [e for i, e in enumerate(entries) if i not in held]
     test = [e for i, e in enumerate(entries) if i in held]
     return _reindex(replay), _reindex(test)
-
-
-def pool_data(
-    db: Any, cache: Any, pool_id: int, test_size: int, seed: int,
-    initial: int, budget: int, rounds: int,
-) -> SimulationData:  # fmt: skip
-    """The pool's readable labelled train images split by :func:`replay_split` (its
-    validation images stay out of both parts), read through the worker's blob ``cache``
-    (``alp.storage.BlobCache``); too few -> ``ValueError`` from :func:`check_size`
-    (rounds = cycles after the initial one)."""
-    from alp.db import Pool
-    from worker.pipeline import data
-
-    pool = db.get(Pool, pool_id)
-    if pool is None:
-        raise ValueError(f"pool {pool_id} not found")
-    classes = list(pool.classes)
-    manifest, _skipped = data.readable_manifest(
-        data.labeled_manifest(db, cache, pool_id, "train", classes)
-    )
-    check_size(len(manifest), initial, budget, rounds, test_size)
-    replay, test = replay_split(manifest, test_size, seed)
-    return SimulationData(classes, replay, [], test, source=f"pool {pool_id} backtest")
 
 
 def estimate_seconds(

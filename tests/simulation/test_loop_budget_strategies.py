@@ -9,9 +9,9 @@ from typing import Any
 import torch
 
 from acquisition.types import ImagePrediction, Requirements
-from tests.worker.test_simulate_loop import FakeBackend, _oracle
-from worker.simulation.loop import Simulation
-from worker.simulation.spec import LoopOptions, RunSpec
+from simulation.loop import Simulation
+from simulation.spec import LoopOptions, RunSpec
+from tests.simulation.test_loop import FakeBackend, _oracle
 
 
 class EmbeddingBackend(FakeBackend):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from worker.simulation.report import FIELDS, aulc, selection_mix, summarize, write_outputs
+from simulation.report import FIELDS, aulc, selection_mix, summarize, write_outputs
 
 
 def _rows() -> list[dict]:

@@ -1,7 +1,7 @@
 """``alp simulate``: the active-learning loop in-process with a ground-truth oracle.
 
 ``simulate()`` loads the data (COCO on disk or the synthetic generator), runs every
-``strategy:preset`` x seed through :class:`worker.simulation.loop.Simulation` with a rich
+``strategy:preset`` x seed through :class:`simulation.loop.Simulation` with a rich
 progress display, and writes ``simulation.csv``, ``simulation.json`` and
 ``simulation.png`` (learning curves, mean ± std over seeds) into the output directory
 (``simulation.partial.csv`` holds the rows finished so far while it runs).
@@ -22,11 +22,11 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from alp.train_overrides import check_override_types
-from worker.simulation.backend import TorchBackend, train_config
-from worker.simulation.data import SimulationData, coco_data, synthetic_data
-from worker.simulation.loop import CycleRow, Oracle, Simulation, check_runs
-from worker.simulation.report import write_csv, write_outputs
-from worker.simulation.spec import LoopOptions, RunSpec
+from simulation.backend import TorchBackend, train_config
+from simulation.data import SimulationData, coco_data, synthetic_data
+from simulation.loop import CycleRow, Oracle, Simulation, check_runs
+from simulation.report import write_csv, write_outputs
+from simulation.spec import LoopOptions, RunSpec
 
 __all__ = ["DataOptions", "SimulationResult", "load_data", "simulate"]
 

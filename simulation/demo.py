@@ -1,6 +1,6 @@
 """``alp up --demo``: a synthetic pool and a simulated annotator, so cycles run by themselves.
 
-Run as its own process (``python -m worker.demo``) beside the API and a worker. On first
+Run as its own process (``python -m simulation.demo``) beside the API and a worker. On first
 start it creates the pool ``demo`` from the synthetic shape generator (a few labeled seed
 images, a held-out validation set, many unlabeled images; ground truth kept in
 ``<data dir>/demo/truth.json``) and starts cycle 0. Then it polls the pool's next batch and
@@ -75,7 +75,7 @@ def ensure_pool(db: Any, settings: Settings, args: argparse.Namespace) -> int:
         return pool.id
     if pool is not None:
         raise SystemExit(f"a pool named {POOL_NAME!r} exists without demo ground truth")
-    from worker.synthetic_pool import create_synthetic_pool
+    from simulation.synthetic_pool import create_synthetic_pool
 
     made = create_synthetic_pool(
         db, open_storage(settings), POOL_NAME,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from worker.simulation.spec import (
+from simulation.spec import (
     LoopOptions,
     RunSpec,
     parse_params,

@@ -23,7 +23,7 @@ import torch
 from acquisition.records import ScoringContext
 from acquisition.registry import get_strategy
 from acquisition.types import ImagePrediction, Requirements
-from worker.simulation.spec import LoopOptions, RunSpec
+from simulation.spec import LoopOptions, RunSpec
 
 Event = Callable[..., None]
 LABELED_EMBEDDING_LIMIT = 2000  # as worker.pipeline.embeddings (which imports the DB layer)
@@ -67,7 +67,7 @@ class CycleRow:
 
 
 class Backend(Protocol):
-    """Training, evaluation and inference over the pool (see ``worker.simulation.backend``)."""
+    """Training, evaluation and inference over the pool (see ``simulation.backend``)."""
 
     num_classes: int
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from worker.simulation.stats import (
+from simulation.stats import (
     NO_DIFFERENCE,
     bootstrap_interval,
     compare,

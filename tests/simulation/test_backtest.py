@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from tests.worker.test_simulate_loop import FakeBackend
-from worker.simulation.backtest import (
+from simulation.backtest import (
     check_size,
     estimate_seconds,
-    pool_data,
     replay_split,
     required_labeled,
     run_backtest,
 )
-from worker.simulation.data import SimulationData
-from worker.simulation.spec import LoopOptions, RunSpec
+from simulation.data import SimulationData
+from simulation.spec import LoopOptions, RunSpec
+from tests.simulation.test_loop import FakeBackend
 
 
 def entries(n: int = 100) -> list[dict]:
@@ -72,36 +71,3 @@ def test_backtest_summary_and_recommendation() -> None:
     # the fake model rewards the uncertain images entropy picks: a decisive win
     assert comp["mean_difference"] > 0 and comp["decisive"]
     assert rec["recommendation"] == "entropy:vanilla"
-
-
-def test_backtest_on_a_pools_own_labels_with_real_detectors(sqlite_worker) -> None:
-    """End to end on the engine (no API yet): a synthetic pool's labelled images, two
-    strategies, 2 rounds, 2 seeds, the tiny detector at 48 px for 2 steps."""
-    from alp.db import Image
-    from alp.storage import BlobCache
-    from tests.worker.cycle_support import pool_settings, storage_for
-    from worker.simulation.backend import TorchBackend
-    from worker.synthetic_pool import create_synthetic_pool
-
-    s, sessions = sqlite_worker
-    storage = storage_for(s)
-    cache = BlobCache(storage, s.data_dir / "cache", 1 << 30)
-    with sessions() as db:
-        pool = create_synthetic_pool(db, storage, "bt", n_labeled=24, n_val=4, n_unlabeled=2,
-                                     size=48, settings=pool_settings())  # fmt: skip
-        val_keys = {db.get(Image, i).storage_key for i in pool.val_ids}
-        with pytest.raises(ValueError, match="needs at least 30 labeled images; the pool has 24"):
-            pool_data(db, cache, pool.pool_id, 10, 0, initial=10, budget=5, rounds=2)
-        data = pool_data(db, cache, pool.pool_id, 6, 0, initial=8, budget=5, rounds=2)
-    assert (len(data.pool), len(data.test), data.val) == (18, 6, [])
-    assert not {str(e["path"]) for e in data.pool + data.test} & val_keys  # str: storage key
-    opts = LoopOptions(initial=8, budget=5, cycles=3, seeds=(0, 1), iterations=2,
-                       batch_size=2, image_size=48)  # fmt: skip
-    specs = [RunSpec("typiclust", "vanilla"), RunSpec("random", "vanilla")]
-    out = run_backtest(data, specs, opts, lambda d: TorchBackend(d, opts),
-                       references=["random:vanilla"])  # fmt: skip
-    assert len(out["rows"]) == 2 * 2 * 3
-    assert out["summary"]["typiclust:vanilla"]["labeled"] == [8, 13, 18]
-    assert out["cost"]["typiclust:vanilla"]["images"] == 2 * 2 * 5
-    assert out["recommendation"]["reason"]  # a decision either way (4 pairs: never decisive)
-    assert out["recommendation"]["recommendation"] is None

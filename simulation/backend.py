@@ -1,4 +1,4 @@
-"""The real :class:`~worker.simulation.loop.Backend`: ``models`` training, evaluation and
+"""The real :class:`~simulation.loop.Backend`: ``models`` training, evaluation and
 multi-view inference on the simulation's in-memory datasets."""
 
 from __future__ import annotations
@@ -9,15 +9,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from acquisition.types import ORIGINAL, ImagePrediction, Requirements
+from acquisition.types import ORIGINAL, ImagePrediction, Requirements, to_image_prediction
 from models.builders import build_detector
 from models.config import TrainConfig, merge_overrides
 from models.data.dataset import DetectionDataset
 from models.engine import evaluate, train
 from models.inference import predict
-from worker.pipeline.modelling import to_image_prediction
-from worker.simulation.data import SimulationData
-from worker.simulation.spec import LoopOptions
+from simulation.data import SimulationData
+from simulation.spec import LoopOptions
 
 
 def train_config(
