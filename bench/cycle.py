@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import func, select, text  # noqa: E402
 
 from alp.config import Settings  # noqa: E402
-from alp.db import Cycle, Job, ScoreShard, make_engine, make_sessionmaker  # noqa: E402
+from alp.db import Cycle, Job, ScoreShard, Selection, make_engine, make_sessionmaker  # noqa: E402
 from alp.db.migrate import upgrade  # noqa: E402
 from alp.jobs import make_celery  # noqa: E402
 from alp.services import cycle_flow, cycles  # noqa: E402
@@ -79,8 +79,17 @@ def bench_stages(data: Path, args: argparse.Namespace) -> tuple[dict[str, Any], 
     total = time.perf_counter() - t0
     out = {"images_unlabeled": args.images, "train_iterations": TRAIN["iterations"],
            "stage_seconds": done.timings, "cycle_wall_seconds": round(total, 2),
-           "map50": done.metrics.get("map50")}  # fmt: skip
+           "map50": done.metrics.get("map50"),
+           "selection": _selection(sessions, cycle.id)}  # fmt: skip
     return out, s, cycle.id
+
+
+def _selection(sessions: Any, cycle_id: int) -> list[list[Any]]:
+    """The cycle's selection as ``[image_id, rank, score]`` rows, best first (a fingerprint)."""
+    with sessions() as db:
+        rows = db.execute(select(Selection.image_id, Selection.rank, Selection.score).where(
+            Selection.cycle_id == cycle_id).order_by(Selection.rank)).all()  # fmt: skip
+        return [[i, r, s] for i, r, s in rows]
 
 
 def _scoring_cycle(sessions: Any, template_id: int, index: int) -> int:
@@ -238,6 +247,7 @@ def main() -> None:
     p.add_argument("--rows", type=int, default=1_000_000, help="image rows for next-batch")
     p.add_argument("--skip-pg", action="store_true", help="skip the PostgreSQL latency part")
     p.add_argument("--skip-workers", action="store_true", help="skip stages and scoring")
+    p.add_argument("--skip-scoring", action="store_true", help="skip the 1 vs 2 process part")
     args = p.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     result: dict[str, Any] = {"cpu_cores": os.cpu_count()}
@@ -249,7 +259,8 @@ def main() -> None:
                 c = db.get(Cycle, cid)
                 c.config = {**c.config, "_shard": args.shard}
                 db.commit()
-            result["scoring"] = bench_scoring(s, cid, data)
+            if not args.skip_scoring:
+                result["scoring"] = bench_scoring(s, cid, data)
         if not args.skip_pg:
             result["next_batch"] = bench_next_batch(args.rows, data)
     print(json.dumps(result, indent=2))
