@@ -86,22 +86,23 @@ def validate_params(
         raise ValueError(
             f"strategy {strategy!r} has no parameter {unknown[0]!r}; known parameters: {known}"
         )
-    try:
-        out = model.model_validate(params).model_dump()
-    except ValidationError as exc:
-        raise ValueError(f"strategy {strategy!r}: {_message(model, exc.errors()[0])}") from None
-    for name in fields:
-        reason = _over_limit(out[name])
+    for name, value in params.items():
+        reason = _over_limit(value)
         if reason:
             raise ValueError(f"strategy {strategy!r}: parameter {name!r} {reason}")
-    return out
+    try:
+        return model.model_validate(params).model_dump()
+    except ValidationError as exc:
+        raise ValueError(f"strategy {strategy!r}: {_message(model, exc.errors()[0])}") from None
 
 
 def _over_limit(value: Any) -> str | None:
+    """Why a given value breaks the generic limits (checked first, so an oversized list or
+    text is refused before its entries are looked at), or None."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        if abs(value) > MAX_PARAM_NUMBER:
+        if math.isfinite(value) and abs(value) > MAX_PARAM_NUMBER:
             return f"must lie between -{MAX_PARAM_NUMBER} and {MAX_PARAM_NUMBER}, got {value}"
-    elif isinstance(value, list) and len(value) > MAX_PARAM_ITEMS:
+    elif isinstance(value, list | tuple) and len(value) > MAX_PARAM_ITEMS:
         return f"takes at most {MAX_PARAM_ITEMS} entries"
     elif isinstance(value, str) and len(value) > MAX_PARAM_TEXT:
         return f"takes at most {MAX_PARAM_TEXT} characters"
