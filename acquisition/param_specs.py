@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import field_validator
 
-from acquisition.params import Int, List, StrategyParams, param, validate_params
+from acquisition.params import Int, List, StrategyParams, nullable_int, param, validate_params
 
 __all__ = ["AUGMENTATION_LETTERS", "STRATEGY_PARAMS", "check_params", "strategy_names"]
 
@@ -207,8 +207,8 @@ class AutoParams(StrategyParams):
     low_budget_params: dict[str, Any] = param({}, "the small-pool strategy's parameters")
     high_budget: str = param("hua", "strategy once the pool is past the low budget")
     high_budget_params: dict[str, Any] = param({}, "the large-pool strategy's parameters")
-    min_images_per_class: Int | None = param(
-        20, "small while a class has fewer labelled images (null: rule off)", ge=0
+    min_images_per_class: nullable_int(ge=0) = param(  # type: ignore[valid-type]
+        20, "small while a class has fewer labelled images (null: rule off)"
     )
     min_validation_map: float | None = param(
         None, "small while validation mAP@0.5 is below this (null: rule off)", ge=0.0, le=1.0

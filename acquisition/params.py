@@ -29,6 +29,7 @@ __all__ = [
     "Int",
     "List",
     "StrategyParams",
+    "nullable_int",
     "param",
     "validate_params",
 ]
@@ -54,17 +55,16 @@ List = Annotated[list[_T], BeforeValidator(_listed)]
 
 
 def param(default: Any, help: str, **constraints: Any) -> Any:
-    """A field: its ``default``, a ``help`` text in words (it reaches the API's schema) and
-    pydantic constraints (``ge``, ``gt``, ``le``, ``lt``)."""
-    if isinstance(default, list | dict):
-        return Field(default_factory=lambda: _copy(default), description=help, **constraints)
+    """A field: its ``default`` (pydantic copies a list or dict default for each use), a
+    ``help`` text in words (it reaches the API's schema) and pydantic constraints (``ge``,
+    ``gt``, ``le``, ``lt``)."""
     return Field(default, description=help, **constraints)
 
 
-def _copy(value: Any) -> Any:
-    import copy
-
-    return copy.deepcopy(value)
+def nullable_int(**constraints: Any) -> Any:
+    """An :data:`Int` with its bounds, or None (bounds set here, not on the field, so the
+    schema shows them on the number)."""
+    return Annotated[int, Field(**constraints), BeforeValidator(_integral)] | None
 
 
 class StrategyParams(BaseModel):
