@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import itertools
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
 
 from acquisition.padding import map_in_size_batches
-from acquisition.params import Param, validate_params
+from acquisition.param_specs import NoParams
+from acquisition.params import StrategyParams, validate_params
 from acquisition.records import ImageId, ImageRecord, ScoringContext, Selected, id_sort_key
 from acquisition.types import ImagePrediction, Requirements
 
@@ -48,12 +49,13 @@ def rank_indices(*keys: torch.Tensor) -> torch.Tensor:
 class Strategy(ABC):
     """An acquisition strategy, configured by validated parameters.
 
-    Subclasses set ``name`` and ``param_spec`` and implement :meth:`score_image` (phase 1,
+    Subclasses set ``name`` and ``params_model`` (their parameters, declared in
+    :mod:`acquisition.param_specs`) and implement :meth:`score_image` (phase 1,
     pure, per image) and :meth:`_select` (phase 2, global over all records).
     """
 
     name: ClassVar[str]
-    param_spec: ClassVar[Mapping[str, Param]] = {}
+    params_model: ClassVar[type[StrategyParams]] = NoParams
     description: ClassVar[str] = ""
     uses_pool_stats: ClassVar[bool] = False
     """True when phase 2 reads ``context.labeled_images_per_class`` / ``validation_map``
@@ -63,7 +65,7 @@ class Strategy(ABC):
     in :meth:`tie_note`); None when it does not (``random``, ``coreset``, ``mix``)."""
 
     def __init__(self, **params: Any) -> None:
-        self.params: dict[str, Any] = validate_params(self.name, self.param_spec, params)
+        self.params: dict[str, Any] = validate_params(self.name, self.params_model, params)
         self._post_init()
 
     def _post_init(self) -> None:  # noqa: B027  (optional hook)
@@ -71,7 +73,7 @@ class Strategy(ABC):
 
     @classmethod
     def default_params_of(cls) -> dict[str, Any]:
-        return {k: p.default for k, p in cls.param_spec.items()}
+        return cls.params_model().model_dump()
 
     @property
     def default_params(self) -> dict[str, Any]:

@@ -89,5 +89,8 @@ def _ensure_builtin() -> None:
     global _LOADED
     if _LOADED:
         return
+    from acquisition.strategies.builtin import BUILTIN
+
+    for cls in BUILTIN:
+        register(cls)
     _LOADED = True
-    from acquisition.strategies import builtin  # noqa: F401  (registers on import)

@@ -15,7 +15,7 @@ from pydantic import (
     model_validator,
 )
 
-from alp import strategy_schema
+from acquisition import param_specs
 from alp.schemas_limits import (
     MAX_CLASS_NAME,
     MAX_CLASSES,
@@ -30,8 +30,8 @@ from alp.schemas_limits import (
 )
 from alp.train_overrides import check_train_overrides
 
-# Exported from acquisition.registry (tests/unit/test_strategy_schema.py keeps it in sync).
-STRATEGY_NAMES = tuple(strategy_schema.strategy_names())
+# = acquisition.registry.list_strategies() (tests/unit/test_strategy_schema.py checks it)
+STRATEGY_NAMES = tuple(param_specs.strategy_names())
 TRAIN_PRESETS = ("vanilla", "huale", "libra", "pisa", "aploss", "retinanet")
 MODEL_PROFILES = ("auto", "standard", "fast", "tiny")  # = models.profiles.PROFILES (tested)
 
@@ -44,7 +44,9 @@ class PoolSettings(BaseModel):
     strategy: str = Field("hua", description="Acquisition strategy name.")
     strategy_params: dict[str, Any] = Field(
         default_factory=dict,
-        description=f"Parameters of the strategy (at most {MAX_SETTINGS_JSON} bytes as JSON).",
+        description=f"Parameters of the strategy (at most {MAX_SETTINGS_JSON} bytes as JSON); "
+        "`x-strategy-parameters` lists each strategy's, with defaults, bounds and help texts.",
+        json_schema_extra={"x-strategy-parameters": param_specs.params_schema()},
     )
     strategy_backtest_id: int | None = Field(
         None,
@@ -95,7 +97,7 @@ class PoolSettings(BaseModel):
     @model_validator(mode="after")
     def _strategy_params(self) -> PoolSettings:
         bounded_json(self.strategy_params, "strategy_params")
-        strategy_schema.check_params(self.strategy, self.strategy_params)
+        param_specs.check_params(self.strategy, self.strategy_params)
         return self
 
     @model_validator(mode="after")

@@ -1,6 +1,6 @@
 """Backtest requests and answers (issue 22), and the torch-free plan checks the API runs
 before anything is queued: ``strategy:preset`` parsing and parameter validation (the same
-exported schema as pool settings), the size check and the run-time estimate.
+models as pool settings, :mod:`acquisition.param_specs`), the size check and the run-time estimate.
 
 The backtest engine (:mod:`simulation.backtest`) uses :func:`required_labeled`,
 :func:`check_size` and :func:`trainings` from here, so the API and the engine agree.
@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from alp import strategy_schema
+from acquisition import param_specs
 from alp.schemas_cycles import JobOut
 
 TRAIN_PRESETS = ("vanilla", "huale", "libra", "pisa", "aploss", "retinanet")
@@ -100,15 +100,15 @@ def parse_runs(
     for item in items:
         name, _, preset = item.strip().partition(":")
         name, preset = name.strip(), preset.strip() or default_preset
-        if name not in strategy_schema.schema():
-            known = ", ".join(strategy_schema.strategy_names())
+        if name not in param_specs.STRATEGY_PARAMS:
+            known = ", ".join(param_specs.strategy_names())
             raise ValueError(f"unknown strategy {name!r}; choose one of {known}")
         if preset not in TRAIN_PRESETS:
             raise ValueError(f"unknown train preset {preset!r} in {item!r}; choose one of "
                              f"{', '.join(TRAIN_PRESETS)}")  # fmt: skip
         label = f"{name}:{preset}"
         chosen = dict(params.get(label, params.get(name, {})))
-        strategy_schema.check_params(name, chosen)
+        param_specs.check_params(name, chosen)
         if any(r.label == label for r in out):
             raise ValueError(f"strategies list {label} more than once")
         out.append(RunPlan(label=label, strategy=name, preset=preset, params=chosen))

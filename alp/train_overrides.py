@@ -1,22 +1,17 @@
 """API-side validation of a pool's ``train_overrides`` (``TrainConfig`` overrides).
 
-The training configuration dataclasses (``models.config``, ``models.heads.config``) are pure
-Python, so the API checks overrides exactly as the worker will build them, without
-importing torch: unknown keys, wrong value types, out-of-range values and invalid
-combinations (e.g. ``reg_loss`` "synchronic" without the σ head) become a clear 422 when
-the settings are saved instead of a failed cycle later. Keys the worker owns are refused.
+The training configuration dataclasses (``models.config``, ``models.heads.config``) and
+their one field check (``models.config_fields``) are pure Python, so the API checks
+overrides exactly as the worker builds them, without importing torch: unknown keys, wrong
+value types, out-of-range values and invalid combinations (e.g. ``reg_loss`` "synchronic"
+without the σ head) become a clear 422 when the settings are saved instead of a failed
+cycle later. Keys the worker owns are refused.
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
-import functools
-import json
-import typing
 from typing import Any
-
-from pydantic import TypeAdapter, ValidationError
 
 # keys a pool may not set: the service decides them
 OWNED = {
@@ -29,51 +24,14 @@ OWNED = {
 PUBLIC_WEIGHTS = ("none", "imagenet", "default", "coco")
 
 
-def _type_name(hint: Any) -> str:
-    if typing.get_args(hint) or not hasattr(hint, "__name__"):
-        return str(hint).replace("typing.", "")
-    return str(hint.__name__)
-
-
-@functools.cache
-def _adapter(hint: Any) -> TypeAdapter[Any]:
-    return TypeAdapter(hint)
-
-
-def _matches(value: Any, hint: Any) -> bool:
-    """Whether a JSON value fits a (resolved) dataclass field annotation: pydantic's strict
-    JSON rules (no "5" for an int, no true for a number; lists stand for tuples)."""
-    try:
-        _adapter(hint).validate_json(json.dumps(value), strict=True)
-    except ValidationError:
-        return False
-    return True
-
-
-def _check_types(cls: type, data: dict[str, Any], where: str, nested: dict[str, type]) -> None:
-    hints = typing.get_type_hints(cls)
-    fields = {f.name for f in dataclasses.fields(cls)}
-    for key, value in data.items():
-        if key not in fields:
-            raise ValueError(f"{where}: unknown key {key!r}; known keys are {sorted(fields)}")
-        if key in nested:
-            if not isinstance(value, dict):
-                raise ValueError(f"{where}.{key} must be an object")
-            _check_types(nested[key], value, f"{where}.{key}", {})
-        elif not _matches(value, hints[key]):
-            raise ValueError(
-                f"{where}.{key} expects {_type_name(hints[key])}, got "
-                f"{type(value).__name__} {value!r}"
-            )
-
-
 def check_override_types(overrides: dict[str, Any], where: str = "train_overrides") -> None:
     """Raise ``ValueError`` for an unknown key or a value of the wrong JSON type anywhere in
     ``TrainConfig`` overrides (``detector`` / ``heads`` checked field by field)."""
     from models.config import DetectorConfig, TrainConfig
+    from models.config_fields import check_fields
     from models.heads.config import HeadConfig
 
-    _check_types(TrainConfig, overrides, where, {"detector": DetectorConfig, "heads": HeadConfig})
+    check_fields(TrainConfig, overrides, where, {"detector": DetectorConfig, "heads": HeadConfig})
 
 
 def check_train_overrides(preset: str, overrides: dict[str, Any]) -> None:

@@ -1,7 +1,8 @@
 """Serialisable detector and training configuration.
 
 ``TrainConfig`` is stored with every checkpoint (``to_dict`` gives JSON-compatible data;
-``from_dict`` restores it, rejecting unknown keys). ``TrainConfig.preset(name, **overrides)``
+``from_dict`` restores it, rejecting unknown keys and values of the wrong type, see
+:mod:`models.config_fields`). ``TrainConfig.preset(name, **overrides)``
 gives the named training recipes ``vanilla``, ``huale``, ``libra``, ``pisa`` (Faster R-CNN),
 ``aploss`` and ``retinanet`` (RetinaNet with AP-Loss / stock focal loss).
 """
@@ -13,27 +14,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from models.config_fields import dataclass_from_dict
 from models.heads.config import HeadConfig, head_preset
 
 ARCHS = ("fasterrcnn", "retinanet")
 BACKBONES = ("tiny", "mobilenet_v3_large_fpn", "resnet50_fpn", "resnet50_fpn_v2")
 PRESETS = ("vanilla", "huale", "libra", "pisa", "aploss", "retinanet")
-
-
-def _dataclass_from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
-    """Build dataclass ``cls`` from ``data``; lists become tuples for tuple-typed fields."""
-    if not isinstance(data, dict):
-        raise ValueError(f"{where}: expected a mapping, got {type(data).__name__}")
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(known))
-    if unknown:
-        raise ValueError(f"{where}: unknown keys {unknown}; known keys are {sorted(known)}")
-    kwargs = {}
-    for name, value in data.items():
-        if isinstance(value, list) and "tuple" in str(known[name].type):
-            value = tuple(value)
-        kwargs[name] = value
-    return cls(**kwargs)
 
 
 def _plain(value: Any) -> Any:
@@ -138,7 +124,7 @@ class DetectorConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DetectorConfig:
-        return _dataclass_from_dict(cls, data, "detector config")
+        return dataclass_from_dict(cls, data, "DetectorConfig")
 
 
 @dataclass
@@ -218,7 +204,7 @@ class TrainConfig:
             data["detector"] = DetectorConfig.from_dict(data["detector"])
         if "heads" in data and isinstance(data["heads"], dict):
             data["heads"] = HeadConfig.from_dict(data["heads"])
-        return _dataclass_from_dict(cls, data, "train config")
+        return dataclass_from_dict(cls, data, "TrainConfig")
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> TrainConfig:

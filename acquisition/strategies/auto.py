@@ -14,12 +14,11 @@ choice is made once, in phase 2, from the pool-level context).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
 
 import torch
 
 from acquisition.base import Chosen, Strategy
-from acquisition.params import Param
+from acquisition.param_specs import AutoParams
 from acquisition.records import ImageRecord, ScoringContext
 from acquisition.types import ImagePrediction, Requirements
 
@@ -43,27 +42,7 @@ class AutoStrategy(Strategy):
     description = "typiclust while the pool is small (labels per class / val mAP), then hua"
     score_label = "high-budget strategy's score"
     uses_pool_stats = True
-    param_spec: ClassVar = {
-        "low_budget": Param("typiclust", str, "strategy while the pool is small"),
-        "low_budget_params": Param({}, dict, "its parameters"),
-        "high_budget": Param("hua", str, "strategy once the pool is past the low budget"),
-        "high_budget_params": Param({}, dict, "its parameters"),
-        "min_images_per_class": Param(
-            20,
-            int,
-            "small while a class has fewer labelled images (null: rule off)",
-            low=0,
-            nullable=True,
-        ),
-        "min_validation_map": Param(
-            None,
-            float,
-            "small while validation mAP@0.5 is below this (null: rule off)",
-            low=0.0,
-            high=1.0,
-            nullable=True,
-        ),
-    }
+    params_model = AutoParams
 
     def _post_init(self) -> None:
         from acquisition.registry import get_strategy

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import torch
 
 from acquisition.base import Chosen, Strategy, TopScoreStrategy
 from acquisition.ops import aggregate, filter_view, normalized_entropy, to_distribution
-from acquisition.params import Param
+from acquisition.param_specs import DetectionScoreParams, NoParams
 from acquisition.records import ImageRecord, ScoringContext
 from acquisition.types import ImagePrediction, Requirements
-
-AGGREGATES = ("max", "mean", "sum")
 
 
 class RandomStrategy(Strategy):
@@ -21,7 +17,7 @@ class RandomStrategy(Strategy):
 
     name = "random"
     description = "uniform random selection (no model needed)"
-    param_spec: ClassVar = {}
+    params_model = NoParams
     score_label = None
 
     @property
@@ -43,26 +39,13 @@ class RandomStrategy(Strategy):
         return [(records[i], float(u[i]), {"random": float(u[i])}) for i in order.tolist()]
 
 
-_DET_PARAMS: dict[str, Param] = {
-    "aggregate": Param("max", str, "reduce over detections", choices=AGGREGATES),
-    "score_threshold": Param(0.05, float, "ignore detections below this score", low=0, high=1),
-    "empty_score": Param(
-        0.0,
-        float,
-        "score of an image without detections (0 = never first, 1 = first)",
-        low=0,
-        high=1e6,
-    ),
-}
-
-
 class EntropyStrategy(TopScoreStrategy):
     """Image score = max/mean/sum over detections (score >= threshold) of the normalised
     class entropy H_k in [0, 1] (ALGORITHMS §1.3); ``empty_score`` without detections."""
 
     name = "entropy"
     description = "class-probability entropy aggregated over detections"
-    param_spec = _DET_PARAMS
+    params_model = DetectionScoreParams
     score_label = "entropy"
 
     def score_image(self, pred: ImagePrediction, context: ScoringContext) -> ImageRecord:
@@ -82,7 +65,7 @@ class LeastConfidenceStrategy(TopScoreStrategy):
 
     name = "least_confidence"
     description = "1 - detection confidence aggregated over detections"
-    param_spec = _DET_PARAMS
+    params_model = DetectionScoreParams
     score_label = "least confidence"
 
     @property

@@ -1,8 +1,8 @@
-"""Registers the built-in strategies (imported lazily by :mod:`acquisition.registry`)."""
+"""The built-in strategies, registered by :func:`acquisition.registry._ensure_builtin` (this
+module does not import the registry, so neither module imports the other at load time)."""
 
 from __future__ import annotations
 
-from acquisition.registry import register
 from acquisition.strategies.auto import AutoStrategy
 from acquisition.strategies.baselines import (
     EntropyStrategy,
@@ -31,5 +31,3 @@ BUILTIN = (
     ProbcoverStrategy,
     AutoStrategy,
 )
-for _cls in BUILTIN:
-    register(_cls)

@@ -8,7 +8,7 @@ inconsistent images, prefer class vectors far (JS) from the labelled distributio
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 
@@ -20,7 +20,7 @@ from acquisition.padding import (
     pad_views,
     padded_match,
 )
-from acquisition.params import Param
+from acquisition.param_specs import CaldParams
 from acquisition.records import ImageRecord, ScoringContext
 from acquisition.types import (
     COLOR_ADJUST,
@@ -47,17 +47,6 @@ AUGMENTATION_LETTERS = {
     "A": COLOR_ADJUST,
     "W": COLOR_SWAP,
 }
-
-
-def _check_augs(value: str) -> str | None:
-    if not value:
-        return "needs at least one augmentation letter"
-    bad = sorted(set(value) - set(AUGMENTATION_LETTERS))
-    if bad:
-        return f"unknown augmentation letter {bad[0]!r}; use {''.join(AUGMENTATION_LETTERS)}"
-    if len(set(value)) != len(value):
-        return "repeats an augmentation letter"
-    return None
 
 
 def consistency_batch(ref: PaddedView, aug: PaddedView, base_point: float) -> torch.Tensor:
@@ -88,21 +77,7 @@ class CaldStrategy(BatchedStrategy):
     name = "cald"
     description = "CALD: augmentation consistency, then class-distribution JS"
     score_label = "consistency"
-    param_spec: ClassVar = {
-        "augmentations": Param(
-            "FCDR",
-            str,
-            "letters: F flip, C cutout, D downscale, R rotate, G noise, S salt-pepper, "
-            "A colour adjust, W colour swap",
-            check=_check_augs,
-        ),
-        "base_point": Param(1.3, float, "beta, inside [0, 2]", low=0.0, high=2.0),
-        "candidate_ratio": Param(1.2, float, "mr: stage-1 keeps mr x budget", low=1.0, high=1e6),
-        "score_threshold": Param(0.05, float, "keep detections with score >= this", low=0, high=1),
-        "stage2": Param(
-            "js", str, "js (CALD), uniform (--uniform) or none", choices=("js", "uniform", "none")
-        ),
-    }
+    params_model = CaldParams
 
     def _post_init(self) -> None:
         self.aug_views = [AUGMENTATION_LETTERS[c] for c in self.params["augmentations"]]

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 
 from acquisition.base import Chosen, Strategy
-from acquisition.params import Param
+from acquisition.param_specs import NoParams, TwoStageParams
 from acquisition.records import ImageRecord, ScoringContext, checked_embedding
 from acquisition.selection import kcenter_greedy
 from acquisition.types import ImagePrediction, Requirements
@@ -33,7 +33,7 @@ class CoresetStrategy(Strategy):
 
     name = "coreset"
     description = "core-set: k-centre greedy on image embeddings"
-    param_spec: ClassVar = {}
+    params_model = NoParams
     score_label = None
 
     @property
@@ -66,11 +66,7 @@ class TwoStageStrategy(Strategy):
     name = "two_stage"
     description = "any strategy's top factor x budget, then k-centre on embeddings"
     score_label = "first-stage uncertainty"
-    param_spec: ClassVar = {
-        "uncertainty": Param("entropy", str, "first-stage strategy name"),
-        "uncertainty_params": Param({}, dict, "its parameters"),
-        "factor": Param(3.0, float, "candidates = factor x budget", low=1.0, high=1e6),
-    }
+    params_model = TwoStageParams
 
     def _post_init(self) -> None:
         from acquisition.registry import get_strategy

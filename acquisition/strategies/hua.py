@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 
@@ -35,7 +35,7 @@ from acquisition.padding import (
     pad_views,
     padded_match,
 )
-from acquisition.params import Param
+from acquisition.param_specs import HuaParams
 from acquisition.records import ImageRecord, ScoringContext
 from acquisition.types import FLIP, ORIGINAL, ImagePrediction, Requirements
 
@@ -70,70 +70,13 @@ def _normalize(raw: torch.Tensor, how: str) -> torch.Tensor:
     return torch.stack([rank_normalize(raw[:, j]) for j in range(raw.shape[1])], dim=1)
 
 
-def _check_metrics(value: list[Any]) -> str | None:
-    if not value:
-        return "needs at least one metric"
-    if len(set(value)) != len(value):
-        return "lists a metric twice"
-    return None
-
-
 class HualeStrategy(BatchedStrategy):
     """Entropy retrieval (top P) then SA/CD/OR/LU ranking by Euclidean norm."""
 
     name = "hua"
     description = "HUALE: entropy retrieval, then 4-metric min-max + L2 ranking"
     score_label = "retrieval entropy"
-    param_spec: ClassVar = {
-        "retrieval_factor": Param(3.0, float, "P = factor x budget", low=1.0, high=1e6),
-        "entropy_aggregate": Param("max", str, "retrieval reduce", choices=("max", "mean", "sum")),
-        "retrieval_threshold": Param(0.5, float, "tau_ret", low=0.0, high=1.0),
-        "empty_entropy": Param(1.0, float, "entropy of images w/o detections", low=0, high=1e6),
-        "empty_cap": Param(0.1, float, "max fraction of P for empty images", low=0, high=1),
-        "rank_threshold": Param(0.05, float, "tau_rank for ranking metrics", low=0, high=1),
-        "metrics": Param(
-            list(METRICS),
-            list,
-            "ranking metrics ('entropy' adds the retrieval entropy)",
-            choices=(*METRICS, ENTROPY),
-            check=_check_metrics,
-        ),
-        "normalization": Param(
-            "minmax",
-            str,
-            "per-metric normalisation over the retrieved set",
-            choices=("minmax", "rank"),
-        ),
-        "sa_variant": Param("js", str, "Semantic Affinity form", choices=("js", "iou")),
-        "cd_variant": Param(
-            "views", str, "Category Diversity reference", choices=("views", "pool")
-        ),
-        "cd_histogram": Param("max", str, "class histogram", choices=("max", "count")),
-        "box_weights": Param(
-            "uniform",
-            str,
-            "per-box means in SA/OR/LU: plain or detection-score weighted",
-            choices=("uniform", "score"),
-        ),
-        "overlap_threshold": Param(0.3, float, "tau_ov", low=0.0, high=1.0),
-        "overlap_views": Param(
-            "orig", str, "OR on original or max of both views", choices=("orig", "max")
-        ),
-        "localization": Param(
-            "auto",
-            str,
-            "sigma head, flip-IoU fallback, or auto",
-            choices=("auto", "sigma", "flip_iou"),
-        ),
-        "diversity_guard": Param(
-            None,
-            float,
-            "skip images whose class histogram cosine similarity with a chosen one exceeds this",
-            low=0.0,
-            high=1.0,
-            nullable=True,
-        ),
-    }
+    params_model = HuaParams
 
     def _metric_on(self, m: str) -> bool:
         return m in self.params["metrics"]

@@ -3,34 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
 
 import torch
 
 from acquisition.base import Chosen, Strategy, rank_indices
 from acquisition.normalize import minmax_normalize, rank_normalize
-from acquisition.params import Param
+from acquisition.param_specs import MixParams
 from acquisition.records import ImageRecord, ScoringContext
 from acquisition.types import ImagePrediction, Requirements
-
-
-def _check_parts(value: list[Any]) -> str | None:
-    if not value:
-        return "needs at least one {'strategy': name, 'weight': w, 'params': {...}} entry"
-    for part in value:
-        if not isinstance(part, dict) or "strategy" not in part:
-            return f"entry {part!r} must be a dict with a 'strategy' key"
-        extra = set(part) - {"strategy", "weight", "params"}
-        if extra:
-            return f"entry {part!r} has unknown key {sorted(extra)[0]!r}"
-        w = part.get("weight", 1.0)
-        if isinstance(w, bool) or not isinstance(w, int | float) or not w >= 0:
-            return f"weight {w!r} must be a non-negative number"
-        if part["strategy"] == "mix":
-            return "a mix cannot contain another mix"
-    if sum(float(p.get("weight", 1.0)) for p in value) <= 0:
-        return "weights must not all be 0"
-    return None
 
 
 class MixStrategy(Strategy):
@@ -40,15 +20,7 @@ class MixStrategy(Strategy):
 
     name = "mix"
     description = "weighted mix of normalised strategy scores"
-    param_spec: ClassVar = {
-        "parts": Param(
-            [{"strategy": "entropy", "weight": 1.0}, {"strategy": "hua", "weight": 1.0}],
-            list,
-            "[{'strategy': name, 'weight': w, 'params': {...}}, ...]",
-            check=_check_parts,
-        ),
-        "normalize": Param("minmax", str, "score normalisation", choices=("minmax", "rank")),
-    }
+    params_model = MixParams
     score_label = "every weighted part's score"
 
     def _post_init(self) -> None:

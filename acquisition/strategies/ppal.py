@@ -8,13 +8,12 @@ distances, k-centre greedy initialisation and k-medoids; the medoids are the que
 from __future__ import annotations
 
 import math
-from typing import ClassVar
 
 import torch
 
 from acquisition.base import Chosen, Strategy, rank_indices
 from acquisition.ops import binary_entropy
-from acquisition.params import Param
+from acquisition.param_specs import PpalParams
 from acquisition.records import ImageRecord, ScoringContext, pack_tensor, unpack_tensor
 from acquisition.selection import k_medoids, kcenter_from_matrix
 from acquisition.types import ImagePrediction, Requirements
@@ -71,14 +70,7 @@ class PpalStrategy(Strategy):
     name = "ppal"
     description = "PPAL: difficulty-calibrated uncertainty, then CCMS k-medoids"
     score_label = "difficulty-calibrated uncertainty"
-    param_spec: ClassVar = {
-        "alpha": Param(0.3, float, "difficulty curve shape", low=0.0, high=10.0, low_open=True),
-        "u_b": Param(0.2, float, "max extra difficulty weight", low=0.0, high=10.0),
-        "score_threshold": Param(0.05, float, "valid detections", low=0.0, high=1.0),
-        "pool_factor": Param(4.0, float, "candidates = factor x budget", low=1.0, high=1e6),
-        "max_boxes": Param(30, int, "top-scoring boxes kept per image for CCMS", low=1),
-        "kmedoids_iterations": Param(100, int, "k-medoids rounds", low=0, high=100000),
-    }
+    params_model = PpalParams
 
     @property
     def requirements(self) -> Requirements:

@@ -12,13 +12,11 @@ above ``max_points`` images are cut to a seeded random subset of that size first
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import torch
 
 from acquisition.base import Chosen
 from acquisition.clustering import kmeans
-from acquisition.params import Param
+from acquisition.param_specs import ProbcoverParams
 from acquisition.records import ImageRecord, ScoringContext
 from acquisition.strategies.typiclust import (
     EmbeddingStrategy,
@@ -63,19 +61,7 @@ class ProbcoverStrategy(EmbeddingStrategy):
     name = "probcover"
     description = "low budget: greedy max coverage of delta-balls in embedding space"
     score_label = None
-    param_spec: ClassVar = {
-        "delta": Param(
-            None,
-            float,
-            "ball radius (null: chosen by purity)",
-            low=0.0,
-            low_open=True,
-            nullable=True,
-        ),
-        "purity": Param(0.95, float, "ball purity that chooses delta", low=0.0, high=1.0),
-        "normalize": Param(True, bool, "L2-normalise embeddings first"),
-        "max_points": Param(20_000, int, "larger pools: a seeded subset of this size", low=1),
-    }
+    params_model = ProbcoverParams
 
     def _select(
         self,

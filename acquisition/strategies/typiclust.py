@@ -14,13 +14,13 @@ cluster has run out of unlabelled images.
 from __future__ import annotations
 
 import heapq
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 
 from acquisition.base import Chosen, Strategy, rank_indices
 from acquisition.clustering import kmeans, typicality
-from acquisition.params import Param
+from acquisition.param_specs import TypiclustParams
 from acquisition.records import (
     ImageRecord,
     ScoringContext,
@@ -85,19 +85,7 @@ class TypiclustStrategy(EmbeddingStrategy):
     name = "typiclust"
     description = "low budget: most typical image of the largest uncovered k-means clusters"
     score_label = None
-    param_spec: ClassVar = {
-        "neighbours": Param(20, int, "K nearest neighbours for typicality", low=1, high=1000),
-        "max_clusters": Param(
-            1000, int, "cap on |labelled| + budget clusters", low=1, high=100_000
-        ),
-        "min_cluster_size": Param(
-            2, int, "smaller clusters are used only when larger ones are exhausted", low=1
-        ),
-        "normalize": Param(True, bool, "L2-normalise embeddings before clustering"),
-        "iterations": Param(
-            50, int, "k-means iterations (mini-batch steps for big pools)", low=1, high=10_000
-        ),
-    }
+    params_model = TypiclustParams
 
     def _select(
         self,

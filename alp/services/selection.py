@@ -18,16 +18,13 @@ from alp.errors import NotFound, Unprocessable
 from alp.schemas import Box
 from alp.schemas_cycles import BatchItem, NextBatch
 from alp.services import cycles
+from alp.services.signing import signed_content_url
 
 MAX_LIMIT = 1000
 
 
 def _url_maker(settings: Settings) -> Callable[[int], str]:
-    try:  # provided by the images API (signed, expiring URLs)
-        from alp.services.signing import signed_content_url
-    except ImportError:  # pragma: no cover - only before that module exists
-        base = settings.public_base_url.rstrip("/")
-        return lambda image_id: f"{base}/api/v1/images/{image_id}/content"
+    """Signed, expiring content URLs (the images API checks the signature)."""
     return lambda image_id: signed_content_url(settings, image_id)
 
 

@@ -11,6 +11,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from models.config_fields import dataclass_from_dict
+
 __all__ = ["PRESET_NAMES", "HeadConfig", "Reweight", "head_preset"]
 
 SAMPLERS = ("default", "libra", "libra_faithful", "score_hlr")
@@ -181,14 +183,9 @@ class HeadConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> HeadConfig:
-        """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError``."""
-        if not isinstance(data, dict):
-            raise ValueError(f"head config must be a mapping, got {type(data).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"head config: unknown keys {unknown}; known keys are {sorted(known)}")
-        return cls(**data)
+        """Inverse of :meth:`to_dict`; unknown keys and values of the wrong type raise
+        ``ValueError`` (:func:`models.config_fields.dataclass_from_dict`)."""
+        return dataclass_from_dict(cls, data, "HeadConfig")
 
 
 def head_preset(name: str) -> HeadConfig:

@@ -52,10 +52,15 @@ def _modules_after(code: str) -> set[str]:
 def test_api_main_does_not_import_torch() -> None:
     mods = _modules_after("import api.main\napi.main.create_app")
     assert "api.main" in mods
-    forbidden = {"torch", "torchvision", "acquisition", "worker"}
+    forbidden = {"torch", "torchvision", "worker"}
     assert not forbidden & mods, forbidden & mods
+    # only the pure-Python strategy parameter models (to validate strategy_params)
+    allowed_acquisition = {"acquisition", "acquisition.params", "acquisition.param_specs"}
+    assert {m for m in mods if m.split(".")[0] == "acquisition"} <= allowed_acquisition
     # only the pure-Python training-config dataclasses (to validate train_overrides)
-    allowed_models = {"models", "models.config", "models.heads", "models.heads.config"}
+    allowed_models = {
+        "models", "models.config", "models.config_fields", "models.heads", "models.heads.config"
+    }  # fmt: skip
     assert {m for m in mods if m.split(".")[0] == "models"} <= allowed_models
 
 
@@ -65,6 +70,14 @@ def test_validating_train_overrides_does_not_import_torch() -> None:
         "PoolSettings(train_preset='huale', train_overrides={'heads': {'sync_lambda': 0.3}})"
     )
     assert "models.config" in mods and "torch" not in mods
+
+
+def test_validating_strategy_params_does_not_import_torch() -> None:
+    mods = _modules_after(
+        "from alp.schemas import PoolSettings\n"
+        "PoolSettings(strategy='hua', strategy_params={'retrieval_factor': 2})"
+    )
+    assert "acquisition.param_specs" in mods and "torch" not in mods
 
 
 def test_building_the_app_does_not_import_torch(tmp_path: Path) -> None:

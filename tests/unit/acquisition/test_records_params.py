@@ -1,10 +1,11 @@
 import json
 import math
+from typing import Literal
 
 import pytest
 import torch
 
-from acquisition.params import Param, validate_params
+from acquisition.params import Int, StrategyParams, param, validate_params
 from acquisition.records import ImageRecord, ScoringContext, pack_tensor, unpack_tensor
 
 
@@ -39,13 +40,15 @@ def test_context_validates_lengths() -> None:
         ScoringContext(num_classes=2, class_quality=[0.5])
 
 
+class _Spec(StrategyParams):
+    k: Int = param(3, "k", ge=1)
+    x: float = param(0.5, "x", ge=0, lt=1)
+    mode: Literal["a", "b"] = param("a", "mode")
+    opt: float | None = param(None, "opt")
+
+
 def test_validate_params_errors() -> None:
-    spec = {
-        "k": Param(3, int, low=1),
-        "x": Param(0.5, float, low=0, high=1, high_open=True),
-        "mode": Param("a", str, choices=("a", "b")),
-        "opt": Param(None, float, nullable=True),
-    }
+    spec = _Spec
     assert validate_params("s", spec, {"x": 0}) == {"k": 3, "x": 0.0, "mode": "a", "opt": None}
     assert validate_params("s", spec, {"k": 2.0})["k"] == 2
     for bad, msg in [

@@ -59,8 +59,10 @@ def test_overrides_merge_partial_nested_dicts() -> None:
         ({"detector": {"backbone": "vgg"}}, "backbone"),
         ({"detector": {"weights": "imagenet"}}, "tiny backbone"),
         ({"detector": {"min_size": 300, "max_size": 200}}, "min_size"),
-        ({"detector": {"colour": "red"}}, "unknown keys"),
-        ({"bogus": 1}, "unknown keys"),
+        ({"detector": {"colour": "red"}}, "DetectorConfig: unknown key 'colour'"),
+        ({"bogus": 1}, "TrainConfig: unknown key 'bogus'"),
+        ({"lr": "fast"}, "TrainConfig.lr expects float, got str"),
+        ({"detector": {"min_size": 1.5}}, "DetectorConfig.min_size expects int"),
     ],
 )
 def test_invalid_values_raise_clear_errors(kwargs: dict, message: str) -> None:

@@ -52,7 +52,7 @@ def test_invalid_configs_raise_with_a_reason(kwargs: dict, match: str) -> None:
 
 
 def test_from_dict_rejects_unknown_keys_and_accepts_partial() -> None:
-    with pytest.raises(ValueError, match="unknown keys"):
+    with pytest.raises(ValueError, match="HeadConfig: unknown key 'typo'"):
         HeadConfig.from_dict({"sampler": "libra", "typo": 1})
     cfg = HeadConfig.from_dict({"carl": {"k": 1, "bias": 0.2}})
     assert cfg.carl == Reweight(1.0, 0.2) and cfg.sampler == "default"
