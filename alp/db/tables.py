@@ -170,7 +170,9 @@ class Cycle(Base):
     state: Mapped[str] = mapped_column(String(20), default="pending")
     failed_stage: Mapped[str | None] = mapped_column(String(20))
     error: Mapped[str | None] = mapped_column(Text)
-    config: Mapped[dict[str, Any]] = mapped_column(default=dict)  # pool settings snapshot
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)  # alp.cycle_config.CycleConfig
+    # pool-level scoring context, computed once per cycle (worker.pipeline.score)
+    scoring_context: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     checkpoint_key: Mapped[str | None] = mapped_column(String(300))
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     labeled_count: Mapped[int] = mapped_column(default=0)

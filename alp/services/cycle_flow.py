@@ -4,18 +4,22 @@
 stage may go to ``failed`` (with ``failed_stage`` and error text) or ``cancelled``. Each
 stage has one Job row (kind ``train | evaluate | score | select``). Entering a stage
 (re)queues its job and enqueues its task(s) after commit; scoring fans out over
-:class:`~alp.db.ScoreShard` rows, one task per shard.
+:class:`~alp.db.ScoreShard` rows, one task per shard, and the shard that completes the
+set moves the cycle on (:func:`complete_scoring`).
+
+Every write of ``Cycle.state`` is in this module (starting, retrying, cancelling and
+finishing cycles as well as the stages' transitions); its helpers flush, the caller commits.
 """
 
 from __future__ import annotations
 
 import random
-from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from alp import jobs, outbox
+from alp.cycle_config import CycleConfig
 from alp.db import Cycle, Image, Job, LabelStudioConnection, ScoreShard, utcnow
 from alp.services import job_rows
 
@@ -46,9 +50,10 @@ def candidate_ids(db: Session, cycle: Cycle) -> list[int]:
             .order_by(Image.id)
         )
     )
-    subset = (cycle.config or {}).get("score_subset")
+    cfg = CycleConfig.parse(cycle.config)
+    subset = cfg.score_subset
     if subset and len(ids) > subset:
-        rng = random.Random(f"{cycle.config.get('seed', 0)}:{cycle.index}")
+        rng = random.Random(f"{cfg.seed}:{cycle.index}")
         ids = sorted(rng.sample(ids, int(subset)))
     return ids
 
@@ -101,6 +106,15 @@ def enter_stage(db: Session, cycle: Cycle, stage: str, *, shard_size: int = 256)
     return job
 
 
+def begin_stage(db: Session, cycle: Cycle, stage: str) -> None:
+    """A worker took ``stage``'s job: the cycle is in ``stage`` (``training`` leaves
+    ``pending`` here) and has started."""
+    cycle.state = stage
+    if cycle.started_at is None:
+        cycle.started_at = utcnow()
+    db.flush()
+
+
 def complete_stage(
     db: Session,
     cycle: Cycle,
@@ -110,17 +124,22 @@ def complete_stage(
     seconds: float,
     message: str = "done",
     shard_size: int = 256,
+    selected: int = 0,
 ) -> bool:
     """Finish ``stage``'s job (only while holding the lease ``token``), record its wall time
-    and enter the next stage. Returns False (and changes nothing) if the lease was lost or
-    the cycle moved on, e.g. it was cancelled."""
+    and enter the next stage (after ``selecting``: labeling, or ``done`` when ``selected``
+    is 0). Returns False (and changes nothing) if the lease was lost or the cycle moved on,
+    e.g. it was cancelled."""
     if cycle.state != stage or cycle.cancel_requested:
         return False
     if not job_rows.finish(db, job_id, token, message=message):
         return False
     db.refresh(cycle)
     cycle.timings = {**(cycle.timings or {}), stage: round(float(seconds), 3)}
-    enter_stage(db, cycle, NEXT[stage], shard_size=shard_size)
+    if stage == "selecting":
+        enter_labeling(db, cycle, selected)
+    else:
+        enter_stage(db, cycle, NEXT[stage], shard_size=shard_size)
     return True
 
 
@@ -162,5 +181,108 @@ def release_queued_images(db: Session, cycle: Cycle) -> None:
     )
 
 
-def snapshot_config(pool_settings: dict[str, Any]) -> dict[str, Any]:
-    return dict(pool_settings)
+def retry(db: Session, cycle: Cycle, config: CycleConfig) -> Job:
+    """Resume a failed ``cycle`` at its failed stage with ``config`` (the pool's current
+    settings)."""
+    cycle.config = config.to_json()
+    cycle.finished_at = None
+    return enter_stage(db, cycle, cycle.failed_stage or "training")
+
+
+def cancel(db: Session, cycle: Cycle) -> None:
+    """``cancelled``: running work stops at its next check, unfinished jobs are cancelled,
+    selected-but-unlabeled images return to ``unlabeled``."""
+    cycle.cancel_requested = True
+    cycle.state, cycle.finished_at = "cancelled", utcnow()
+    for job in db.scalars(select(Job).where(Job.cycle_id == cycle.id)):
+        if job.state not in job_rows.FINAL_STATES:
+            job.state, job.message, job.finished_at = "cancelled", "cancelled", utcnow()
+    release_queued_images(db, cycle)
+    db.flush()
+
+
+def finish_labeling(db: Session, cycle: Cycle) -> None:
+    """The whole selection is labeled or skipped: the cycle is ``done``."""
+    cycle.state, cycle.finished_at = "done", utcnow()
+    db.flush()
+
+
+# ---------------------------------------------------------------- scoring shards
+def shard_counts(db: Session, cycle_id: int) -> dict[int, tuple[int, int]]:
+    """``{pass_no: (shards, done shards)}`` of the cycle."""
+    rows = db.execute(
+        select(ScoreShard.pass_no, func.count(), func.count().filter(ScoreShard.state == "done"))
+        .where(ScoreShard.cycle_id == cycle_id)
+        .group_by(ScoreShard.pass_no)
+    ).all()
+    return {int(p): (int(t), int(d)) for p, t, d in rows}
+
+
+def shard_progress(db: Session, cycle_id: int, job_id: int) -> dict[int, tuple[int, int]]:
+    """Write the scoring job's progress and message (counted over every pass's shards)
+    and return :func:`shard_counts`."""
+    by_pass = shard_counts(db, cycle_id)
+    total, done = (sum(c[i] for c in by_pass.values()) for i in (0, 1))
+    if len(by_pass) > 1:
+        text = ", ".join(f"pass {p}: {d}/{t}" for p, (t, d) in sorted(by_pass.items()))
+        message = f"scored {done}/{total} shards ({text})"
+    else:
+        message = f"scored {done}/{total} shards"
+    job_rows.touch_running(db, job_id, done / total if total else 1.0)
+    db.execute(
+        update(Job)
+        .where(Job.id == job_id)
+        .values(message=message)
+        .execution_options(synchronize_session=False)
+    )
+    return by_pass
+
+
+def lock_scoring(db: Session, cycle_id: int) -> bool:
+    """Lock the cycle's row while it is ``scoring`` and not cancelled (a guarded no-op
+    update, so concurrent shard finishers serialise); False when it is not."""
+    locked = db.execute(
+        update(Cycle)
+        .where(Cycle.id == cycle_id, Cycle.state == "scoring", Cycle.cancel_requested.is_(False))
+        .values(state="scoring")
+        .execution_options(synchronize_session=False)
+    )
+    return locked.rowcount == 1
+
+
+def record_scoring_time(db: Session, cycle_id: int, job_id: int, key: str) -> float:
+    """Seconds since the scoring job started, stored as ``Cycle.timings[key]``."""
+    job = db.get(Job, job_id)
+    cycle = db.get(Cycle, cycle_id)
+    assert job is not None and cycle is not None
+    seconds = (utcnow() - (job.started_at or job.created_at)).total_seconds()
+    cycle.timings = {**(cycle.timings or {}), key: round(seconds, 3)}
+    return seconds
+
+
+def complete_scoring(
+    db: Session, cycle_id: int, job_id: int, by_pass: dict[int, tuple[int, int]]
+) -> bool:
+    """Every shard (``by_pass``: :func:`shard_counts`) is done: record the scoring time
+    (and pass 2's when there was one), finish the job and enter ``selecting``, exactly once
+    (a guarded update). False (the caller rolls back) when the cycle is no longer scoring
+    or was cancelled."""
+    moved = db.execute(
+        update(Cycle)
+        .where(Cycle.id == cycle_id, Cycle.state == "scoring", Cycle.cancel_requested.is_(False))
+        .values(state="selecting")
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:
+        return False
+    cycle = db.get(Cycle, cycle_id)
+    assert cycle is not None
+    db.refresh(cycle)
+    seconds = record_scoring_time(db, cycle_id, job_id, "scoring")
+    first = (cycle.timings or {}).get("scoring_pass1")
+    if 2 in by_pass and first is not None:
+        cycle.timings = {**cycle.timings, "scoring_pass2": round(seconds - first, 3)}
+    total = sum(t for t, _ in by_pass.values())
+    job_rows.finish(db, job_id, None, message=f"scored {total} shards")
+    enter_stage(db, cycle, "selecting")
+    return True

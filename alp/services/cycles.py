@@ -1,6 +1,6 @@
 """Cycles: start (one active per pool), retry, cancel, labeling completion, read models.
 
-Transitions live in :mod:`alp.services.cycle_flow`; the worker runs the stages.
+Every state change goes through :mod:`alp.services.cycle_flow`; the worker runs the stages.
 """
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from alp.cycle_config import CycleConfig
 from alp.db import Cycle, Image, Job, Pool, Selection, utcnow
 from alp.db.tables import ACTIVE_CYCLE_STATES
 from alp.errors import Conflict, NotFound
@@ -85,7 +86,7 @@ def start_cycle(db: Session, pool_id: int) -> tuple[Cycle, Job]:
         pool_id=pool_id,
         index=0 if last is None else last + 1,
         state="pending",
-        config=cycle_flow.snapshot_config(pool.settings),
+        config=CycleConfig.from_pool_settings(pool.settings).to_json(),
         metrics={},
         timings={},
         issues=[],
@@ -111,10 +112,7 @@ def retry_cycle(db: Session, cycle_id: int) -> tuple[Cycle, Job]:
         raise Conflict(
             f"pool {cycle.pool_id} already has an active cycle #{active.index} (id {active.id})"
         )
-    stage = cycle.failed_stage or "training"
-    cycle.config = cycle_flow.snapshot_config(pool.settings)
-    cycle.finished_at = None
-    job = cycle_flow.enter_stage(db, cycle, stage)
+    job = cycle_flow.retry(db, cycle, CycleConfig.from_pool_settings(pool.settings))
     return cycle, job
 
 
@@ -127,13 +125,7 @@ def cancel_cycle(db: Session, cycle_id: int) -> Cycle:
             f"cycle #{cycle.index} (id {cycle_id}) is {cycle.state}; "
             "only an active cycle can be cancelled"
         )
-    cycle.cancel_requested = True
-    cycle.state, cycle.finished_at = "cancelled", utcnow()
-    for job in db.scalars(select(Job).where(Job.cycle_id == cycle.id)):
-        if job.state not in job_rows.FINAL_STATES:
-            job.state, job.message, job.finished_at = "cancelled", "cancelled", utcnow()
-    cycle_flow.release_queued_images(db, cycle)
-    db.flush()
+    cycle_flow.cancel(db, cycle)
     return cycle
 
 
@@ -163,8 +155,7 @@ def on_image_done(db: Session, image: Image) -> None:
     db.flush()
     if remaining_count(db, cycle.id) > 0:
         return
-    cycle.state, cycle.finished_at = "done", utcnow()
-    db.flush()
+    cycle_flow.finish_labeling(db, cycle)
     pool = db.get(Pool, cycle.pool_id)
     if pool is not None and pool.settings.get("auto_advance", True):
         reason = _cannot_start(db, cycle.pool_id)

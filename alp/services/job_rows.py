@@ -6,6 +6,11 @@ value is the holder's token. :func:`beat` and :func:`finish` only succeed while 
 still holds that token (``state == "running" and attempts == token``), so a worker that was
 presumed dead and replaced can never overwrite its successor's work. Every helper flushes
 only; the caller commits.
+
+Score shards (:class:`~alp.db.ScoreShard`) carry the same kind of lease: :func:`claim_shard`
+takes a ``pending`` shard (or a ``running`` one not touched within the stale time), its new
+``attempts`` is the token, and :func:`end_shard` only changes the shard while that token
+holds.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from alp.db import Job, utcnow
+from alp.db import Job, ScoreShard, utcnow
 from alp.errors import NotFound
 from alp.schemas_cycles import JobOut
 
@@ -150,6 +155,53 @@ def touch_running(db: Session, job_id: int, progress: float | None = None) -> No
         .values(**values)
         .execution_options(synchronize_session=False)
     )
+
+
+def claim_shard(db: Session, shard_id: int, stale_after_s: float) -> int | None:
+    """Take the lease on a score shard; returns the token (new ``attempts``) or None if
+    the shard is done, failed or held by a live worker."""
+    res = db.execute(
+        update(ScoreShard)
+        .where(
+            ScoreShard.id == shard_id,
+            or_(
+                ScoreShard.state == "pending",
+                (ScoreShard.state == "running")
+                & (ScoreShard.updated_at < stale_cutoff(stale_after_s)),
+            ),
+        )
+        .values(state="running", attempts=ScoreShard.attempts + 1, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if res.rowcount != 1:
+        return None
+    return int(db.scalar(select(ScoreShard.attempts).where(ScoreShard.id == shard_id)))
+
+
+def beat_shard(db: Session, shard_id: int) -> None:
+    """A shard's heartbeat (``updated_at``; the watchdog releases shards without one)."""
+    db.execute(
+        update(ScoreShard)
+        .where(ScoreShard.id == shard_id)
+        .values(updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+def end_shard(db: Session, shard_id: int, token: int, state: str, **values: object) -> bool:
+    """Move a ``running`` shard held with ``token`` to ``state`` (``done``, ``pending`` for a
+    retry, ``failed``) with ``values`` (``records``, ``error``). False: the lease was lost."""
+    res = db.execute(
+        update(ScoreShard)
+        .where(
+            ScoreShard.id == shard_id,
+            ScoreShard.state == "running",
+            ScoreShard.attempts == token,
+        )
+        .values(state=state, updated_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    )
+    return res.rowcount == 1
 
 
 def stale_running(db: Session, stale_after_s: float) -> list[Job]:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import sessionmaker
 
 from alp import jobs, outbox
 from alp.config import Settings
-from alp.db import Cycle, Image, ScoreShard, Selection
+from alp.db import Cycle, Image, Pool, ScoreShard, Selection
 from alp.services import cycle_flow, cycles
 from alp.storage import LocalStorage
 from tests.api.cycle_fixtures import make_pool
@@ -48,6 +48,9 @@ def test_score_subset_scores_a_seeded_subset_of_candidates(settings, worker_ctx)
         assert len(scored) == 5 and scored == sorted(scored) and set(scored) <= eligible
         recorded = sorted(e["record"]["image_id"] for sh in shards for e in sh.records)
         assert recorded == scored
+        # the pool-level context is cached in its own column, the settings snapshot unchanged
+        assert set(c.scoring_context) == {"labeled_class_freq", "class_quality"}
+        assert c.config == db.get(Pool, pid).settings
         chosen = db.scalars(select(Selection.image_id).where(Selection.cycle_id == c.id)).all()
         assert len(chosen) == 3 and set(chosen) <= set(scored)
         # deterministic per (seed, cycle index); another cycle index draws another subset

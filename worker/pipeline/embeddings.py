@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import io
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from alp.cycle_config import CycleConfig
 from alp.storage import Storage
 
 if TYPE_CHECKING:
@@ -31,14 +32,12 @@ def embeddings_key(checkpoint_key: str) -> str:
     return f"{stem}-labeled-embeddings.pt"
 
 
-def needed(cycle_config: dict[str, Any]) -> bool:
+def needed(cycle_config: CycleConfig | Mapping[str, Any]) -> bool:
     """Whether the cycle's strategy uses embeddings (and so labeled centres)."""
     from acquisition.registry import get_strategy
 
-    strategy = get_strategy(
-        cycle_config.get("strategy", "hua"), **(cycle_config.get("strategy_params") or {})
-    )
-    return bool(strategy.requirements.embedding)
+    name, params = CycleConfig.parse(cycle_config).strategy_spec()
+    return bool(get_strategy(name, **params).requirements.embedding)
 
 
 def compute(

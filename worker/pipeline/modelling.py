@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from alp.cycle_config import CycleConfig
 from alp.storage import BlobCache, Storage
 
 if TYPE_CHECKING:
@@ -22,8 +23,9 @@ if TYPE_CHECKING:
     from acquisition.types import ImagePrediction, Requirements
     from models.config import TrainConfig
 
-PREANNOTATION_MIN_SCORE = 0.05  # defaults of the pool settings of the same names
-PREANNOTATION_MAX_BOXES = 20
+PREANNOTATION_MIN_SCORE = CycleConfig.model_fields["preannotation_min_score"].default
+PREANNOTATION_MAX_BOXES = CycleConfig.model_fields["preannotation_max_boxes"].default
+Config = CycleConfig | Mapping[str, Any]  # a stored snapshot is parsed (CycleConfig.parse)
 _CACHE: dict[str, Any] = {}
 
 
@@ -40,14 +42,14 @@ class ModelSetup:
         return {"model": self.profile, "pretrained": self.pretrained}
 
 
-def requested_profile(cycle_config: dict[str, Any]) -> str:
+def requested_profile(cycle_config: Config) -> str:
     """The pool's ``model`` setting in the cycle snapshot; snapshots from before model
-    profiles existed trained the tiny detector, so they keep it."""
-    return str(cycle_config.get("model", "tiny"))
+    profiles existed trained the tiny detector, so they keep it (``CycleConfig``'s default)."""
+    return CycleConfig.parse(cycle_config).model
 
 
 def model_setup(
-    cycle_config: dict[str, Any], device: str, torch_home: Path | None, download: bool
+    cycle_config: Config, device: str, torch_home: Path | None, download: bool
 ) -> ModelSetup:
     """Resolve the profile on ``device`` and make sure its pretrained weights are in
     torchvision's cache under ``torch_home`` (downloaded when missing and ``download``).
@@ -80,7 +82,7 @@ def model_setup(
 
 
 def train_config(
-    cycle_config: dict[str, Any], device: str, weights: str | None,
+    cycle_config: Config, device: str, weights: str | None,
     setup: ModelSetup | None = None, n_train: int | None = None,
 ) -> TrainConfig:  # fmt: skip
     """``TrainConfig`` from the cycle's pool-settings snapshot: preset, then the model
@@ -91,14 +93,12 @@ def train_config(
     from models.config import TrainConfig
     from models.profiles import merged_overrides, resolve_profile
 
+    cfg = CycleConfig.parse(cycle_config)
     if setup is None:
-        profile = resolve_profile(requested_profile(cycle_config), device.startswith("cuda"))
-        setup = ModelSetup(profile, True)
-    preset = cycle_config.get("train_preset", "huale")
-    overrides = merged_overrides(
-        setup.profile, preset, cycle_config.get("train_overrides"), n_train
-    )
-    overrides.setdefault("seed", int(cycle_config.get("seed", 0)))
+        setup = ModelSetup(resolve_profile(cfg.model, device.startswith("cuda")), True)
+    preset = cfg.train_preset
+    overrides = merged_overrides(setup.profile, preset, cfg.train_overrides, n_train)
+    overrides.setdefault("seed", cfg.seed)
     overrides["device"] = device
     if device.startswith("cuda") and setup.profile != "tiny":
         overrides["num_workers"] = min(8, max(0, (os.cpu_count() or 1) - 1))
@@ -186,16 +186,16 @@ def load_model(cache: BlobCache, key: str, num_classes: int, device: str) -> nn.
     return model
 
 
-def score_batch_size(cycle_config: dict[str, Any], device: str) -> int:
+def score_batch_size(cycle_config: Config, device: str) -> int:
     """Images per scoring forward: the batch size the cycle's model profile trains with
     (the profile's, then the pool's ``train_overrides``; ``TrainConfig``'s default 8 when
     neither sets one, e.g. ``tiny``), so scoring uses what training showed fits."""
     from models.config import TrainConfig
     from models.profiles import merged_overrides, resolve_profile
 
-    profile = resolve_profile(requested_profile(cycle_config), device.startswith("cuda"))
-    preset = cycle_config.get("train_preset", "huale")
-    overrides = merged_overrides(profile, preset, cycle_config.get("train_overrides"))
+    cfg = CycleConfig.parse(cycle_config)
+    profile = resolve_profile(cfg.model, device.startswith("cuda"))
+    overrides = merged_overrides(profile, cfg.train_preset, cfg.train_overrides)
     return max(1, int(overrides.get("batch_size", TrainConfig.batch_size)))
 
 
@@ -231,13 +231,11 @@ def predict(
     return [to_image_prediction(r) for r in raw]
 
 
-def preannotation_limits(cycle_config: dict[str, Any]) -> tuple[float, int]:
+def preannotation_limits(cycle_config: Config) -> tuple[float, int]:
     """``(min_score, max_boxes)`` of pre-annotations from the cycle's settings snapshot
     (snapshots older than these settings get the defaults)."""
-    return (
-        float(cycle_config.get("preannotation_min_score", PREANNOTATION_MIN_SCORE)),
-        int(cycle_config.get("preannotation_max_boxes", PREANNOTATION_MAX_BOXES)),
-    )
+    cfg = CycleConfig.parse(cycle_config)
+    return cfg.preannotation_min_score, cfg.preannotation_max_boxes
 
 
 def preannotation(

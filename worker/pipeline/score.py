@@ -3,10 +3,11 @@ per-image step, store ``{"record", "prediction"}`` per image in ``ScoreShard.rec
 An unreadable image file gets no record (it cannot be selected) and a cycle issue naming
 it, written in the transaction that stores the shard's records.
 
-Shards are claimed with a lease (``attempts`` is the token) so a redelivered or duplicated
-shard message never scores twice; a failed shard is re-enqueued (up to
-``MAX_SHARD_ATTEMPTS``) without touching finished shards; the last shard to finish moves
-the cycle to ``selecting``.
+Each shard runs in its frame (:class:`~worker.pipeline.shard_run.ShardRun`): a lease
+(``attempts`` is the token) so a redelivered or duplicated shard message never scores
+twice; a failed shard is re-enqueued (up to ``MAX_SHARD_ATTEMPTS``) without touching
+finished shards; the last shard to finish moves the cycle to ``selecting``
+(:func:`alp.services.cycle_flow.complete_scoring`).
 
 Two-pass strategies (``Strategy.passes == 2``, e.g. ``hua``): the shards above are pass 1
 (retrieval needs only); the shard that completes pass 1 creates the pass-2 shards over the
@@ -19,19 +20,19 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from alp import jobs, outbox
-from alp.db import Cycle, Image, Pool, ScoreShard, utcnow
+from alp.cycle_config import CycleConfig
+from alp.db import Cycle, Image, Pool, ScoreShard
 from alp.services import cycle_flow, job_rows
 from worker import context
 from worker.pipeline import data, decode, modelling, passes
-from worker.pipeline.common import beating, device_name, error_text, heartbeat_interval
+from worker.pipeline.common import device_name, error_text
+from worker.pipeline.shard_run import MAX_SHARD_ATTEMPTS, RETRY_DELAY_S, ShardRun
 
+__all__ = ["MAX_SHARD_ATTEMPTS", "RETRY_DELAY_S", "run_shard", "scoring_context", "strategy_for"]
 log = logging.getLogger("alp.worker.score")
-MAX_SHARD_ATTEMPTS = 3
-RETRY_DELAY_S = 2.0
 
 
 def strategy_for(cycle: Cycle) -> Any:
@@ -40,89 +41,50 @@ def strategy_for(cycle: Cycle) -> Any:
 
     if cycle.checkpoint_key is None:
         return get_strategy("random")
-    cfg = cycle.config
-    return get_strategy(cfg.get("strategy", "hua"), **(cfg.get("strategy_params") or {}))
+    name, params = CycleConfig.parse(cycle.config).strategy_spec()
+    return get_strategy(name, **params)
 
 
 def scoring_context(db: Session, cycle: Cycle, classes: list[str]) -> Any:
     """Pool-level context shared by every shard and the selection, computed once per cycle
-    (cached in the cycle's config): ``labeled_class_freq`` (mean boxes per class per
+    (cached in ``Cycle.scoring_context``): ``labeled_class_freq`` (mean boxes per class per
     labeled train image, from annotations) and ``class_quality`` (PPAL, from the training
-    stage's ``metrics["class_quality"]``; None for models without that buffer).
-    ``labeled_embeddings`` are added by the selection stage only (:func:`with_embeddings`)."""
+    stage's ``metrics["class_quality"]``; None for models without that buffer). The
+    selection stage adds the labeled images' embeddings and pool statistics itself."""
     from acquisition.records import ScoringContext
 
-    cached = (cycle.config or {}).get("_scoring_context")
+    cached = cycle.scoring_context
     if cached is None:
         cached = {
             "labeled_class_freq": data.labeled_class_freq(db, cycle.pool_id, classes),
             "class_quality": modelling.class_quality_list(cycle.metrics, classes),
         }
-        cycle.config = {**cycle.config, "_scoring_context": cached}
+        cycle.scoring_context = cached
         db.flush()
     return ScoringContext(num_classes=len(classes), **cached)
 
 
-def _claim(db: Session, shard_id: int, stale_after_s: float) -> int | None:
-    cutoff = job_rows.stale_cutoff(stale_after_s)
-    res = db.execute(
-        update(ScoreShard)
-        .where(
-            ScoreShard.id == shard_id,
-            or_(
-                ScoreShard.state == "pending",
-                (ScoreShard.state == "running") & (ScoreShard.updated_at < cutoff),
-            ),
-        )
-        .values(state="running", attempts=ScoreShard.attempts + 1, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    if res.rowcount != 1:
-        return None
-    return int(db.scalar(select(ScoreShard.attempts).where(ScoreShard.id == shard_id)))
-
-
 def run_shard(shard_id: int) -> None:
-    s = context.settings()
-    with context.session() as db:
-        shard = db.get(ScoreShard, shard_id)
-        cycle = db.get(Cycle, shard.cycle_id) if shard is not None else None
-        if shard is None or cycle is None or cycle.state != "scoring" or cycle.cancel_requested:
-            return
-        job = job_rows.job_for(db, cycle.id, "score")
-        token = _claim(db, shard_id, s.worker_stale_after_s)
-        if token is None or job is None:
-            db.rollback()
-            if job is not None and shard.state == "done":  # e.g. the advance was lost
-                _after_shard(db, cycle.id, job.id, shard.pass_no)
-            return
-        job_rows.touch_running(db, job.id)
-        db.commit()
-        job_id, cycle_id = job.id, cycle.id
-    skipped: list[tuple[int, str]] = []
-    try:
-        with beating(lambda: _beat(shard_id), heartbeat_interval()):
-            records, pass_no = _score(shard_id, cycle_id, skipped)
-    except Exception as exc:
-        log.exception("shard %s of cycle %s failed", shard_id, cycle_id)
-        _failed(shard_id, token, cycle_id, job_id, error_text(exc))
+    """Score one shard in its frame (:class:`~worker.pipeline.shard_run.ShardRun`)."""
+    run = ShardRun.claim(shard_id, _after_shard)
+    if run is None:
         return
-    with context.session() as db:
-        res = db.execute(
-            update(ScoreShard)
-            .where(
-                ScoreShard.id == shard_id,
-                ScoreShard.state == "running",
-                ScoreShard.attempts == token,
-            )
-            .values(state="done", records=records, error=None, updated_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
-        if res.rowcount == 1 and skipped:  # recorded with the records, or not at all
+    skipped: list[tuple[int, str]] = []
+    records: list[dict[str, Any]] | None = None
+    with run:  # a failure re-sends the shard (or, the last attempt, fails the cycle)
+        records, _ = _score(shard_id, run.cycle_id, skipped)
+    if records is not None:
+        run.complete(records, also=_skipped_issue(run.cycle_id, skipped))
+
+
+def _skipped_issue(cycle_id: int, skipped: list[tuple[int, str]]) -> Any:
+    """Records the unreadable images (a cycle issue) with the shard's records, or not at all."""
+
+    def record(db: Session) -> None:
+        if skipped:
             data.record_skipped(db, cycle_id, "scoring", skipped)
-        db.commit()
-        if res.rowcount == 1:
-            _after_shard(db, cycle_id, job_id, pass_no)
+
+    return record
 
 
 def _score(
@@ -146,8 +108,8 @@ def _score(
         strategy = strategy_for(cycle)
         ctx = scoring_context(db, cycle, classes)
         key = cycle.checkpoint_key
-        min_score, max_boxes = modelling.preannotation_limits(cycle.config or {})
-        config = dict(cycle.config or {})
+        config = CycleConfig.parse(cycle.config)
+        min_score, max_boxes = modelling.preannotation_limits(config)
         pass_no = shard.pass_no
         db.commit()
     from acquisition.types import ImagePrediction
@@ -189,56 +151,17 @@ def _entry(record: Any, prediction: dict[str, Any] | None) -> dict[str, Any]:
 
 def _beat(shard_id: int) -> None:
     with context.session() as db:
-        db.execute(
-            update(ScoreShard)
-            .where(ScoreShard.id == shard_id)
-            .values(updated_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
-        db.commit()
-
-
-def _failed(shard_id: int, token: int, cycle_id: int, job_id: int, error: str) -> None:
-    with context.session() as db:
-        retry = token < MAX_SHARD_ATTEMPTS
-        res = db.execute(
-            update(ScoreShard)
-            .where(
-                ScoreShard.id == shard_id,
-                ScoreShard.state == "running",
-                ScoreShard.attempts == token,
-            )
-            .values(state="pending" if retry else "failed", error=error, updated_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
-        if res.rowcount != 1:
-            db.rollback()
-            return
-        if retry:
-            outbox.enqueue(db, jobs.CYCLE_SCORE_SHARD, shard_id, countdown=RETRY_DELAY_S * token)
-            job_rows.touch_running(db, job_id)
-        else:
-            cycle = db.get(Cycle, cycle_id)
-            assert cycle is not None
-            index = db.scalar(select(ScoreShard.index).where(ScoreShard.id == shard_id))
-            cycle_flow.fail_stage(
-                db,
-                cycle,
-                "scoring",
-                job_id,
-                f"shard {index} failed after {token} attempts: {error}",
-            )
+        job_rows.beat_shard(db, shard_id)
         db.commit()
 
 
 def _after_shard(db: Session, cycle_id: int, job_id: int, pass_no: int) -> None:
     """Progress; the shard that completes pass 1 of a two-pass strategy starts pass 2, and
-    the shard that completes the set moves the cycle on (each exactly once)."""
-    by_pass = passes.counts(db, cycle_id)
-    total, done = (sum(c[i] for c in by_pass.values()) for i in (0, 1))
-    passes.progress(db, job_id, by_pass)
+    the shard that completes the set moves the cycle on (each exactly once:
+    :func:`alp.services.cycle_flow.complete_scoring`)."""
+    by_pass = cycle_flow.shard_progress(db, cycle_id, job_id)
     db.commit()
-    if done < total:
+    if any(d < t for t, d in by_pass.values()):
         return
     cycle = db.get(Cycle, cycle_id)
     if cycle is None:
@@ -262,30 +185,15 @@ def _after_shard(db: Session, cycle_id: int, job_id: int, pass_no: int) -> None:
             db.rollback()
             return
         if created:
-            passes.record_time(db, cycle_id, job_id, "scoring_pass1")
-            passes.progress(db, job_id, passes.counts(db, cycle_id))
+            cycle_flow.record_scoring_time(db, cycle_id, job_id, "scoring_pass1")
+            cycle_flow.shard_progress(db, cycle_id, job_id)
             db.commit()
             return
         db.commit()
-        by_pass = passes.counts(db, cycle_id)
+        by_pass = cycle_flow.shard_counts(db, cycle_id)
         if any(d < t for t, d in by_pass.values()):
             return
-    moved = db.execute(
-        update(Cycle)
-        .where(Cycle.id == cycle_id, Cycle.state == "scoring", Cycle.cancel_requested.is_(False))
-        .values(state="selecting")
-        .execution_options(synchronize_session=False)
-    )
-    if moved.rowcount != 1:
+    if cycle_flow.complete_scoring(db, cycle_id, job_id, by_pass):
+        db.commit()
+    else:
         db.rollback()
-        return
-    cycle = db.get(Cycle, cycle_id)
-    assert cycle is not None
-    db.refresh(cycle)
-    seconds = passes.record_time(db, cycle_id, job_id, "scoring")
-    first = (cycle.timings or {}).get("scoring_pass1")
-    if passes.SECOND in by_pass and first is not None:
-        cycle.timings = {**cycle.timings, "scoring_pass2": round(seconds - first, 3)}
-    job_rows.finish(db, job_id, None, message=f"scored {total} shards")
-    cycle_flow.enter_stage(db, cycle, "selecting")
-    db.commit()

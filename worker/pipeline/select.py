@@ -24,8 +24,9 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from alp.cycle_config import CycleConfig
 from alp.db import Cycle, Image, Pool, ScoreShard, Selection
-from alp.services import cycle_flow, cycles, job_rows
+from alp.services import cycles
 from worker import context
 from worker.pipeline import data, embeddings, passes
 from worker.pipeline.common import StageRun
@@ -78,12 +79,14 @@ def _with_pool_stats(db: Session, cycle: Cycle, classes: list[str], ctx: Any) ->
     )
 
 
-def _record_decision(cycle: Cycle, strategy: Any, ctx: Any) -> None:
-    """``Cycle.metrics["strategy_decision"]``: which strategy ``auto`` used and why."""
+def _decision(cycle: Cycle, strategy: Any, ctx: Any) -> dict[str, Any]:
+    """The cycle updates that store ``Cycle.metrics["strategy_decision"]`` (which strategy
+    ``auto`` used and why); none for strategies that decide nothing."""
     decision = strategy.decision(ctx)
-    if decision is not None:
-        decision = {"by": strategy.name, **decision}
-        cycle.metrics = {**(cycle.metrics or {}), "strategy_decision": decision}
+    if decision is None:
+        return {}
+    decision = {"by": strategy.name, **decision}
+    return {"metrics": {**(cycle.metrics or {}), "strategy_decision": decision}}
 
 
 def _select(run: StageRun) -> None:
@@ -109,7 +112,7 @@ def _select(run: StageRun) -> None:
             ctx = _with_labeled_embeddings(db, cycle, ctx)
         if strategy.uses_pool_stats:
             ctx = _with_pool_stats(db, cycle, list(pool.classes), ctx)
-        budget = int(cycle.config.get("batch_size", 20))
+        budget = CycleConfig.parse(cycle.config).batch_size
         seed = passes.selection_seed(cycle)
         chosen = strategy.select(records, budget, ctx, seed)  # ties: seeded order, not id
         note = strategy.tie_note(records, budget)
@@ -135,17 +138,9 @@ def _select(run: StageRun) -> None:
                 .values(state="queued")
                 .execution_options(synchronize_session=False)
             )
-        if cycle.state != "selecting" or cycle.cancel_requested:
-            db.rollback()
-            return
-        if not job_rows.finish(
-            db, run.job_id, run.token, message=f"selected {len(ids)} of {len(records)} images"
-        ):
-            db.rollback()
-            return
-        cycle = db.get(Cycle, run.cycle_id)
-        assert cycle is not None
-        cycle.timings = {**(cycle.timings or {}), "selecting": round(run.seconds, 3)}
-        _record_decision(cycle, strategy, ctx)
-        cycle_flow.enter_labeling(db, cycle, len(ids))
-        db.commit()
+        run.complete(
+            f"selected {len(ids)} of {len(records)} images",
+            _decision(cycle, strategy, ctx),
+            db,
+            selected=len(ids),
+        )

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from alp.cycle_config import CycleConfig
 from alp.db import Cycle, Pool
 from alp.services import cycles
 from alp.storage import Storage, checkpoint_key
@@ -64,14 +65,12 @@ def _train(run: StageRun) -> None:
         cycle = db.get(Cycle, run.cycle_id)
         pool = db.get(Pool, run.pool_id)
         assert cycle is not None and pool is not None
-        cfg = cycle.config
-        data.assign_validation(
-            db, pool.id, float(cfg.get("val_fraction", 0.2)), int(cfg.get("seed", 0))
-        )
+        cfg = CycleConfig.parse(cycle.config)
+        data.assign_validation(db, pool.id, cfg.val_fraction, cfg.seed)
         labeled = data.count_labeled(db, pool.id)
         manifest = data.labeled_manifest(db, context.cache(), pool.id, "train", pool.classes)
         classes = list(pool.classes)
-        previous = _previous_checkpoint(db, cycle) if cfg.get("warm_start") else None
+        previous = _previous_checkpoint(db, cycle) if cfg.warm_start else None
         db.commit()
     readable, skipped = data.readable_manifest(manifest)
     with context.session() as db:
@@ -156,7 +155,7 @@ def _train(run: StageRun) -> None:
     metrics.update(setup.metrics())
     modelling.save_checkpoint(storage, key, model, config, classes, metrics)
     if embeddings.needed(cfg):
-        _embed_labeled(run, storage, key, model, manifest, device, int(cfg.get("seed", 0)))
+        _embed_labeled(run, storage, key, model, manifest, device, cfg.seed)
     if run.complete(
         f"trained {result.iterations} iterations{note} on {len(manifest)} images "
         f"(final loss {result.final_losses.get('loss', float('nan')):.3f})",
@@ -174,7 +173,7 @@ def _record_counts(db: Session, cycle_id: int, labeled: int, train_images: int) 
         cycle.metrics = {**(cycle.metrics or {}), "train_images": train_images}
 
 
-def _model_setup(run: StageRun, cfg: dict[str, Any], device: str) -> modelling.ModelSetup:
+def _model_setup(run: StageRun, cfg: CycleConfig, device: str) -> modelling.ModelSetup:
     """Resolve the pool's model profile; record the from-scratch fallback as a cycle issue."""
     settings = context.settings()
     setup = modelling.model_setup(cfg, device, settings.torch_home, settings.weights_download)
