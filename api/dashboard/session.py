@@ -52,7 +52,11 @@ def verify(secret: str, token: str, now: float | None = None) -> int | None:
 
 def session_key(request: Request, db: Session, secret: str) -> ApiKey | None:
     """The active API key behind the request's session cookie, if any."""
-    token = request.cookies.get(COOKIE)
+    return key_for_token(db, secret, request.cookies.get(COOKIE))
+
+
+def key_for_token(db: Session, secret: str, token: str | None) -> ApiKey | None:
+    """The active API key a session ``token`` names, if it verifies."""
     key_id = verify(secret, token) if token else None
     if key_id is None:
         return None
