@@ -10,7 +10,6 @@ from alp.config import Settings, get_settings
 
 PING = "alp.ping"
 # Cycle pipeline (worker/tasks.py implements them).
-CYCLE_START = "alp.cycle.start"
 CYCLE_TRAIN = "alp.cycle.train"
 CYCLE_EVALUATE = "alp.cycle.evaluate"
 CYCLE_SCORE_SHARD = "alp.cycle.score_shard"
@@ -21,7 +20,6 @@ LS_PUSH = "alp.labelstudio.push"
 LS_SYNC = "alp.labelstudio.sync"
 LS_RECONCILE = "alp.labelstudio.reconcile"
 LS_MARK_DELETED = "alp.labelstudio.mark_deleted"  # tasks of deleted images (deletion.py)
-IMPORT_ZIP = "alp.import.zip"
 PREDICT = "alp.predict"  # on-demand predictions (gpu queue)
 # Backtest on a pool's own labels (gpu queue; worker/backtest_task.py).
 BACKTEST_RUN = "alp.backtest.run"

@@ -1,11 +1,12 @@
 """Who may call what: the one route × role table, and its enforcement.
 
 ``ROUTES`` maps every route (``"METHOD /full/path"``) to a group; ``GROUPS`` says which
-roles a group admits. ``api.deps.require_key`` (the dependency every keyed route already
-takes) looks the matched route up here, so the whole policy is this data: docs/access.md's
-table is generated from it (``markdown_table``) and ``tests/api/test_access.py`` walks it
-for every role. A route missing from ``ROUTES`` falls back to ``read`` for GET and
-``edit`` for other methods (the test fails until the route is listed).
+roles a group admits. ``api.deps.require_key`` (every keyed router's router-level
+dependency, ``api.deps.KEYED``) looks the matched route up here, so the whole policy is
+this data: docs/access.md's table is generated from it (``markdown_table``) and
+``tests/api/test_access.py`` walks it for every role. A route missing from ``ROUTES``
+falls back to ``read`` for GET and ``edit`` for other methods (the test fails until the
+route is listed).
 
 Pool-limited keys: a route that names a pool (``pool_id``) or a row inside one
 (``image_id``, ``cycle_id``, ``job_id``, ``selection_id``) answers **404** for any other

@@ -1,4 +1,12 @@
-"""Request dependencies: settings, DB session, storage, Celery, API-key auth."""
+"""Request dependencies: settings, DB session, storage, Celery, API-key auth.
+
+Auth reads its credentials through FastAPI's security classes (``HTTPBearer``,
+``APIKeyCookie``, both with ``auto_error=False`` so that a missing or bad credential is our
+own 401 ``{"detail": ...}`` with ``WWW-Authenticate: Bearer``), which is what documents the
+``bearerAuth`` / ``sessionCookie`` schemes and each keyed operation's ``security`` in
+OpenAPI. Keyed routers take ``require_key`` as a router-level dependency (``KEYED``); a
+route that needs the key row itself also takes ``key: Key`` (the same, cached, call).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +15,8 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from celery import Celery
-from fastapi import Depends, Path, Query, Request
+from fastapi import Depends, Path, Query, Request, Security
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
 from alp.config import Settings
@@ -40,24 +49,32 @@ def get_db(request: Request) -> Iterator[Session]:
         db.close()
 
 
-def bearer_token(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return None
+bearer_scheme = HTTPBearer(scheme_name="bearerAuth", description="An API key.", auto_error=False)
+cookie_scheme = APIKeyCookie(
+    name=session.COOKIE,
+    scheme_name="sessionCookie",
+    description="The dashboard's sign-in cookie (writes also need X-ALP-CSRF).",
+    auto_error=False,
+)
+Bearer = Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)]
+SessionCookie = Annotated[str | None, Security(cookie_scheme)]
 
 
-def require_key(request: Request, db: Annotated[Session, Depends(get_db)]) -> ApiKey:
+def require_key(
+    request: Request,
+    db: Annotated[Session, Depends(get_db)],
+    bearer: Bearer,
+    cookie: SessionCookie,
+) -> ApiKey:
     """Authenticate by ``Authorization: Bearer <key>`` or the dashboard's session cookie.
 
     Cookie-authenticated writes must carry the ``X-ALP-CSRF`` header (which a cross-site
     form cannot send), on top of the cookie being ``SameSite=Strict``. Then the key's role
     and pool limit are checked against the route table (``api.access.authorize``).
     """
-    token = bearer_token(request)
-    if token is None:
-        row = session.session_key(request, db, state(request).settings.resolved_secret_key())
+    if bearer is None:
+        secret = state(request).settings.resolved_secret_key()
+        row = session.key_for_token(db, secret, cookie)
         if row is None:
             raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
         if request.method not in session.SAFE_METHODS and not request.headers.get(
@@ -65,7 +82,7 @@ def require_key(request: Request, db: Annotated[Session, Depends(get_db)]) -> Ap
         ):
             raise Forbidden(f"cookie-authenticated writes need the {session.CSRF_HEADER} header")
     else:
-        row = keys.verify_key(db, token)
+        row = keys.verify_key(db, bearer.credentials)
         if keys.touch(db, row):
             db.commit()
     access.authorize(request, db, row)
@@ -79,4 +96,5 @@ Id = Annotated[int, Path(ge=1, le=MAX_ID, description="Row id (1 .. 2^63-1).")]
 OptionalIdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 IdQuery = Annotated[int, Query(ge=1, le=MAX_ID, description="Row id (1 .. 2^63-1).")]
 Key = Annotated[ApiKey, Depends(require_key)]
+KEYED = [Depends(require_key)]  # ``APIRouter(dependencies=KEYED)``: every route needs a key
 State = Annotated[AppState, Depends(state)]

@@ -61,6 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api = APIRouter(prefix=API_PREFIX)
     for module in (pools, images, coco, cycles, jobs, annotations, labelstudio, dashboard_data):
         api.include_router(module.router)
+    api.include_router(images.public)
+    api.include_router(labelstudio.public)
     api.include_router(datasets.router)
     api.include_router(model_routes.router)
     api.include_router(prediction_routes.router)

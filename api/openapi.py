@@ -9,7 +9,9 @@ generated document is post-processed once:
   input, 401/403 where it needs an API key (or the dashboard's session cookie), 404 where
   the path names a row, whatever the route declares itself (409, 413, 502, ...), and a
   ``4XX`` entry for any other client error;
-- the two ways to authenticate are declared as security schemes.
+- the two ways to authenticate (``bearerAuth``, ``sessionCookie``) and each keyed
+  operation's ``security`` come from FastAPI itself: ``api.deps.require_key`` reads them
+  through ``HTTPBearer`` / ``APIKeyCookie``.
 """
 
 from __future__ import annotations
@@ -51,15 +53,6 @@ DESCRIPTIONS = {
     502: "Label Studio could not be reached or refused",
     503: "Unavailable",
 }
-SECURITY_SCHEMES = {
-    "bearerAuth": {"type": "http", "scheme": "bearer", "description": "An API key."},
-    "sessionCookie": {
-        "type": "apiKey",
-        "in": "cookie",
-        "name": "alp_session",
-        "description": "The dashboard's sign-in cookie (writes also need X-ALP-CSRF).",
-    },
-}
 
 
 def _needs_key(dependant: Dependant) -> bool:
@@ -100,8 +93,6 @@ def _document_errors(spec: dict[str, Any], routes: dict[tuple[str, str], APIRout
                 "description": "Any other client error",
                 "content": {"application/json": {"schema": ERROR_REF}},
             }
-            if route is not None and _needs_key(route.dependant):
-                op["security"] = [{"bearerAuth": []}, {"sessionCookie": []}]
 
 
 def _api_routes(app: FastAPI) -> list[tuple[str, APIRoute]]:
@@ -132,7 +123,6 @@ def build(app: FastAPI) -> dict[str, Any]:
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
     schemas["Error"] = ERROR_SCHEMA
-    components["securitySchemes"] = SECURITY_SCHEMES
     routes = {
         (path, method.lower()): route
         for path, route in _api_routes(app)

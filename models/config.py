@@ -175,6 +175,8 @@ class TrainConfig:
             raise ValueError("grad_clip must be positive or None")
         if not 0.0 <= self.hflip_prob <= 1.0:
             raise ValueError("hflip_prob must be in [0, 1]")
+        if not 0.0 < self.warmup_factor <= 1.0:
+            raise ValueError(f"warmup_factor must be in (0, 1], got {self.warmup_factor}")
         self.milestones = tuple(sorted(int(m) for m in self.milestones))
 
     def total_iterations(self, dataset_len: int) -> int:

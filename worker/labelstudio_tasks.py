@@ -1,8 +1,10 @@
 """Label Studio tasks (io queue): push a cycle, sync a pool, periodic reconciliation.
 
 Failures talking to Label Studio are recorded on the connection (``GET
-/pools/{id}/labelstudio`` shows them); an unreachable server makes push/sync retry with
-exponential backoff, and the periodic reconciliation re-pushes anything left unpushed.
+/pools/{id}/labelstudio`` shows them); an unreachable server makes push/sync/mark retry
+with exponential backoff (Celery's ``autoretry_for``: 1, 2, 4, ... s, at most
+``MAX_BACKOFF_S``, ``MAX_RETRIES`` times), and the periodic reconciliation re-pushes
+anything left unpushed.
 """
 
 from __future__ import annotations
@@ -26,8 +28,23 @@ MAX_RETRIES = 12
 MAX_BACKOFF_S = 30
 
 
-def backoff(retries: int) -> int:
-    return int(min(2**retries, MAX_BACKOFF_S))
+class LabelStudioUnavailable(Exception):
+    """A retryable Label Studio error (server unreachable, 5xx): the task is retried."""
+
+
+# Celery's retry policy for the tasks that talk to Label Studio: on LabelStudioUnavailable
+# retry after min(2**retries, MAX_BACKOFF_S) s (no jitter), at most MAX_RETRIES times.
+RETRY: dict[str, Any] = {
+    "autoretry_for": (LabelStudioUnavailable,),
+    "retry_backoff": True,
+    "retry_backoff_max": MAX_BACKOFF_S,
+    "retry_jitter": False,
+    "max_retries": MAX_RETRIES,
+}
+
+
+def _unavailable(exc: LabelStudioError) -> LabelStudioUnavailable:
+    return LabelStudioUnavailable(exc.message)
 
 
 def _guarded(db: Session, pool_id: int, what: str, fn: Callable[[], Any]) -> Any:
@@ -43,8 +60,8 @@ def _guarded(db: Session, pool_id: int, what: str, fn: Callable[[], Any]) -> Any
         raise
 
 
-@task(name=jobs.LS_PUSH, bind=True, max_retries=MAX_RETRIES)
-def ls_push(self: Any, cycle_id: int) -> dict[str, Any]:
+@task(name=jobs.LS_PUSH, **RETRY)
+def ls_push(cycle_id: int) -> dict[str, Any]:
     """Push cycle ``cycle_id``'s selection (idempotent; retried while LS is unreachable)."""
     with context.session() as db:
         cycle = db.get(Cycle, cycle_id)
@@ -57,12 +74,12 @@ def ls_push(self: Any, cycle_id: int) -> dict[str, Any]:
             )  # fmt: skip
         except LabelStudioError as exc:
             if exc.retryable:
-                raise self.retry(countdown=backoff(self.request.retries)) from None
+                raise _unavailable(exc) from None
             return {"cycle_id": cycle_id, "error": exc.message}
     return vars(result)
 
 
-@task(name=jobs.LS_SYNC, bind=True, max_retries=MAX_RETRIES)
+@task(name=jobs.LS_SYNC, bind=True, **RETRY)
 def ls_sync(self: Any, pool_id: int, full: bool = False) -> dict[str, Any]:
     """Ingest the pool's changed Label Studio tasks (all of them with ``full``)."""
     with context.session() as db:
@@ -72,7 +89,7 @@ def ls_sync(self: Any, pool_id: int, full: bool = False) -> dict[str, Any]:
             result = _guarded(db, pool_id, "sync", lambda: sync.sync_pool(db, pool_id, full=full))
         except LabelStudioError as exc:
             if exc.retryable:
-                raise self.retry(countdown=backoff(self.request.retries)) from None
+                raise _unavailable(exc) from None
             return {"pool_id": pool_id, "error": exc.message}
         except (IntegrityError, OperationalError):  # a concurrent sync stored it first
             db.rollback()
@@ -105,10 +122,8 @@ def ls_reconcile() -> dict[str, Any]:
     return {"synced": done, "failed": failed}
 
 
-@task(name=jobs.LS_MARK_DELETED, bind=True, max_retries=MAX_RETRIES)
-def ls_mark_deleted(
-    self: Any, url: str, token: str, project_id: int, task_ids: list[int]
-) -> dict[str, Any]:
+@task(name=jobs.LS_MARK_DELETED, **RETRY)
+def ls_mark_deleted(url: str, token: str, project_id: int, task_ids: list[int]) -> dict[str, Any]:
     """Mark the Label Studio tasks of deleted images (``alp_deleted: true`` in data and
     meta; idempotent); retried while Label Studio is unreachable, else logged and dropped:
     the deletion itself is already committed."""
@@ -122,7 +137,7 @@ def ls_mark_deleted(
             (marked if client.mark_task(task_id, mark) else gone).append(task_id)
     except LabelStudioError as exc:
         if exc.retryable:
-            raise self.retry(countdown=backoff(self.request.retries)) from None
+            raise _unavailable(exc) from None
         log.warning("project %s: marking deleted tasks failed: %s", project_id, exc.message)
         return {"project_id": project_id, "marked": marked, "error": exc.message}
     finally:

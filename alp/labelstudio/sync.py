@@ -52,21 +52,20 @@ class SyncResult:
     issues: int = 0
 
 
-def _aware(ts: datetime) -> datetime:
-    return ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
-
-
 def _parse_ts(value: Any) -> datetime | None:
+    """Label Studio's ISO time (a value without zone is UTC); None when unparseable."""
     if not isinstance(value, str):
         return None
     try:
-        return _aware(datetime.fromisoformat(value.replace("Z", "+00:00")))
+        ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
+    return ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
 
 
 def _ls_time(ts: datetime) -> str:
-    return _aware(ts).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """An aware time (the DB's ``UTCDateTime`` columns are) as Label Studio's filter wants."""
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _issue(db: Session, cycle_id: int | None, message: str, result: SyncResult) -> None:
@@ -227,7 +226,7 @@ def sync_pool(
     assert pool is not None
     client = client_factory(conn.url, conn.token)
     filters: list[dict[str, Any]] = []
-    cursor = _aware(conn.sync_cursor) if conn.sync_cursor is not None else None
+    cursor = conn.sync_cursor
     if cursor is not None and not full:
         since = _ls_time(cursor - CURSOR_OVERLAP)
         filters.append({"filter": "filter:tasks:updated_at", "operator": "greater",
@@ -302,7 +301,7 @@ def accept_webhook(
         return False
     now = utcnow()
     pending = conn.sync_queued_at
-    if pending is not None and now - _aware(pending) < timedelta(seconds=WEBHOOK_COALESCE_S):
+    if pending is not None and now - pending < timedelta(seconds=WEBHOOK_COALESCE_S):
         return True  # a queued sync has not started yet; it will see this change too
     conn.sync_queued_at = now
     outbox.enqueue(db, jobs.LS_SYNC, pool_id, False)

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from alp.config import Settings
 from alp.db import Annotation, AnnotationRevision, Image, Pool, utcnow
+from alp.db.chunks import execute_in, scalars_in
 from alp.errors import AlpError, PayloadTooLarge, Unprocessable
 from alp.schemas import check_class_names
 from alp.schemas_images import CocoImportResult, UploadResult
@@ -36,7 +37,6 @@ from alp.services.uploads import StagedFiles
 MAX_JSON_BYTES = 256 * 1024 * 1024
 MAX_PROBLEMS = 50
 IMPORT_SOURCE, IMPORT_EXTERNAL_ID = "import", "coco"
-_IN_CHUNK = 500
 
 
 class _Loose(BaseModel):
@@ -109,13 +109,13 @@ def _archive_names(upload: UploadResult) -> dict[str, int | None]:
 
 def _pool_images(db: Session, pool_id: int, names: set[str]) -> dict[str, list[Image]]:
     out: dict[str, list[Image]] = defaultdict(list)
-    ordered = sorted(names)
-    for start in range(0, len(ordered), _IN_CHUNK):
-        q = select(Image).where(
-            Image.pool_id == pool_id, Image.filename.in_(ordered[start : start + _IN_CHUNK])
-        )
-        for img in db.scalars(q):
-            out[img.filename].append(img)
+    found = scalars_in(
+        db,
+        sorted(names),
+        lambda chunk: select(Image).where(Image.pool_id == pool_id, Image.filename.in_(chunk)),
+    )
+    for img in found:
+        out[img.filename].append(img)
     return out
 
 
@@ -253,14 +253,16 @@ def _write(
 ) -> int:
     """Store the imported boxes (one ``import`` row per image) and a revision of each."""
     ids = list(clean)
-    existing: dict[int, Annotation] = {}
-    for start in range(0, len(ids), _IN_CHUNK):
-        q = select(Annotation).where(
-            Annotation.image_id.in_(ids[start : start + _IN_CHUNK]),
+    found = scalars_in(
+        db,
+        ids,
+        lambda chunk: select(Annotation).where(
+            Annotation.image_id.in_(chunk),
             Annotation.source == IMPORT_SOURCE,
             Annotation.external_id == IMPORT_EXTERNAL_ID,
-        )
-        existing.update({a.image_id: a for a in db.scalars(q)})
+        ),
+    )
+    existing: dict[int, Annotation] = {a.image_id: a for a in found}
     queued: Image | None = None
     now = utcnow()
     for image_id, (img, boxes, split) in clean.items():
@@ -285,17 +287,17 @@ def _write(
 def _authors(db: Session, ids: list[int]) -> dict[int, str | None]:
     """Author of each image's latest ``put`` revision (who made its current boxes)."""
     out: dict[int, str | None] = {}
-    for start in range(0, len(ids), _IN_CHUNK):
-        q = (
+    rows = execute_in(
+        db,
+        ids,
+        lambda chunk: (
             select(AnnotationRevision.image_id, AnnotationRevision.author)
-            .where(
-                AnnotationRevision.image_id.in_(ids[start : start + _IN_CHUNK]),
-                AnnotationRevision.action == "put",
-            )
+            .where(AnnotationRevision.image_id.in_(chunk), AnnotationRevision.action == "put")
             .order_by(AnnotationRevision.image_id, AnnotationRevision.id.desc())
-        )
-        for image_id, author in db.execute(q):
-            out.setdefault(image_id, author)
+        ),
+    )
+    for image_id, author in rows:
+        out.setdefault(image_id, author)
     return out
 
 
@@ -321,14 +323,17 @@ def export_coco(
     rows = list(db.scalars(q.order_by(Image.id)))
     latest: dict[int, list[Any]] = {}
     ids = [r.id for r in rows]
-    for start in range(0, len(ids), _IN_CHUNK):
-        q2 = (
+    boxes_rows = execute_in(
+        db,
+        ids,
+        lambda chunk: (
             select(Annotation.image_id, Annotation.boxes)
-            .where(Annotation.image_id.in_(ids[start : start + _IN_CHUNK]))
+            .where(Annotation.image_id.in_(chunk))
             .order_by(Annotation.image_id, Annotation.updated_at.desc(), Annotation.id.desc())
-        )
-        for image_id, boxes in db.execute(q2):
-            latest.setdefault(image_id, boxes)
+        ),
+    )
+    for image_id, boxes in boxes_rows:
+        latest.setdefault(image_id, boxes)
     authors = _authors(db, ids) if with_author else {}
     images, annotations = [], []
     for k, img in enumerate(rows, start=1):

@@ -84,12 +84,8 @@ def _cycle_view(c: Cycle) -> CycleView:
     )
 
 
-def _aware(dt: datetime | None) -> datetime | None:
-    return dt.replace(tzinfo=UTC) if dt is not None and dt.tzinfo is None else dt
-
-
 def _job_view(j: Job, now: datetime, stale_after_s: float) -> JobView:
-    beat = _aware(j.heartbeat_at or j.started_at)
+    beat = j.heartbeat_at or j.started_at  # UTCDateTime: always aware
     stale = (
         j.state == "running" and beat is not None and now - beat > timedelta(seconds=stale_after_s)
     )

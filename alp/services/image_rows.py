@@ -19,10 +19,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from alp.db import Image
+from alp.db.chunks import execute_in
 
 log = logging.getLogger("alp.services.ingest")
 
-_IN_CHUNK = 500
 INSERT_ATTEMPTS = 5  # PostgreSQL: tries of the insert savepoint on deadlock/serialization
 RETRY_SQLSTATES = {"40P01", "40001"}  # deadlock_detected, serialization_failure
 
@@ -81,9 +81,11 @@ def insert_new_rows(db: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
 
 def existing_ids(db: Session, pool_id: int, shas: Sequence[str]) -> dict[str, int]:
     """``{sha256: image_id}`` for the given hashes that already exist in the pool."""
-    out: dict[str, int] = {}
-    for start in range(0, len(shas), _IN_CHUNK):
-        chunk = list(shas[start : start + _IN_CHUNK])
-        q = select(Image.sha256, Image.id).where(Image.pool_id == pool_id, Image.sha256.in_(chunk))
-        out.update(db.execute(q).all())
-    return out
+    rows = execute_in(
+        db,
+        shas,
+        lambda chunk: select(Image.sha256, Image.id).where(
+            Image.pool_id == pool_id, Image.sha256.in_(chunk)
+        ),
+    )
+    return {sha: image_id for sha, image_id in rows}

@@ -126,16 +126,12 @@ def verify_key(db: Session, key: str) -> ApiKey:
     return row
 
 
-def _aware(dt: datetime) -> datetime:
-    return dt if dt.tzinfo is not None else dt.replace(tzinfo=utcnow().tzinfo)
-
-
 def inactive_reason(row: ApiKey, now: datetime | None = None) -> str | None:
     """Why ``row`` may not be used (revoked or expired), or None while it is active.
     Checked on every request, by Bearer key and by dashboard session alike."""
     if row.revoked_at is not None:
         return "API key revoked"
-    if row.expires_at is not None and _aware(row.expires_at) <= (now or utcnow()):
+    if row.expires_at is not None and row.expires_at <= (now or utcnow()):
         return "API key expired"
     return None
 
@@ -167,7 +163,7 @@ def touch(db: Session, row: ApiKey) -> bool:
     Returns True when the row changed and the caller should commit.
     """
     now = utcnow()
-    last = None if row.last_used_at is None else _aware(row.last_used_at)
+    last = row.last_used_at
     if last is not None and (now - last).total_seconds() < TOUCH_EVERY_S:
         return False
     row.last_used_at = now

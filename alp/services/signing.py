@@ -1,33 +1,32 @@
 """Signed, expiring URLs for image content (usable without an API key, e.g. by Label Studio
 or an annotator's browser).
 
-``sig = hex(HMAC-SHA256(secret, "alp-image-content:{image_id}:{expires}"))`` where
-``expires`` is a Unix timestamp in seconds and ``secret`` is
-``settings.resolved_secret_key()``. Changing the image id, the expiry or the signature
-invalidates it; rotating the secret invalidates every URL.
+``?expires=<Unix seconds>&sig=<signature>``: ``sig`` is :class:`alp.signer.Signer`'s
+signature (purpose ``alp-image-content``, payload the image id) with
+``settings.resolved_secret_key()``; valid while the current time is before ``expires``.
+Changing the image id, the expiry or the signature invalidates it; rotating the secret
+invalidates every URL.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
-import time
 from urllib.parse import urlencode
 
 from alp.config import Settings
 from alp.errors import Forbidden
+from alp.signer import BadSignature, SignatureError, Signer
 
 CONTENT_PATH = "/api/v1/images/{image_id}/content"
 # Canonical Unix seconds only: ASCII digits, no sign, no leading zero, no "_" (which
 # ``int()`` would all accept), at most 12 digits (year 33658).
 _EXPIRES = re.compile(r"0|[1-9][0-9]{0,11}", re.ASCII)
+PURPOSE = "alp-image-content"
 
 
 def content_signature(secret: str, image_id: int, expires: int) -> str:
-    """Hex HMAC-SHA256 of the image id and the expiry (Unix seconds)."""
-    msg = f"alp-image-content:{int(image_id)}:{int(expires)}".encode()
-    return hmac.new(secret.encode(), msg, hashlib.sha256).hexdigest()
+    """The signature of the image id and the expiry (Unix seconds)."""
+    return Signer(secret, PURPOSE).signature(str(int(image_id)), expires)
 
 
 def signed_query(
@@ -38,7 +37,7 @@ def signed_query(
     ttl = settings.signed_url_ttl_s if ttl_s is None else int(ttl_s)
     if ttl <= 0:
         raise ValueError(f"ttl_s must be positive, got {ttl}")
-    expires = int(time.time() if now is None else now) + ttl
+    expires = Signer(settings.resolved_secret_key(), PURPOSE).expiry(ttl, now)
     sig = content_signature(settings.resolved_secret_key(), image_id, expires)
     return {"expires": str(expires), "sig": sig}
 
@@ -70,9 +69,10 @@ def verify_content_signature(
         raise Forbidden(
             "invalid signed URL: 'expires' must be an integer (Unix seconds, digits only)"
         )
-    exp = int(text)
-    expected = content_signature(settings.resolved_secret_key(), image_id, exp)
-    if not hmac.compare_digest(expected.encode(), str(sig).lower().encode("utf-8", "replace")):
-        raise Forbidden("invalid signature for this image and expiry")
-    if exp < (time.time() if now is None else now):
-        raise Forbidden("signed URL has expired")
+    signer = Signer(settings.resolved_secret_key(), PURPOSE)
+    try:
+        signer.check(str(int(image_id)), int(text), sig, now)
+    except BadSignature:
+        raise Forbidden("invalid signature for this image and expiry") from None
+    except SignatureError:
+        raise Forbidden("signed URL has expired") from None

@@ -9,9 +9,9 @@ from fastapi.responses import Response
 
 from alp.services import dashboard, dashboard_gallery, thumbnails
 from api import access, blobs
-from api.deps import DB, Id, Key, State
+from api.deps import DB, KEYED, Id, Key, State
 
-router = APIRouter(prefix="/dashboard", tags=["dashboard"])
+router = APIRouter(prefix="/dashboard", tags=["dashboard"], dependencies=KEYED)
 ThumbnailSize = IntEnum("ThumbnailSize", {f"px{n}": n for n in thumbnails.SIZES})
 
 
@@ -22,7 +22,7 @@ def pools_overview(db: DB, key: Key) -> list[dashboard.PoolSummary]:
 
 
 @router.get("/pools/{pool_id}/status", response_model=dashboard.PoolStatus)
-def pool_status(pool_id: Id, db: DB, st: State, _: Key) -> dashboard.PoolStatus:
+def pool_status(pool_id: Id, db: DB, st: State) -> dashboard.PoolStatus:
     return dashboard.pool_status(db, pool_id, st.settings.worker_stale_after_s)
 
 
@@ -30,7 +30,6 @@ def pool_status(pool_id: Id, db: DB, st: State, _: Key) -> dashboard.PoolStatus:
 def pool_gallery(
     pool_id: Id,
     db: DB,
-    _: Key,
     page: int = Query(1, ge=1),
     per_page: int = Query(24, ge=1, le=dashboard_gallery.MAX_PER_PAGE),
 ) -> dashboard_gallery.Gallery:
@@ -46,7 +45,6 @@ def selection_thumbnail(
     selection_id: Id,
     db: DB,
     st: State,
-    _: Key,
     size: ThumbnailSize = Query(256, description="Longest side in pixels."),
 ) -> Response:
     key = thumbnails.selection_thumbnail(db, st.storage, selection_id, int(size))
@@ -64,7 +62,6 @@ def image_thumbnail(
     image_id: Id,
     db: DB,
     st: State,
-    _: Key,
     size: ThumbnailSize = Query(256, description="Longest side in pixels."),
 ) -> Response:
     """The image with its stored on-demand prediction's boxes drawn (plain without one)."""

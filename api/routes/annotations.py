@@ -8,9 +8,9 @@ from alp.db import Image
 from alp.errors import NotFound
 from alp.schemas_cycles import AnnotationIn, AnnotationOut, AnnotationRevisionOut
 from alp.services import annotations
-from api.deps import DB, Id, Key
+from api.deps import DB, KEYED, Id, Key
 
-router = APIRouter(tags=["annotations"])
+router = APIRouter(tags=["annotations"], dependencies=KEYED)
 
 
 def _image(db: DB, image_id: int) -> Image:
@@ -30,13 +30,13 @@ def put_annotation(image_id: Id, body: AnnotationIn, db: DB, key: Key) -> Annota
 
 
 @router.get("/images/{image_id}/annotation", response_model=AnnotationOut)
-def get_annotation(image_id: Id, db: DB, _: Key) -> AnnotationOut:
+def get_annotation(image_id: Id, db: DB) -> AnnotationOut:
     image = _image(db, image_id)
     return annotations.to_out(db, image, annotations.latest_annotation(db, image.id))
 
 
 @router.get("/images/{image_id}/annotation/history", response_model=list[AnnotationRevisionOut])
-def annotation_history(image_id: Id, db: DB, _: Key) -> list[AnnotationRevisionOut]:
+def annotation_history(image_id: Id, db: DB) -> list[AnnotationRevisionOut]:
     """Every change of the image's annotations, oldest first (the last ``put`` whose
     annotation still exists is what ``GET .../annotation`` shows, unless skipped)."""
     return [AnnotationRevisionOut.of(r) for r in annotations.history(db, image_id)]

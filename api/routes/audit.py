@@ -5,15 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from alp.services import audit
-from api.deps import DB, Key, OptionalIdQuery
+from api.deps import DB, KEYED, OptionalIdQuery
 
-router = APIRouter(tags=["keys"])
+router = APIRouter(tags=["keys"], dependencies=KEYED)
 
 
 @router.get("/audit", response_model=list[audit.AuditOut])
 def audit_log(
     db: DB,
-    _: Key,
     limit: int = Query(100, ge=1, le=audit.MAX_LIMIT),
     before: OptionalIdQuery = None,
 ) -> list[audit.AuditOut]:

@@ -12,10 +12,10 @@ from alp.errors import Unprocessable
 from alp.schemas_images import CocoImportResult
 from alp.services import audit, coco
 from alp.services.uploads import StagedFiles
-from api.deps import DB, Id, Key, State
+from api.deps import DB, KEYED, Id, Key, State
 from api.routes.images import MULTIPART_SLACK, SplitParam, form_files, read_form
 
-router = APIRouter(tags=["coco"])
+router = APIRouter(tags=["coco"], dependencies=KEYED)
 
 _IMPORT_BODY = {
     "requestBody": {
@@ -82,7 +82,6 @@ async def import_coco(
 def export_coco(
     pool_id: Id,
     db: DB,
-    _: Key,
     split: SplitParam | None = Query(
         None, description="Only this split's images (train or val); all splits when omitted."
     ),

@@ -17,10 +17,10 @@ from alp.schemas_images import CocoImportResult
 from alp.services import audit, coco, ingest, pools
 from alp.services.formats import common, export, labelstudio_json, voc, yolo
 from alp.services.uploads import StagedFiles
-from api.deps import DB, Id, Key, State
+from api.deps import DB, KEYED, Id, Key, State
 from api.routes.images import MULTIPART_SLACK, SplitParam, form_files, read_form
 
-router = APIRouter(tags=["formats"])
+router = APIRouter(tags=["formats"], dependencies=KEYED)
 MAX_LOOKUP = 10_000
 ImportFormat = Literal["yolo", "voc", "labelstudio"]
 ExportFormat = Literal["yolo", "voc", "labelstudio"]
@@ -35,7 +35,7 @@ class HashLookupResult(BaseModel):
 
 
 @router.post("/pools/{pool_id}/images/lookup", response_model=HashLookupResult)
-def lookup_hashes(pool_id: Id, body: HashLookup, db: DB, _: Key) -> HashLookupResult:
+def lookup_hashes(pool_id: Id, body: HashLookup, db: DB) -> HashLookupResult:
     """Which of these SHA-256 digests the pool already holds (clients skip those files)."""
     pools.get_pool(db, pool_id)
     wanted = sorted({h.lower() for h in body.sha256})
@@ -127,7 +127,6 @@ def export_format(
     fmt: ExportFormat,
     db: DB,
     st: State,
-    _: Key,
     split: SplitParam | None = None,
     images: bool = Query(True, description="Include the image files (yolo/voc)."),
 ) -> Response:

@@ -14,9 +14,11 @@ from alp.schemas_images import ImageDetail, ImagePage, UploadResult
 from alp.services import audit, deletion, images, ingest, pools, signing
 from alp.services.uploads import StagedFiles
 from api.blobs import blob_response
-from api.deps import DB, Id, Key, State, require_key
+from api.deps import DB, KEYED, Bearer, Id, Key, SessionCookie, State, require_key
 
-router = APIRouter(tags=["images"])
+router = APIRouter(tags=["images"], dependencies=KEYED)
+# Routes with their own authorisation (an API key or a signed URL).
+public = APIRouter(tags=["images"])
 
 MAX_FILES_PER_REQUEST = 1000
 MULTIPART_SLACK = 1024 * 1024  # headers and boundaries on top of the largest allowed payload
@@ -88,7 +90,7 @@ def form_choice(form: FormData, field: str, choices: tuple[str, ...]) -> str | N
         422: {},
     },
 )
-async def upload_images(pool_id: Id, request: Request, db: DB, st: State, _: Key) -> Response:
+async def upload_images(pool_id: Id, request: Request, db: DB, st: State) -> Response:
     """Upload images and/or zips. 201 if any file was stored, 200 if all were duplicates,
     413/422 (with ``detail``) if every file was rejected; per-file outcome in the body."""
     form = await read_form(request, st.settings.max_zip_bytes + MULTIPART_SLACK)
@@ -115,7 +117,6 @@ async def upload_images(pool_id: Id, request: Request, db: DB, st: State, _: Key
 def list_images(
     pool_id: Id,
     db: DB,
-    _: Key,
     state: StateParam | None = None,
     split: SplitParam | None = None,
     cursor: str | None = None,
@@ -135,7 +136,7 @@ def delete_image(image_id: Id, db: DB, key: Key) -> None:
 
 
 @router.get("/images/{image_id}", response_model=ImageDetail)
-def get_image(image_id: Id, db: DB, st: State, _: Key) -> ImageDetail:
+def get_image(image_id: Id, db: DB, st: State) -> ImageDetail:
     return images.image_detail(db, st.settings, image_id)
 
 
@@ -146,7 +147,7 @@ def _etag_matches(header: str | None, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-@router.get(
+@public.get(
     "/images/{image_id}/content",
     response_class=Response,
     responses={
@@ -155,12 +156,15 @@ def _etag_matches(header: str | None, etag: str) -> bool:
         401: {},
         403: {},
     },
+    openapi_extra={"security": [{}]},  # or no key at all: a signed URL (expires + sig)
 )
 def image_content(
     image_id: Id,
     request: Request,
     db: DB,
     st: State,
+    bearer: Bearer,
+    cookie: SessionCookie,
     expires: str | None = Query(None, description="Signed URL expiry (Unix seconds)."),
     sig: str | None = Query(None, description="Signed URL signature."),
 ) -> Response:
@@ -169,7 +173,7 @@ def image_content(
     if expires is not None or sig is not None:
         signing.verify_content_signature(st.settings, image_id, expires, sig)
     else:
-        require_key(request, db)
+        require_key(request, db, bearer, cookie)
     image = images.get_image(db, image_id)
     etag = f'"{image.sha256}"'
     headers: dict[str, Any] = {"ETag": etag, "Cache-Control": CACHE_CONTROL}

@@ -6,11 +6,11 @@ from fastapi import APIRouter
 
 from alp.schemas_cycles import JobOut
 from alp.services import job_rows
-from api.deps import DB, Id, Key
+from api.deps import DB, KEYED, Id
 
-router = APIRouter(tags=["jobs"])
+router = APIRouter(tags=["jobs"], dependencies=KEYED)
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut)
-def get_job(job_id: Id, db: DB, _: Key) -> JobOut:
+def get_job(job_id: Id, db: DB) -> JobOut:
     return job_rows.to_out(job_rows.get_job(db, job_id))

@@ -8,9 +8,9 @@ from alp.db import ApiKey
 from alp.errors import Unprocessable
 from alp.schemas_keys import KeyCreate, KeyCreated, KeyOut
 from alp.services import audit, keys
-from api.deps import DB, Key
+from api.deps import DB, KEYED, Key
 
-router = APIRouter(tags=["keys"])
+router = APIRouter(tags=["keys"], dependencies=KEYED)
 
 
 @router.post("/keys", status_code=201, response_model=KeyCreated)
@@ -32,7 +32,7 @@ def create_key(body: KeyCreate, db: DB, actor: Key) -> KeyCreated:
 
 
 @router.get("/keys", response_model=list[KeyOut])
-def list_keys(db: DB, _: Key) -> list[KeyOut]:
+def list_keys(db: DB) -> list[KeyOut]:
     return [KeyOut.of(row) for row in keys.list_keys(db)]
 
 

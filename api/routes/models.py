@@ -9,9 +9,9 @@ from fastapi.responses import Response
 from alp.db import Cycle
 from alp.services import models_out
 from api import blobs
-from api.deps import DB, Id, Key, State
+from api.deps import DB, KEYED, Id, State
 
-router = APIRouter(tags=["models"])
+router = APIRouter(tags=["models"], dependencies=KEYED)
 RESPONSES: dict[int | str, dict[str, object]] = {
     200: {"content": {models_out.MEDIA_TYPE: {}}, "description": "The checkpoint file."},
     304: {"description": "Unchanged (If-None-Match)."},
@@ -31,7 +31,7 @@ def _send(request: Request, db: DB, st: State, cycle: Cycle, key: str) -> Respon
 
 
 @router.get("/cycles/{cycle_id}/model", response_class=Response, responses=RESPONSES)
-def cycle_model(cycle_id: Id, request: Request, db: DB, st: State, _: Key) -> Response:
+def cycle_model(cycle_id: Id, request: Request, db: DB, st: State) -> Response:
     """The cycle's checkpoint; 404 (with the reason) until it trained one."""
     cycle, key = models_out.cycle_model(db, st.storage, cycle_id)
     return _send(request, db, st, cycle, key)
@@ -39,7 +39,7 @@ def cycle_model(cycle_id: Id, request: Request, db: DB, st: State, _: Key) -> Re
 
 @router.get("/pools/{pool_id}/model", response_class=Response, responses=RESPONSES)
 def pool_model(
-    pool_id: Id, request: Request, db: DB, st: State, _: Key,
+    pool_id: Id, request: Request, db: DB, st: State,
     pick: str = Query("best", pattern="^(best|latest)$",
                       description="best: highest validation mAP@0.5; latest: last trained."),
 ) -> Response:  # fmt: skip

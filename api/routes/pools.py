@@ -7,13 +7,13 @@ from fastapi import APIRouter
 from alp.schemas import PoolCreate, PoolOut, PoolPatch
 from alp.services import audit, deletion, pools
 from api import access
-from api.deps import DB, Id, Key
+from api.deps import DB, KEYED, Id, Key
 
-router = APIRouter(tags=["pools"])
+router = APIRouter(tags=["pools"], dependencies=KEYED)
 
 
 @router.post("/pools", status_code=201, response_model=PoolOut)
-def create_pool(body: PoolCreate, db: DB, _: Key) -> PoolOut:
+def create_pool(body: PoolCreate, db: DB) -> PoolOut:
     pool = pools.create_pool(db, body)
     db.commit()
     return pools.to_out(pool, pools.image_counts(db, [pool.id])[pool.id])
@@ -29,7 +29,7 @@ def list_pools(db: DB, key: Key) -> list[PoolOut]:
 
 
 @router.get("/pools/{pool_id}", response_model=PoolOut)
-def get_pool(pool_id: Id, db: DB, _: Key) -> PoolOut:
+def get_pool(pool_id: Id, db: DB) -> PoolOut:
     pool = pools.get_pool(db, pool_id)
     return pools.to_out(pool, pools.image_counts(db, [pool.id])[pool.id])
 

@@ -7,14 +7,14 @@ from fastapi import APIRouter
 
 from alp.schemas_predictions import PredictionRequest, PredictionStarted
 from alp.services import job_rows, predictions
-from api.deps import DB, Id, Key, State
+from api.deps import DB, KEYED, Id, State
 
-router = APIRouter(tags=["models"])
+router = APIRouter(tags=["models"], dependencies=KEYED)
 
 
 @router.post("/pools/{pool_id}/predictions", status_code=202, response_model=PredictionStarted)
 def request_predictions(
-    pool_id: Id, body: PredictionRequest, db: DB, st: State, _: Key
+    pool_id: Id, body: PredictionRequest, db: DB, st: State
 ) -> PredictionStarted:
     """Detections of the pool's best model (or ``cycle_id``'s) on ``image_ids`` (default:
     every unlabeled image); 404 for images of another pool or a cycle without a model."""

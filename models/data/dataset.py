@@ -21,6 +21,8 @@ from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 from torchvision.transforms.functional import pil_to_tensor
 
+from models.augment import flip_boxes
+
 Target = dict[str, Any]
 
 
@@ -55,11 +57,7 @@ def to_tensor_image(image: Any) -> torch.Tensor:
 
 def hflip(image: torch.Tensor, boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Flip a (C, H, W) image and its (N, 4) xyxy boxes horizontally (x -> W - x)."""
-    width = image.shape[-1]
-    flipped = boxes.clone()
-    flipped[:, 0] = width - boxes[:, 2]
-    flipped[:, 2] = width - boxes[:, 0]
-    return image.flip(-1), flipped
+    return image.flip(-1), flip_boxes(boxes, int(image.shape[-1]))
 
 
 def _validate_entry(i: int, entry: dict[str, Any], num_classes: int | None) -> Target:

@@ -13,7 +13,6 @@ continues from it. This module never touches files: the caller stores the state.
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import hashlib
 import math
@@ -32,7 +31,7 @@ from models.data.dataset import DetectionDataset, collate
 
 ProgressFn = Callable[[int, int, dict[str, float]], None]
 CheckpointFn = Callable[[dict[str, Any]], None]
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: the scheduler is a ChainedScheduler (1: LambdaLR)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -58,20 +57,26 @@ class TrainResult:
     resumed_from: int = 0  # iteration the run resumed at (0: started fresh)
 
 
-def lr_factor(
-    iteration: int,
+def lr_scheduler(
+    optimizer: torch.optim.Optimizer,
     warmup_iters: int,
     warmup_factor: float,
     milestones: Sequence[int],
     gamma: float,
-) -> float:
-    """LR multiplier at ``iteration`` (0-based): linear warm-up from ``warmup_factor`` to 1
-    over ``warmup_iters`` iterations, times ``gamma`` per milestone passed (``it >= m``)."""
-    factor = gamma ** bisect.bisect_right(list(milestones), iteration)
-    if iteration < warmup_iters:
-        alpha = iteration / warmup_iters
-        factor *= warmup_factor * (1.0 - alpha) + alpha
-    return factor
+) -> torch.optim.lr_scheduler.ChainedScheduler:
+    """The LR schedule, stepped once per iteration: linear warm-up from ``warmup_factor``
+    to 1 over ``warmup_iters`` iterations (``LinearLR``; none for 0), times ``gamma`` per
+    milestone passed, ``iteration >= m`` (``MultiStepLR``). The LR at iteration ``i``
+    (0-based) is ``lr * gamma**#{m <= i} * (warmup_factor + (1 - warmup_factor) * i /
+    warmup_iters)`` for ``i < warmup_iters`` (torch applies it as a running product, so
+    it equals that closed form to within a few ulps)."""
+    steps = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(milestones), gamma)
+    if warmup_iters <= 0:
+        return torch.optim.lr_scheduler.ChainedScheduler([steps], optimizer)
+    warm = torch.optim.lr_scheduler.LinearLR(
+        optimizer, start_factor=warmup_factor, end_factor=1.0, total_iters=warmup_iters
+    )
+    return torch.optim.lr_scheduler.ChainedScheduler([warm, steps], optimizer)
 
 
 def to_model_targets(
@@ -174,10 +179,7 @@ def train(
     optimizer = torch.optim.SGD(
         params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
     )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda it: lr_factor(it, warmup, config.warmup_factor, milestones, config.gamma),
-    )
+    scheduler = lr_scheduler(optimizer, warmup, config.warmup_factor, milestones, config.gamma)
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     result = TrainResult(iterations=0, total_iterations=total, stopped=False, seconds=0.0)
     first = 0

@@ -130,3 +130,40 @@ def test_image_annotation_cycle_and_job_timestamps_are_aware(client, db, setting
     assert len(stamps) >= 12, bodies
     for text in stamps:
         _aware_utc(text)
+
+
+def test_security_schemes_and_keyed_routes_carry_security(client) -> None:
+    """``require_key`` reads credentials through HTTPBearer / APIKeyCookie, so the schemes
+    and every keyed operation's ``security`` come from FastAPI; public routes have none."""
+    from api import access
+
+    spec = _spec(client)
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["bearerAuth"] == {
+        "type": "http", "scheme": "bearer", "description": "An API key.",
+    }  # fmt: skip
+    assert schemes["sessionCookie"]["type"] == "apiKey"
+    assert (schemes["sessionCookie"]["in"], schemes["sessionCookie"]["name"]) == (
+        "cookie", "alp_session",
+    )  # fmt: skip
+    either = [{"bearerAuth": []}, {"sessionCookie": []}]
+    seen = 0
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            group = access.group_of(f"{method.upper()} {path}")
+            if path == "/api/v1/images/{image_id}/content":
+                assert op["security"] == [*either, {}]  # a key, or a signed URL
+            elif group == access.PUBLIC:
+                assert "security" not in op, (method, path)
+            else:
+                assert op["security"] == either, (method, path)
+                assert {"401", "403"} <= set(op["responses"]), (method, path)
+                seen += 1
+    assert seen > 40
+
+
+def test_missing_and_malformed_bearer_keep_our_401(anon_client) -> None:
+    for headers in ({}, {"Authorization": "Basic abc"}, {"Authorization": "Bearer   "}):
+        r = anon_client.get("/api/v1/pools", headers=headers)
+        assert r.status_code == 401, headers
+        assert set(r.json()) == {"detail"} and r.headers["www-authenticate"] == "Bearer"

@@ -13,6 +13,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from alp.db import Annotation, Image
+from alp.db.chunks import execute_in
 from alp.services import cycles
 from alp.storage import BlobCache
 
@@ -52,17 +53,18 @@ def assign_validation(db: Session, pool_id: int, fraction: float, seed: int) -> 
 def _latest_boxes(db: Session, image_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
     """Boxes of each image's most recently updated annotation."""
     out: dict[int, tuple[Any, list[dict[str, Any]]]] = {}
-    for chunk in range(0, len(image_ids), 5000):
-        ids = image_ids[chunk : chunk + 5000]
-        rows = db.execute(
-            select(
-                Annotation.image_id, Annotation.updated_at, Annotation.id, Annotation.boxes
-            ).where(Annotation.image_id.in_(ids))
-        ).all()
-        for image_id, updated, aid, boxes in rows:
-            key = (updated, aid)
-            if image_id not in out or key > out[image_id][0]:
-                out[image_id] = (key, boxes or [])
+    rows = execute_in(
+        db,
+        image_ids,
+        lambda ids: select(
+            Annotation.image_id, Annotation.updated_at, Annotation.id, Annotation.boxes
+        ).where(Annotation.image_id.in_(ids)),
+        size=5000,
+    )
+    for image_id, updated, aid, boxes in rows:
+        key = (updated, aid)
+        if image_id not in out or key > out[image_id][0]:
+            out[image_id] = (key, boxes or [])
     return {k: v[1] for k, v in out.items()}
 
 

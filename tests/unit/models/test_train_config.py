@@ -7,7 +7,6 @@ import json
 import pytest
 
 from models.config import PRESETS, DetectorConfig, TrainConfig, merge_overrides
-from models.engine.train import lr_factor
 
 
 @pytest.mark.parametrize("name", PRESETS)
@@ -90,16 +89,6 @@ def test_tiny_defaults_are_resolved() -> None:
     fpn = DetectorConfig(backbone="resnet50_fpn")
     assert fpn.resolved("rois_per_image") == 512
     assert DetectorConfig(rois_per_image=64).resolved("rois_per_image") == 64
-
-
-def test_lr_factor_warmup_then_steps() -> None:
-    args = {"warmup_iters": 10, "warmup_factor": 0.001, "milestones": (20, 30), "gamma": 0.1}
-    assert lr_factor(0, **args) == pytest.approx(0.001)
-    assert lr_factor(5, **args) == pytest.approx(0.001 * 0.5 + 0.5)
-    assert lr_factor(10, **args) == pytest.approx(1.0)
-    assert lr_factor(19, **args) == pytest.approx(1.0)
-    assert lr_factor(20, **args) == pytest.approx(0.1)
-    assert lr_factor(30, **args) == pytest.approx(0.01)
 
 
 def test_merge_overrides_merges_mappings_key_by_key_and_copies() -> None:
