@@ -10,7 +10,10 @@ invalidates every URL.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
+import time
 from urllib.parse import urlencode
 
 from alp.config import Settings
@@ -22,6 +25,7 @@ CONTENT_PATH = "/api/v1/images/{image_id}/content"
 # ``int()`` would all accept), at most 12 digits (year 33658).
 _EXPIRES = re.compile(r"0|[1-9][0-9]{0,11}", re.ASCII)
 PURPOSE = "alp-image-content"
+_LEGACY_SIG = re.compile(r"[0-9a-f]{64}", re.ASCII)
 
 
 def content_signature(secret: str, image_id: int, expires: int) -> str:
@@ -53,6 +57,18 @@ def signed_content_url(settings: Settings, image_id: int, ttl_s: int | None = No
     return settings.public_base_url.rstrip("/") + signed_content_path(settings, image_id, ttl_s)
 
 
+def _legacy_valid(secret: str, image_id: int, expires: int, sig: object) -> bool:
+    """Whether ``sig`` is a signature of the format before :mod:`alp.signer` (64 lower-case
+    hex digits of HMAC-SHA256 over ``alp-image-content:<id>:<expires>``). Label Studio tasks
+    keep their image URLs for a year (``TASK_URL_TTL_S``), so URLs issued by an older alp
+    must keep working after an upgrade."""
+    if not isinstance(sig, str) or _LEGACY_SIG.fullmatch(sig) is None:
+        return False
+    msg = f"alp-image-content:{int(image_id)}:{int(expires)}".encode()
+    expected = hmac.new(secret.encode(), msg, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, sig)
+
+
 def verify_content_signature(
     settings: Settings,
     image_id: int,
@@ -73,6 +89,9 @@ def verify_content_signature(
     try:
         signer.check(str(int(image_id)), int(text), sig, now)
     except BadSignature:
-        raise Forbidden("invalid signature for this image and expiry") from None
+        if not _legacy_valid(settings.resolved_secret_key(), image_id, int(text), sig):
+            raise Forbidden("invalid signature for this image and expiry") from None
+        if int(text) <= (time.time() if now is None else now):
+            raise Forbidden("signed URL has expired") from None
     except SignatureError:
         raise Forbidden("signed URL has expired") from None

@@ -61,3 +61,25 @@ def test_expired_and_other_secret(settings, tmp_path) -> None:
         verify_content_signature(other, 7, q["expires"], q["sig"], now=1_009)
     with pytest.raises(ValueError):
         signed_query(settings, 7, ttl_s=0)
+
+
+def _legacy_sig(secret: str, image_id: int, expires: int) -> str:
+    """The format before alp.signer (hex HMAC over ``alp-image-content:<id>:<expires>``)."""
+    import hashlib
+    import hmac
+
+    msg = f"alp-image-content:{image_id}:{expires}".encode()
+    return hmac.new(secret.encode(), msg, hashlib.sha256).hexdigest()
+
+
+def test_urls_of_the_previous_format_still_verify(settings) -> None:
+    # Label Studio tasks keep their image URLs for a year: an upgrade must not break them.
+    now = 1_900_000_000
+    sig = _legacy_sig("k1", 42, now + 60)
+    verify_content_signature(settings, 42, str(now + 60), sig, now=now)
+    with pytest.raises(Forbidden, match="invalid signature"):
+        verify_content_signature(settings, 43, str(now + 60), sig, now=now)
+    with pytest.raises(Forbidden, match="invalid signature"):
+        verify_content_signature(settings, 42, str(now + 60), _legacy_sig("k2", 42, now + 60))
+    with pytest.raises(Forbidden, match="expired"):
+        verify_content_signature(settings, 42, str(now + 60), sig, now=now + 61)
