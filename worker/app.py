@@ -12,4 +12,5 @@ app = celery_app
 # Registers the tasks (imported after celery_app exists: they decorate with it).
 import worker.cleanup_tasks  # noqa: E402
 import worker.labelstudio_tasks  # noqa: E402
+import worker.observability  # noqa: E402  (metrics and log ids, via Celery signals)
 import worker.tasks  # noqa: E402,F401
