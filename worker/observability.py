@@ -129,11 +129,22 @@ def serve(s: Settings, celery: Celery) -> int | None:
     try:
         start_http_server(s.worker_metrics_port, registry=registry)
     except OSError as exc:
-        log.info("worker metrics: port %s not served by this worker (%s); another worker "
-                 "of this host serves %s", s.worker_metrics_port, exc, directory)  # fmt: skip
+        _serving["note"] = (
+            f"worker metrics: port {s.worker_metrics_port} not served by this worker "
+            f"({exc}); another worker of this host serves {directory}"
+        )
         return None
-    log.info("worker metrics on :%s/metrics", s.worker_metrics_port)
+    _serving["note"] = f"worker metrics on :{s.worker_metrics_port}/metrics ({directory})"
     return s.worker_metrics_port
+
+
+_serving: dict[str, str] = {}  # what serve() did, logged once logging is set up
+
+
+@signals.worker_ready.connect
+def _on_ready(**_: Any) -> None:
+    if "note" in _serving:
+        log.info(_serving["note"])
 
 
 # --------------------------------------------------------------------------- observing

@@ -3,7 +3,8 @@
 ``alp up``'s layout (a gpu and an io worker, prefork pools, the SQLite broker) with
 ``ALP_WORKER_METRICS_PORT``: tasks run in pool processes of both workers, and one scrape
 of the port shows them all (multiprocess mode over the shared data dir), with the queue
-depths read from the broker. ``ALP_LOG_FORMAT=json`` makes every worker log line a JSON
+depths read from the broker (the second worker finds the port taken and says so).
+``ALP_LOG_FORMAT=json`` makes every worker log line a JSON
 object carrying the task's id.
 """
 
@@ -78,5 +79,8 @@ def test_workers_serve_stage_metrics_and_log_json(tmp_path: Path, sqlite_url: st
     assert lines, "no JSON log line"
     for line in lines:
         assert {"ts", "level", "logger", "message"} <= line.keys()
+    messages = [x["message"] for x in lines]
+    assert sum(m.startswith(f"worker metrics on :{port}/") for m in messages) == 1
+    assert sum("not served by this worker" in m for m in messages) == 1  # the other one
     failed = [x for x in lines if x.get("task") == jobs.CYCLE_TRAIN and x["level"] == "ERROR"]
     assert failed and failed[0]["task_id"] and "TypeError" in failed[0].get("exc", "")
