@@ -97,6 +97,16 @@ class Settings(BaseSettings):
     )
     score_shard_size: int = Field(256, description="Images per scoring shard.")
     device: str = Field("auto", description="Torch device for workers: auto|cpu|cuda[:N].")
+    worker_metrics_port: int = Field(
+        0,
+        description="Workers serve Prometheus metrics on this port (0: off); see "
+        "docs/deploy.md 'What to watch'.",
+        ge=0,
+        le=65535,
+    )
+    log_format: str = Field(
+        "text", description="text, or json: one JSON object per log line (API and workers)."
+    )
     webhook_secret: str = Field("", description="Shared secret for Label Studio webhooks.")
     content_cors_origins: str = Field(
         "",
@@ -137,6 +147,13 @@ class Settings(BaseSettings):
     def _device_form(cls, v: str) -> str:
         if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", v):
             raise ValueError("expected auto, cpu, cuda, cuda:N or mps")
+        return v
+
+    @field_validator("log_format")
+    @classmethod
+    def _log_format(cls, v: str) -> str:
+        if v not in ("text", "json"):
+            raise ValueError("expected text or json")
         return v
 
     @field_validator(*_POSITIVE)

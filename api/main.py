@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, FastAPI
 
-from alp import __version__
+from alp import __version__, logs
 from alp.config import Settings, get_settings
 from alp.db import make_engine, make_sessionmaker
 from alp.jobs import make_celery
@@ -15,6 +15,7 @@ from api.cors import ContentCORS
 from api.dashboard import data as dashboard_data
 from api.dashboard import pages as dashboard_pages
 from api.deps import AppState
+from api.log_context import LogContext
 from api.routes import (
     annotations,
     backtests,
@@ -79,6 +80,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return labelstudio_connect.content_origins(db, s)
 
     app.add_middleware(ContentCORS, origins=origins)
+    if s.log_format == "json":
+        logs.configure("json")
+        app.add_middleware(LogContext)
     return app
 
 

@@ -8,7 +8,7 @@ of them imports this module.
 from __future__ import annotations
 
 from alp.jobs import make_celery
-from worker import cleanup_tasks, context, labelstudio_tasks, registry, tasks
+from worker import cleanup_tasks, context, labelstudio_tasks, observability, registry, tasks
 from worker.lifeline import watch_parent
 
 celery_app = make_celery()
@@ -18,3 +18,4 @@ app = celery_app
 context.use_celery(celery_app)
 TASK_MODULES = (tasks, cleanup_tasks, labelstudio_tasks)  # imported: their tasks are declared
 registry.bind_all(celery_app)
+SIGNAL_MODULES = (observability,)  # imported: metrics and log ids, via Celery signals

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO
@@ -206,20 +206,12 @@ def ingest_uploads(
 
 def _write_files(
     items: list[tuple[str, _Candidate]], previews: list[tuple[str, bytes]],
-    staged: StagedFiles, ex: Executor,
+    staged: StagedFiles,
 ) -> None:  # fmt: skip
-    """Write candidates' bytes and previews (in-memory ones on threads); waits for all
+    """Write candidates' bytes and previews (in-memory ones concurrently); waits for all
     before raising."""
-    futures = [ex.submit(staged.put, key, c.data) for key, c in items if c.data is not None]
-    futures += [ex.submit(staged.put, key, data) for key, data in previews]
-    try:
-        for key, c in items:
-            if c.data is None:
-                staged.put(key, c.reread())
-    finally:
-        wait(futures)
-    for f in futures:
-        f.result()
+    blobs = [(key, c.data) for key, c in items if c.data is not None] + previews
+    staged.put_all(blobs, [(key, c.reread) for key, c in items if c.data is None])
 
 
 def _store(
@@ -254,7 +246,7 @@ def _store(
         for _, c in new
         if c.info.preview is not None
     ]
-    _write_files(new, previews, staged, col.executor)
+    _write_files(new, previews, staged)
     for c in col.candidates:
         if c.sha in inserted:
             accepted = AcceptedFile(

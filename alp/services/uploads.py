@@ -15,6 +15,9 @@ from __future__ import annotations
 import io
 import logging
 import re
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -37,6 +40,7 @@ ACCEPTED_FORMATS: dict[str, tuple[str, str]] = {
     "BMP": ("bmp", "image/bmp"),
 }
 MAX_FILENAME = 255
+WRITERS = 8  # concurrent blob writes per request (StagedFiles.put_all)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -180,10 +184,34 @@ class StagedFiles:
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
         self.keys: list[str] = []
+        self._lock = threading.Lock()
 
     def put(self, key: str, data: bytes) -> None:
         self.storage.put_bytes(key, data)
-        self.keys.append(key)
+        with self._lock:
+            self.keys.append(key)
+
+    def put_all(
+        self, blobs: Sequence[tuple[str, bytes]], rereads: Sequence[tuple[str, Callable[[], bytes]]]
+    ) -> None:
+        """Store ``blobs`` concurrently (up to ``WRITERS`` at once: each write to a remote
+        store is mostly waiting on the network) while ``rereads`` (bytes not kept in memory)
+        are read and stored one at a time on this thread, so at most one re-read file is in
+        memory. Returns when every write has ended; raises the first error after that, so
+        :meth:`discard` then sees every key that was written."""
+        if not blobs:
+            for key, read in rereads:
+                self.put(key, read())
+            return
+        with ThreadPoolExecutor(min(WRITERS, len(blobs)), "alp-store") as ex:
+            futures = [ex.submit(self.put, key, data) for key, data in blobs]
+            try:
+                for key, read in rereads:
+                    self.put(key, read())
+            finally:
+                wait(futures)
+        for f in futures:
+            f.result()
 
     def commit(self, db: Session) -> None:
         """``db.commit()``; if it raises, the staged files are kept (see the class doc)."""

@@ -43,5 +43,7 @@ async def readyz(st: State) -> JSONResponse:
 
 
 @router.get("/metrics", include_in_schema=False)
-def prometheus(db: DB) -> Response:
-    return Response(metrics.render(db), media_type=CONTENT_TYPE_LATEST)
+def prometheus(db: DB, st: State) -> Response:
+    """Database counts and broker queue depths (``alp_queue_depth``); workers serve their
+    own stage metrics (``ALP_WORKER_METRICS_PORT``, docs/deploy.md)."""
+    return Response(metrics.render(db, st.celery), media_type=CONTENT_TYPE_LATEST)

@@ -44,6 +44,8 @@ def test_secret_key_generated_once_and_persisted(tmp_path: Path) -> None:
         ("ALP_DATABASE_URL", "my-database", "expected sqlite:///<path> or postgresql"),
         ("ALP_BROKER_URL", "localhost:6379", "expected redis://host:6379/0 or sqla+sqlite"),
         ("ALP_PUBLIC_BASE_URL", "alp.example.org", "expected http://host[:port]"),
+        ("ALP_LOG_FORMAT", "xml", "expected text or json"),
+        ("ALP_WORKER_METRICS_PORT", "70000", "less than or equal to 65535"),
     ],
 )
 def test_bad_value_is_one_line_naming_the_variable(

@@ -109,6 +109,32 @@ def test_staged_files_deleted_on_error_kept_on_success(tmp_path) -> None:
     assert storage.exists("a/y.bin")
 
 
+class _Flaky(LocalStorage):
+    """Fails the write of one key after a delay (the other writes are under way)."""
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        if key == "a/bad.bin":
+            import time
+
+            time.sleep(0.05)  # a slow failing request, not a synchronisation
+            raise OSError("store refused")
+        super().put_bytes(key, data)
+
+
+def test_put_all_writes_concurrently_and_a_failure_leaves_nothing(tmp_path) -> None:
+    storage = _Flaky(tmp_path)
+    blobs = [(f"a/{i}.bin", bytes([i])) for i in range(30)]
+    with StagedFiles(storage) as staged:
+        staged.put_all(blobs, [("a/big.bin", lambda: b"reread")])
+    assert all(storage.exists(k) for k, _ in blobs) and storage.exists("a/big.bin")
+    bad = [(f"b/{i}.bin", b"y") for i in range(30)]
+    bad.insert(10, ("a/bad.bin", b"x"))
+    with pytest.raises(OSError, match="store refused"), StagedFiles(storage) as staged:
+        staged.put_all(bad, [("b/big.bin", lambda: b"reread")])
+    assert not list(storage.iter_keys("b")), "a failed request left blobs behind"
+    assert len(list(storage.iter_keys("a"))) == 31
+
+
 def test_exif_rotated_jpeg_reports_upright_size() -> None:
     import io
 
