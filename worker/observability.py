@@ -241,9 +241,7 @@ def _on_worker_init(**_: Any) -> None:
     """In the worker's main process, before the pool processes fork."""
     s = context.settings()
     if s.worker_metrics_port > 0:
-        from worker.app import celery_app
-
-        serve(s, celery_app)
+        serve(s, context.celery())  # the app worker.app handed in
 
 
 @signals.after_setup_logger.connect
