@@ -31,7 +31,7 @@ BLOBS_DELETE = "alp.blobs.delete"  # blobs of deleted images/pools (io queue)
 GPU_TASKS = (CYCLE_TRAIN, CYCLE_EVALUATE, CYCLE_SCORE_SHARD, PREDICT, BACKTEST_RUN, EXPORT_ONNX)
 # Tasks whose first argument is a Job id / a ScoreShard id (the outbox marks their job
 # "waiting for broker" while the broker refuses them).
-JOB_ID_TASKS = (CYCLE_TRAIN, CYCLE_EVALUATE, CYCLE_SELECT, BACKTEST_RUN)
+JOB_ID_TASKS = (CYCLE_TRAIN, CYCLE_EVALUATE, CYCLE_SELECT, BACKTEST_RUN, EXPORT_ONNX)
 SHARD_ID_TASKS = (CYCLE_SCORE_SHARD,)
 QUEUES = ("gpu", "io")
 
