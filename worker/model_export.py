@@ -12,8 +12,8 @@ import tempfile
 import threading
 from pathlib import Path
 
-from alp.db import Job
-from alp.services import job_rows
+from alp.db import Cycle, Job
+from alp.services import job_rows, models_out
 from worker import context
 
 log = logging.getLogger("alp.worker.model_export")
@@ -33,8 +33,11 @@ def run(job_id: int) -> None:
                              max(1.0, settings.worker_stale_after_s / 3)), daemon=True)  # fmt: skip
     beats.start()
     try:
-        size = _export(payload["checkpoint_key"], payload["key"])
-        state, message, error = "succeeded", f"exported ONNX ({size / 1e6:.1f} MB)", None
+        if _current(payload):
+            size = _export(payload["checkpoint_key"], payload["key"])
+            state, message, error = "succeeded", f"exported ONNX ({size / 1e6:.1f} MB)", None
+        else:  # a newer request exports the newer checkpoint
+            state, message, error = "succeeded", "skipped: the checkpoint changed since", None
     except ImportError as exc:
         state, message = "failed", "failed"
         error = f"the worker cannot export ONNX without the onnx package (pip install onnx): {exc}"
@@ -54,6 +57,16 @@ def _beat(job_id: int, token: int, stop: threading.Event, every_s: float) -> Non
         with context.session() as db:
             job_rows.beat(db, job_id, token, 0.5, "exporting")
             db.commit()
+
+
+def _current(payload: dict[str, object]) -> bool:
+    """Whether the cycle's checkpoint is still the version the request saw."""
+    with context.session() as db:
+        cycle = db.get(Cycle, int(str(payload["cycle_id"])))
+        if cycle is None or cycle.checkpoint_key != payload["checkpoint_key"]:
+            return False
+        size = context.storage().size(cycle.checkpoint_key)
+        return models_out.version(cycle, size) == payload["version"]
 
 
 def _export(checkpoint_key: str, key: str) -> int:
