@@ -13,7 +13,12 @@ Without ``--coco`` the backbone is NOT pretrained (``detector.weights = "none"``
 machine cannot download torchvision's COCO weights, so the numbers answer the question
 for from-scratch training only.
 
+``--profile tiny`` runs the same comparison with the CPU-sized from-scratch detector.
+
     python bench/warm_start.py --pool 60 --val 30 --size 128 --cycles 3 --seeds 0,1
+    python bench/warm_start.py --seeds 0 --arm fresh --out f.json &   # the two chains in
+    python bench/warm_start.py --seeds 0 --arm warm --out w.json      # parallel, then:
+    python bench/warm_start.py --merge f.json w.json
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ def _config(args: argparse.Namespace, n_train: int, seed: int) -> Any:
         explicit["iterations"] = args.iterations
     if args.batch_size:
         explicit["batch_size"] = args.batch_size  # lr scales with it (models.profiles)
-    over = merged_overrides("fast", args.preset, explicit, n_train)
+    over = merged_overrides(args.profile, args.preset, explicit, n_train)
     over.update(seed=seed, device="cpu")
     return TrainConfig.preset(args.preset, **over)
 
@@ -95,7 +100,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _setup(args: argparse.Namespace, data: dict[str, Any]) -> dict[str, Any]:
-    return {"profile": "fast", "preset": args.preset, "size": args.size,
+    return {"profile": args.profile, "preset": args.preset, "size": args.size,
             "pretrained": bool(args.coco), "seeds": args.seeds, "data": data,
             "initial": args.initial, "budget": args.budget, "cycles": args.cycles}  # fmt: skip
 
@@ -118,6 +123,7 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--profile", choices=("fast", "tiny"), default="fast")
     p.add_argument("--pool", type=int, default=60)
     p.add_argument("--val", type=int, default=30)
     p.add_argument("--size", type=int, default=128)
