@@ -21,14 +21,15 @@ LS_SYNC = "alp.labelstudio.sync"
 LS_RECONCILE = "alp.labelstudio.reconcile"
 LS_MARK_DELETED = "alp.labelstudio.mark_deleted"  # tasks of deleted images (deletion.py)
 PREDICT = "alp.predict"  # on-demand predictions (gpu queue)
+EXPORT_ONNX = "alp.model.export_onnx"  # a checkpoint as ONNX, on demand (gpu queue)
 # Backtest on a pool's own labels (gpu queue; worker/backtest_task.py).
 BACKTEST_RUN = "alp.backtest.run"
 BLOBS_DELETE = "alp.blobs.delete"  # blobs of deleted images/pools (io queue)
 
-GPU_TASKS = (CYCLE_TRAIN, CYCLE_EVALUATE, CYCLE_SCORE_SHARD, PREDICT, BACKTEST_RUN)
+GPU_TASKS = (CYCLE_TRAIN, CYCLE_EVALUATE, CYCLE_SCORE_SHARD, PREDICT, BACKTEST_RUN, EXPORT_ONNX)
 # Tasks whose first argument is a Job id / a ScoreShard id (the outbox marks their job
 # "waiting for broker" while the broker refuses them).
-JOB_ID_TASKS = (CYCLE_TRAIN, CYCLE_EVALUATE, CYCLE_SELECT, BACKTEST_RUN)
+JOB_ID_TASKS = (CYCLE_TRAIN, CYCLE_EVALUATE, CYCLE_SELECT, BACKTEST_RUN, EXPORT_ONNX)
 SHARD_ID_TASKS = (CYCLE_SCORE_SHARD,)
 QUEUES = ("gpu", "io")
 

@@ -33,6 +33,15 @@ class PredictionStarted(BaseModel):
     image_count: int
 
 
+class ModelExportStarted(BaseModel):
+    """Answer of ``GET .../model?format=onnx`` while the file is being made (HTTP 202):
+    poll ``GET /jobs/{id}`` (``Location``), then ask for the model again."""
+
+    job: JobOut
+    cycle_id: int = Field(description="The cycle whose model is exported.")
+    format: str = "onnx"
+
+
 class ImagePredictionOut(BaseModel):
     """The latest on-demand detections of an image (``GET /images/{id}``)."""
 

@@ -41,6 +41,14 @@ def predict(job_id: int) -> None:
     predict_stage.run(job_id)
 
 
+@task(name=jobs.EXPORT_ONNX)
+def export_onnx(job_id: int) -> None:
+    """A checkpoint as ONNX (``GET .../model?format=onnx``)."""
+    from worker import model_export
+
+    model_export.run(job_id)
+
+
 @task(name=jobs.CYCLE_EVALUATE)
 def cycle_evaluate(job_id: int) -> None:
     from worker.pipeline import evaluate

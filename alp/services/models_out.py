@@ -59,8 +59,13 @@ def file_name(db: Session, cycle: Cycle) -> str:
     return f"alp-{safe[:80]}-cycle{cycle.index}.pt"
 
 
-def etag(cycle: Cycle, size: int | None) -> str:
-    """Changes whenever the stored file does (evaluation rewrites its metrics, which the
-    cycle row holds too)."""
+def version(cycle: Cycle, size: int | None) -> str:
+    """``c<id>-<size hex>-<metrics digest>``: changes whenever the stored checkpoint does
+    (evaluation rewrites its metrics, which the cycle row holds too)."""
     digest = hashlib.sha256(json.dumps(cycle.metrics or {}, sort_keys=True).encode()).hexdigest()
-    return f'"c{cycle.id}-{size or 0:x}-{digest[:12]}"'
+    return f"c{cycle.id}-{size or 0:x}-{digest[:12]}"
+
+
+def etag(cycle: Cycle, size: int | None) -> str:
+    """The checkpoint download's ETag (:func:`version`, quoted)."""
+    return f'"{version(cycle, size)}"'

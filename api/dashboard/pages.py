@@ -16,7 +16,7 @@ from fastapi.templating import Jinja2Templates
 from alp.db import ApiKey
 from alp.errors import NotFound, Unauthorized
 from alp.schemas import STRATEGY_NAMES
-from alp.services import audit, backtests, dashboard, dashboard_gallery, keys
+from alp.services import audit, backtests, dashboard, dashboard_gallery, dashboard_predictions, keys
 from api import access
 from api.dashboard import chart, session
 from api.deps import DB, AppState, Id, state
@@ -146,7 +146,10 @@ def overview(request: Request, db: DB) -> Response:
 
 
 @router.get("/pools/{pool_id}", response_class=HTMLResponse)
-def pool_page(request: Request, pool_id: Id, db: DB, page: int = Query(1, ge=1)) -> Response:
+def pool_page(
+    request: Request, pool_id: Id, db: DB, page: int = Query(1, ge=1),
+    pred_page: int = Query(1, ge=1),
+) -> Response:  # fmt: skip
     key = _signed_in(request, db)
     if key is None:
         return _to_login(request)
@@ -158,12 +161,15 @@ def pool_page(request: Request, pool_id: Id, db: DB, page: int = Query(1, ge=1))
     except NotFound as exc:
         return _render(request, "error.html", 404, key=key, message=exc.detail)
     gal = dashboard_gallery.gallery(db, pool_id, page)
+    preds = dashboard_predictions.predictions_gallery(db, pool_id, pred_page)
     return _render(
         request,
         "pool.html",
         key=key,
         st=status,
         gal=gal,
+        preds=preds,
+        has_model=dashboard_predictions.has_model(db, pool_id),
         chart=chart.learning_curve(status.curve),
         strategies=STRATEGY_NAMES,
         backtests=backtests.list_backtests(db, pool_id)[:10],

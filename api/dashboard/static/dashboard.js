@@ -109,7 +109,8 @@
     if (!button) return;
     button.disabled = true;
     try {
-      const data = await send("POST", button.dataset.post);
+      const body = button.dataset.body === undefined ? undefined : JSON.parse(button.dataset.body);
+      const data = await send("POST", button.dataset.post, body);
       // name the cycle by its pool-wide index (the number shown everywhere), never its id
       const index = data && data.cycle && data.cycle.index;
       const done = button.dataset.done || "done";
