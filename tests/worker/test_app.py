@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 IMPLEMENTED = {
     jobs.PING, jobs.CYCLE_TRAIN, jobs.CYCLE_EVALUATE, jobs.CYCLE_SCORE_SHARD, jobs.CYCLE_SELECT,
     jobs.PREDICT, jobs.BACKTEST_RUN, jobs.WATCHDOG, jobs.LS_PUSH, jobs.LS_SYNC,
-    jobs.LS_RECONCILE, jobs.LS_MARK_DELETED, jobs.BLOBS_DELETE,
+    jobs.LS_RECONCILE, jobs.LS_MARK_DELETED, jobs.BLOBS_DELETE, jobs.EXPORT_ONNX,
 }  # fmt: skip
 
 
