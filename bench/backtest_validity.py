@@ -49,7 +49,8 @@ from worker.simulation.spec import LoopOptions, parse_seeds, parse_strategies  #
 from worker.simulation.stats import recommend  # noqa: E402
 
 PROFILES: dict[str, dict[str, Any]] = {
-    # the measured CPU run (see docs/backtests.md); 6 paired (seed, round) differences per
+    # the measured CPU run (docs/backtests.md), sized for a shared 2-core machine: the
+    # detectors barely learn in 60 steps. 2 seeds x 3 rounds = 6 paired differences per
     # comparison, the fewest with which the sign test can be decisive at 95 %
     "tiny": {
         "labeled": 200,
