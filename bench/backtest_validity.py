@@ -69,6 +69,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "bt_seeds": "0,1",
         "sim_seeds": "0,1",
         "train_overrides": {"detector": CPU_DETECTOR},
+        "device": "cpu",
     },
     # seconds; checks the plumbing only (one seed x two rounds never decides)
     "smoke": {
@@ -88,6 +89,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "bt_seeds": "0",
         "sim_seeds": "0",
         "train_overrides": {},
+        "device": "cpu",
     },
 }
 VERDICTS = ("agree", "abstained", "wrong")
@@ -117,7 +119,7 @@ def _options(prof: dict[str, Any], seeds: str) -> LoopOptions:
         initial=prof["initial"], budget=prof["budget"], cycles=prof["rounds"] + 1,
         seeds=parse_seeds(seeds), iterations=prof["iterations"],
         batch_size=prof["batch_size"], image_size=prof["size"], lr=prof["lr"],
-        device="cpu", score_subset=prof["score_subset"],
+        device=prof["device"], score_subset=prof["score_subset"],
     )  # fmt: skip
 
 
@@ -223,6 +225,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ap.add_argument(f"--{key.replace('_', '-')}", type=int, default=None)
     ap.add_argument("--bt-seeds", default=None, help="backtest seeds, e.g. 0,1")
     ap.add_argument("--sim-seeds", default=None, help="real active-learning seeds")
+    ap.add_argument("--device", default=None, help="torch device (default cpu), e.g. cuda")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     ap.add_argument("--merge", type=Path, nargs="+", default=None)
