@@ -40,13 +40,13 @@ if str(ROOT) not in sys.path:
 from bench.label_efficiency import CPU_DETECTOR  # noqa: E402
 
 # --- the simulation engine: every import from it is here (its package may move) ---------
-from worker.simulation.backend import TorchBackend  # noqa: E402
-from worker.simulation.backtest import check_size, replay_split, run_backtest  # noqa: E402
-from worker.simulation.data import SimulationData, synthetic_data  # noqa: E402
-from worker.simulation.loop import Oracle, Simulation, check_runs  # noqa: E402
-from worker.simulation.report import summarize  # noqa: E402
-from worker.simulation.spec import LoopOptions, parse_seeds, parse_strategies  # noqa: E402
-from worker.simulation.stats import recommend  # noqa: E402
+from simulation.backend import TorchBackend  # noqa: E402
+from simulation.backtest import check_size, replay_split, run_backtest  # noqa: E402
+from simulation.data import SimulationData, synthetic_data  # noqa: E402
+from simulation.loop import Oracle, Simulation, check_runs  # noqa: E402
+from simulation.report import summarize  # noqa: E402
+from simulation.spec import LoopOptions, parse_seeds, parse_strategies  # noqa: E402
+from simulation.stats import recommend  # noqa: E402
 
 PROFILES: dict[str, dict[str, Any]] = {
     # the measured CPU run (docs/backtests.md), sized for a shared 2-core machine: the
