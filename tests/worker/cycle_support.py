@@ -30,6 +30,14 @@ TINY_TRAIN = {
     "detector": {"min_size": 64, "max_size": 64},
 }
 
+# Training of the small pretrained-architecture tests (mobilenet / resnet at 256 px).
+FAST_SMALL = {
+    "iterations": 2, "batch_size": 2, "warmup_iters": 0,
+    "detector": {"min_size": 256, "max_size": 256, "rois_per_image": 32,
+                 "rpn_pre_nms_top_n_train": 200, "rpn_post_nms_top_n_train": 100,
+                 "rpn_pre_nms_top_n_test": 100, "rpn_post_nms_top_n_test": 50},
+}  # fmt: skip
+
 # Env of worker processes under test: fast heartbeat expiry and small shards.
 WORKER_ENV = {"ALP_WORKER_STALE_AFTER_S": "3", "ALP_SCORE_SHARD_SIZE": "4"}
 
