@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Request
+from fastapi import Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -19,12 +19,20 @@ from alp.db import ApiKey
 from alp.errors import PayloadTooLarge, Unprocessable
 from alp.schemas_images import CocoImportResult
 from alp.services import audit
+from alp.services.json_files import MAX_JSON_BYTES
 from alp.services.uploads import StagedFiles
 from api.deps import AppState
 
 MAX_FILES_PER_REQUEST = 1000
 MULTIPART_SLACK = 1024 * 1024  # headers and boundaries on top of the largest allowed payload
 T = TypeVar("T")
+# ``strict`` query parameter of the label imports
+Strict = Annotated[bool, Query(description="Refuse the whole import on any problem.")]
+
+
+def import_limit(st: AppState) -> int:
+    """Largest body of a label import: a zip of images, a JSON file and multipart framing."""
+    return st.settings.max_zip_bytes + MAX_JSON_BYTES + MULTIPART_SLACK
 
 
 def multipart_body(properties: dict[str, Any], required: list[str] | None = None) -> dict:

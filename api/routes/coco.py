@@ -12,9 +12,10 @@ from alp.schemas_images import CocoImportResult
 from alp.services import coco
 from api.deps import DB, KEYED, Id, Key, State
 from api.forms import (
-    MULTIPART_SLACK,
+    Strict,
     form_files,
     import_labels,
+    import_limit,
     json_download,
     multipart_body,
     open_form,
@@ -42,12 +43,11 @@ async def import_coco(
     st: State,
     key: Key,
     add_classes: bool = Query(False, description="Append unknown categories as classes."),
-    strict: bool = Query(True, description="Refuse the whole import on any problem."),
+    strict: Strict = True,
 ) -> CocoImportResult:
     """Label images from a COCO file; images come from ``archive`` (zip) or were uploaded
     before (matched by file base name). All-or-nothing unless ``strict=false``."""
-    limit = st.settings.max_zip_bytes + coco.MAX_JSON_BYTES + MULTIPART_SLACK
-    async with open_form(request, limit) as form:
+    async with open_form(request, import_limit(st)) as form:
         ann = form_files(form, "annotations")
         archives = form_files(form, "archive", required=False)
         if len(ann) != 1 or len(archives) > 1:

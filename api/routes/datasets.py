@@ -13,14 +13,15 @@ from starlette.background import BackgroundTask
 
 from alp.errors import Unprocessable
 from alp.schemas_images import CocoImportResult
-from alp.services import coco, ingest, pools
+from alp.services import ingest, pools
 from alp.services.formats import common, export, labelstudio_json, voc, yolo
 from alp.services.uploads import StagedFiles
 from api.deps import DB, KEYED, Id, Key, State
 from api.forms import (
-    MULTIPART_SLACK,
+    Strict,
     form_files,
     import_labels,
+    import_limit,
     json_download,
     multipart_body,
     open_form,
@@ -74,13 +75,12 @@ async def import_format(
     st: State,
     key: Key,
     add_classes: bool = Query(False, description="Append unknown class names as classes."),
-    strict: bool = Query(True, description="Refuse the whole import on any problem."),
+    strict: Strict = True,
 ) -> CocoImportResult:
     """Label images from a YOLO or VOC zip (labels, optionally with the images) or a Label
     Studio JSON export (+ optional zip of images). Images not in the archive match uploaded
     ones by file name. All-or-nothing unless ``strict=false`` (problems listed)."""
-    limit = st.settings.max_zip_bytes + coco.MAX_JSON_BYTES + MULTIPART_SLACK
-    async with open_form(request, limit) as form:
+    async with open_form(request, import_limit(st)) as form:
         archives = form_files(form, "archive", required=fmt != "labelstudio")
         ann = form_files(form, "annotations", required=fmt == "labelstudio")
         if len(archives) > 1 or len(ann) > (1 if fmt == "labelstudio" else 0):
