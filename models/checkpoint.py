@@ -5,8 +5,6 @@ The file holds only tensors and JSON-like values, so it loads with ``weights_onl
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ from torch import nn
 
 from models.builders import LAYOUT_ATTR, LAYOUTS, build_detector
 from models.config import TrainConfig
+from models.weights import write_atomically
 
 FORMAT = "alp-detector"
 VERSION = 1
@@ -51,15 +50,7 @@ def update_metrics(path: str | Path, metrics: dict[str, Any]) -> Path:
 
 
 def _write(path: Path, blob: dict[str, Any]) -> Path:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(blob, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    return write_atomically(path, lambda tmp: torch.save(blob, tmp))
 
 
 def _portable(config: TrainConfig, model: nn.Module) -> dict[str, Any]:

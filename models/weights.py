@@ -13,7 +13,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -151,10 +151,17 @@ def import_file(src: str | Path, hub_dir: str | Path | None = None,
         raise ValueError(why)
     dest = cache_dir(hub_dir) / match[0]
     dest.parent.mkdir(parents=True, exist_ok=True)
+    return write_atomically(dest, lambda tmp: shutil.copyfile(src, tmp))
+
+
+def write_atomically(dest: Path, write: Callable[[str], object]) -> Path:
+    """``write(tmp)`` to a temporary file beside ``dest``, then rename it to ``dest`` (readers
+    see the old file or the whole new one, never a partial one); the temporary file is
+    removed if anything fails. Returns ``dest``."""
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name, suffix=".tmp")
     os.close(fd)
     try:
-        shutil.copyfile(src, tmp)
+        write(tmp)
         os.replace(tmp, dest)
     finally:
         if os.path.exists(tmp):

@@ -13,6 +13,7 @@ from acquisition.base import Chosen, Strategy
 from acquisition.param_specs import NoParams, TwoStageParams
 from acquisition.records import ImageRecord, ScoringContext, checked_embedding
 from acquisition.selection import kcenter_greedy
+from acquisition.strategies.embedding_base import EmbeddingStrategy
 from acquisition.types import ImagePrediction, Requirements
 
 
@@ -27,23 +28,17 @@ def _embeddings(records: list[ImageRecord]) -> torch.Tensor:
     return torch.tensor(rows, dtype=torch.float64)
 
 
-class CoresetStrategy(Strategy):
+class CoresetStrategy(EmbeddingStrategy):
     """k-centre greedy over pooled backbone embeddings; the labelled pool's embeddings
     (``context.labeled_embeddings``) are the initial centres, else a seeded random start."""
 
     name = "coreset"
     description = "core-set: k-centre greedy on image embeddings"
     params_model = NoParams
-    score_label = None
 
-    @property
-    def requirements(self) -> Requirements:
-        return Requirements(probs=False, embedding=True)
-
-    def score_image(self, pred: ImagePrediction, context: ScoringContext) -> ImageRecord:
-        return ImageRecord(
-            image_id=pred.image_id, score=0.0, data={"embedding": _embedding_of(pred, "coreset")}
-        )
+    def embedding_data(self, pred: ImagePrediction) -> list[float]:
+        """A plain list of floats (stacked as float64 by :func:`_embeddings`)."""
+        return _embedding_of(pred, self.name)
 
     def _select(
         self,

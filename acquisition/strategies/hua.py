@@ -26,7 +26,8 @@ from acquisition.hua_metrics import (
     semantic_affinity_batch,
     sigma_uncertainty_batch,
 )
-from acquisition.normalize import euclidean_score, minmax_normalize, rank_normalize
+from acquisition.hua_selection import diversity_guard, normalize_metrics, top_by_entropy
+from acquisition.normalize import euclidean_score
 from acquisition.ops import normalized_entropy
 from acquisition.padding import (
     PaddedView,
@@ -61,13 +62,6 @@ SA, CD, OR, LU = (
 METRICS = (SA, CD, OR, LU)
 ENTROPY = "entropy"  # the retrieval entropy, optionally also a ranking metric (not HUALE's)
 RETRIEVAL_ONLY = "retrieval_only"  # record data flag: a pass-1 record without ranking metrics
-
-
-def _normalize(raw: torch.Tensor, how: str) -> torch.Tensor:
-    """Per-column min-max or rank normalisation of (N, M) metrics; constant columns -> 0."""
-    if how == "minmax" or raw.shape[0] <= 1:  # one row: every column is constant -> 0
-        return minmax_normalize(raw)
-    return torch.stack([rank_normalize(raw[:, j]) for j in range(raw.shape[1])], dim=1)
 
 
 class HualeStrategy(BatchedStrategy):
@@ -236,26 +230,9 @@ class HualeStrategy(BatchedStrategy):
         return self._retrieve(records, budget)
 
     def _retrieve(self, records: list[ImageRecord], budget: int) -> list[int]:
-        """Indices (into ``records``) of the top-P by entropy, ties by position; at most
-        ``floor(empty_cap x P)`` images without detections unless others run out."""
+        """Indices (into ``records``) of the top-P by entropy (:func:`top_by_entropy`)."""
         size = self.retrieval_size(budget, len(records))
-        ent = torch.tensor([r.score for r in records], dtype=torch.float64)
-        order = rank_indices(ent).tolist()
-        cap = math.floor(self.params["empty_cap"] * size + 1e-9)
-        taken: list[int] = []
-        skipped: list[int] = []
-        n_empty = 0
-        for i in order:
-            if len(taken) == size:
-                break
-            if records[i].data.get("empty", False):
-                if n_empty >= cap:
-                    skipped.append(i)
-                    continue
-                n_empty += 1
-            taken.append(i)
-        taken.extend(skipped[: size - len(taken)])
-        return taken
+        return top_by_entropy(records, size, self.params["empty_cap"])
 
     def _select(
         self,
@@ -276,12 +253,13 @@ class HualeStrategy(BatchedStrategy):
             if missing:
                 raise ValueError(f"record {r.image_id!r} lacks metric(s) {missing}")
         raw = torch.tensor([[r.components[m] for m in metrics] for r in sub], dtype=torch.float64)
-        norm = _normalize(raw, self.params["normalization"])
+        norm = normalize_metrics(raw, self.params["normalization"])
         score = euclidean_score(norm)
         ent = torch.tensor([r.score for r in sub], dtype=torch.float64)
         order = rank_indices(score, ent).tolist()
         if self.params["diversity_guard"] is not None:
-            order = self._guard(sub, order, budget)
+            hists = [r.data["class_hist"] for r in sub]
+            order = diversity_guard(hists, order, budget, self.params["diversity_guard"])
         order = order[:budget]
         out: Chosen = []
         for i in order:
@@ -289,20 +267,3 @@ class HualeStrategy(BatchedStrategy):
             comps.update({f"{m}_norm": float(norm[i, j]) for j, m in enumerate(metrics)})
             out.append((sub[i], float(score[i]), comps))
         return out
-
-    def _guard(self, sub: list[ImageRecord], order: list[int], budget: int) -> list[int]:
-        """Skip near-duplicates by class-histogram cosine; refill from skipped; keep order."""
-        thr = self.params["diversity_guard"]
-        hists = torch.tensor([r.data["class_hist"] for r in sub], dtype=torch.float64)
-        unit = hists / hists.norm(dim=1, keepdim=True).clamp_min(1e-12)
-        chosen: list[int] = []
-        skipped: list[int] = []
-        for i in order:
-            if len(chosen) == budget:
-                break
-            if chosen and float((unit[chosen] @ unit[i]).max()) > thr:
-                skipped.append(i)
-            else:
-                chosen.append(i)
-        keep = set(chosen + skipped[: budget - len(chosen)])
-        return [i for i in order if i in keep]

@@ -18,7 +18,7 @@ from acquisition.base import Chosen
 from acquisition.clustering import kmeans
 from acquisition.param_specs import ProbcoverParams
 from acquisition.records import ImageRecord, ScoringContext
-from acquisition.strategies.typiclust import (
+from acquisition.strategies.embedding_base import (
     EmbeddingStrategy,
     points_with_labeled,
     stack_embeddings,

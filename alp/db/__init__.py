@@ -4,19 +4,15 @@ from alp.db.base import Base, make_engine, make_sessionmaker, utcnow
 from alp.db.tables import (
     Annotation,
     AnnotationRevision,
-    ApiKey,
-    AuditEvent,
-    Backtest,
     Cycle,
     Image,
-    Job,
     LabelStudioConnection,
     Pool,
     Prediction,
-    ScoreShard,
     Selection,
-    WorkerHeartbeat,
 )
+from alp.db.tables_access import ApiKey, AuditEvent
+from alp.db.tables_work import Backtest, Job, ScoreShard, WorkerHeartbeat
 
 __all__ = [
     "Annotation",

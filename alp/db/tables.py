@@ -1,4 +1,7 @@
-"""SQLAlchemy 2.0 typed tables for every entity of DESIGN §3.
+"""SQLAlchemy 2.0 typed tables for every entity of DESIGN §3: pools and their images,
+annotations, cycles, selections and predictions here; the work queue (jobs, score shards,
+worker heartbeats, backtests) in :mod:`alp.db.tables_work`; API keys and the audit log in
+:mod:`alp.db.tables_access`. The state vocabularies of all of them are here.
 
 Deleting a pool cascades to its images, annotations, cycles, selections, jobs and Label
 Studio connection (database-level ``ON DELETE CASCADE`` plus ORM ``passive_deletes``).
@@ -41,6 +44,8 @@ CYCLE_STATES = (
 ACTIVE_CYCLE_STATES = ("pending", "training", "evaluating", "scoring", "selecting", "labeling")
 JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 ANNOTATION_SOURCES = ("api", "labelstudio", "import", "simulated")
+BACKTEST_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+ACTIVE_BACKTEST_STATES = ("queued", "running")
 
 PK = BigInteger().with_variant(Integer, "sqlite")
 MAX_ID = 2**63 - 1  # largest primary key either engine can hold (signed 64-bit)
@@ -207,90 +212,6 @@ class Selection(Base):
     ls_boxes: Mapped[int | None]
 
 
-class ScoreShard(Base):
-    """One shard of a cycle's pool scoring; ``records`` holds its per-image records.
-
-    ``pass_no`` is 1 for the pass over the whole pool and 2 for a two-pass strategy's
-    ranking pass over the retrieved candidates (created once pass 1 is done); ``index``
-    counts within a pass."""
-
-    __tablename__ = "score_shards"
-    __table_args__ = (
-        UniqueConstraint("cycle_id", "pass_no", "index", name="uq_score_shards_cycle_pass_index"),
-    )
-
-    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
-    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id", ondelete="CASCADE"))
-    pass_no: Mapped[int] = mapped_column(default=1, server_default="1")
-    index: Mapped[int]
-    state: Mapped[str] = mapped_column(String(20), default="pending")
-    image_ids: Mapped[list[Any]]
-    records: Mapped[list[Any] | None] = mapped_column(default=None)
-    attempts: Mapped[int] = mapped_column(default=0)
-    error: Mapped[str | None] = mapped_column(Text)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-
-
-class Job(Base):
-    __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_cycle_kind", "cycle_id", "kind"),)
-
-    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
-    kind: Mapped[str] = mapped_column(String(40))
-    pool_id: Mapped[int | None] = mapped_column(ForeignKey("pools.id", ondelete="CASCADE"))
-    cycle_id: Mapped[int | None] = mapped_column(ForeignKey("cycles.id", ondelete="CASCADE"))
-    state: Mapped[str] = mapped_column(String(20), default="queued", index=True)
-    progress: Mapped[float] = mapped_column(Float, default=0.0)
-    message: Mapped[str] = mapped_column(Text, default="")
-    error: Mapped[str | None] = mapped_column(Text)
-    attempts: Mapped[int] = mapped_column(default=0)
-    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    heartbeat_at: Mapped[datetime | None]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    started_at: Mapped[datetime | None]
-    finished_at: Mapped[datetime | None]
-
-
-class ApiKey(Base):
-    __tablename__ = "api_keys"
-
-    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(String(200))
-    prefix: Mapped[str] = mapped_column(String(16), unique=True)
-    secret_hash: Mapped[str] = mapped_column(String(64))
-    scopes: Mapped[list[Any]] = mapped_column(default=list)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    last_used_at: Mapped[datetime | None]
-    revoked_at: Mapped[datetime | None]
-    # admin | editor | annotator | viewer (api/access.py); keys from before roles are admin.
-    role: Mapped[str] = mapped_column(String(16), default="admin", server_default="admin")
-    pools: Mapped[list[Any] | None]  # pool ids the key is limited to; None = every pool
-    expires_at: Mapped[datetime | None]
-
-
-class AuditEvent(Base):
-    """Append-only log of administrative acts (``alp.services.audit``); never updated."""
-
-    __tablename__ = "audit_events"
-
-    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(default=utcnow)
-    actor: Mapped[str | None] = mapped_column(String(200))  # key name; "cli" for local
-    action: Mapped[str] = mapped_column(String(40))
-    target: Mapped[str] = mapped_column(String(200))
-    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
-
-
-class WorkerHeartbeat(Base):
-    """Written by the ``alp.ping`` task; ``/healthz`` reads it to prove a worker is alive."""
-
-    __tablename__ = "worker_heartbeats"
-
-    hostname: Mapped[str] = mapped_column(String(200), primary_key=True)
-    nonce: Mapped[str] = mapped_column(String(64))
-    last_seen: Mapped[datetime] = mapped_column(default=utcnow)
-
-
 class Prediction(Base):
     """The latest on-demand detections of one image (``POST /pools/{id}/predictions``):
     boxes in image pixels with label names and scores, and the cycle whose model made them."""
@@ -305,36 +226,3 @@ class Prediction(Base):
     job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
     boxes: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-BACKTEST_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
-ACTIVE_BACKTEST_STATES = ("queued", "running")
-
-
-class Backtest(Base):
-    """A replay of active learning on a pool's own labels (issue 22). ``state`` mirrors its
-    job's; at most one ``queued``/``running`` backtest per pool (partial unique index, so a
-    second concurrent start fails in the database on every engine). ``results`` is written
-    once, in the transaction that finishes the job."""
-
-    __tablename__ = "backtests"
-    __table_args__ = (
-        Index(
-            "uq_backtests_pool_active",
-            "pool_id",
-            unique=True,
-            sqlite_where=text("state IN ('queued', 'running')"),
-            postgresql_where=text("state IN ('queued', 'running')"),
-        ),
-    )
-
-    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
-    pool_id: Mapped[int] = mapped_column(ForeignKey("pools.id", ondelete="CASCADE"), index=True)
-    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
-    state: Mapped[str] = mapped_column(String(20), default="queued")
-    request: Mapped[dict[str, Any]] = mapped_column(default=dict)  # validated request + runs
-    estimate_s: Mapped[float] = mapped_column(Float, default=0.0)
-    results: Mapped[dict[str, Any] | None] = mapped_column(default=None)
-    error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    finished_at: Mapped[datetime | None]

@@ -10,12 +10,11 @@ each submitted annotation is stored once per Label Studio annotation id (an upda
 replaces it), annotations deleted in Label Studio are deleted in alp (only when no task of
 the image has them), an image whose tasks hold only cancelled annotations is skipped, and
 regions alp cannot use (unknown label, malformed) are dropped and reported on the cycle;
-the valid boxes are kept.
+the valid boxes are kept. Webhooks (verify, queue a sync): :mod:`alp.labelstudio.webhooks`.
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,22 +23,22 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from alp import jobs, outbox
 from alp.db import Annotation, Cycle, Image, LabelStudioConnection, Pool, Selection, utcnow
-from alp.errors import BadRequest, Unauthorized, Unprocessable
+from alp.errors import Unprocessable
 from alp.labelstudio import mapping
 from alp.labelstudio.client import LabelStudioClient
 from alp.labelstudio.connect import ClientFactory, default_client
+from alp.labelstudio.webhooks import (  # noqa: F401 (re-exported: callers use sync.*)
+    SYNC_ACTIONS,
+    WEBHOOK_COALESCE_S,
+    accept_webhook,
+    mark_sync_started,
+)
 from alp.services import annotations, cycles
 
 log = logging.getLogger("alp.labelstudio")
 SOURCE = "labelstudio"
 CURSOR_OVERLAP = timedelta(seconds=60)
-# webhooks within this window of a queued, not yet started sync are folded into it (a
-# marker older than this, e.g. of a lost task, no longer holds new syncs back)
-WEBHOOK_COALESCE_S = 60.0
-SYNC_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED",
-                "ANNOTATIONS_DELETED")  # fmt: skip
 
 
 @dataclass
@@ -275,43 +274,3 @@ def pending_push_cycles(db: Session, pool_id: int) -> list[int]:
 
 def connected_pools(db: Session) -> list[int]:
     return list(db.scalars(select(LabelStudioConnection.pool_id).order_by("pool_id")))
-
-
-def accept_webhook(
-    db: Session, pool_id: int | None, secret: str | None, payload: dict[str, Any]
-) -> bool:
-    """Verify a webhook and queue a sync of its pool. Returns whether a sync was queued
-    (other actions are acknowledged and ignored). 400 without ``pool_id``; 401, the same
-    answer, for a wrong or missing secret and for a pool that is not connected (so a caller
-    without the secret learns nothing about which pools are connected); the secret is
-    compared in constant time, against a dummy when there is no connection."""
-    if pool_id is None:
-        raise BadRequest("missing pool_id query parameter")
-    conn = db.get(LabelStudioConnection, pool_id)
-    expected = conn.webhook_secret if conn is not None and conn.webhook_secret else None
-    given = (secret or "").encode("utf-8", "replace")
-    matches = hmac.compare_digest(given, (expected or "\x00no-connection").encode())
-    if conn is None or expected is None or not secret or not matches:
-        raise Unauthorized("invalid or missing webhook secret, or the pool is not connected")
-    project = payload.get("project")
-    project_id = project.get("id") if isinstance(project, dict) else None
-    if project_id is not None and project_id != conn.project_id:
-        return False
-    if payload.get("action") not in SYNC_ACTIONS:
-        return False
-    now = utcnow()
-    pending = conn.sync_queued_at
-    if pending is not None and now - pending < timedelta(seconds=WEBHOOK_COALESCE_S):
-        return True  # a queued sync has not started yet; it will see this change too
-    conn.sync_queued_at = now
-    outbox.enqueue(db, jobs.LS_SYNC, pool_id, False)
-    return True
-
-
-def mark_sync_started(db: Session, pool_id: int) -> None:
-    """Clear the pending-webhook-sync marker as a sync starts (commit before reading Label
-    Studio), so webhooks arriving during this sync queue another one."""
-    conn = db.get(LabelStudioConnection, pool_id)
-    if conn is not None and conn.sync_queued_at is not None:
-        conn.sync_queued_at = None
-        db.flush()

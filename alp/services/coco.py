@@ -1,4 +1,5 @@
-"""COCO detection import (labels for uploaded or zipped images) and export.
+"""COCO detection import (labels for uploaded or zipped images); the export is in
+:mod:`alp.services.coco_export` (re-exported here).
 
 Import: categories map to the pool's classes by name (unknown ones used by annotations are
 refused unless ``add_classes``, which appends them); COCO images map by the base name of
@@ -14,36 +15,35 @@ with problems are skipped and listed.
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
-from typing import Any, BinaryIO, Literal
+from typing import Any, BinaryIO
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from alp.config import Settings
-from alp.db import Annotation, AnnotationRevision, Image, Pool, utcnow
-from alp.db.chunks import execute_in, scalars_in
-from alp.errors import AlpError, PayloadTooLarge, Unprocessable
+from alp.db import Annotation, Image, Pool, utcnow
+from alp.db.chunks import scalars_in
+from alp.errors import AlpError, Unprocessable
 from alp.schemas import check_class_names
 from alp.schemas_images import CocoImportResult, UploadResult
-from alp.services import cycles, ingest, pools, predictions
+from alp.services import cycles, ingest, pools
 from alp.services.annotations import record as record_revision
 from alp.services.annotations import validate_boxes
+from alp.services.coco_export import Split
+from alp.services.coco_export import export_coco as export_coco  # re-exported
+from alp.services.json_files import MAX_JSON_BYTES as MAX_JSON_BYTES  # re-exported
+from alp.services.json_files import read_json
 from alp.services.uploads import StagedFiles
 
-MAX_JSON_BYTES = 256 * 1024 * 1024
 MAX_PROBLEMS = 50
 IMPORT_SOURCE, IMPORT_EXTERNAL_ID = "import", "coco"
 
 
 class _Loose(BaseModel):
     model_config = ConfigDict(extra="ignore")
-
-
-Split = Literal["train", "val"]
 
 
 class CocoImage(_Loose):
@@ -74,17 +74,7 @@ class CocoFile(_Loose):
 
 def parse_coco(fh: BinaryIO) -> CocoFile:
     """Read and validate a COCO json file; 413/422 with the reason when it is not one."""
-    fh.seek(0, 2)
-    size = fh.tell()
-    fh.seek(0)
-    if size > MAX_JSON_BYTES:
-        raise PayloadTooLarge(f"annotations file is {size} bytes, above {MAX_JSON_BYTES}")
-    try:
-        raw = json.load(fh)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Unprocessable(f"annotations is not valid JSON ({exc})") from exc
-    except RecursionError as exc:
-        raise Unprocessable("annotations is nested too deeply to be a COCO file") from exc
+    raw = read_json(fh, too_deep="annotations is nested too deeply to be a COCO file")
     try:
         return CocoFile.model_validate(raw)
     except ValidationError as exc:
@@ -282,81 +272,3 @@ def _write(
     if queued is not None:  # a labeling cycle may now be complete
         cycles.on_image_done(db, queued)
     return sum(len(b) for _, b, _ in clean.values())
-
-
-def _authors(db: Session, ids: list[int]) -> dict[int, str | None]:
-    """Author of each image's latest ``put`` revision (who made its current boxes)."""
-    out: dict[int, str | None] = {}
-    rows = execute_in(
-        db,
-        ids,
-        lambda chunk: (
-            select(AnnotationRevision.image_id, AnnotationRevision.author)
-            .where(AnnotationRevision.image_id.in_(chunk), AnnotationRevision.action == "put")
-            .order_by(AnnotationRevision.image_id, AnnotationRevision.id.desc())
-        ),
-    )
-    for image_id, author in rows:
-        out.setdefault(image_id, author)
-    return out
-
-
-def export_coco(
-    db: Session,
-    pool_id: int,
-    split: Split | None = None,
-    with_author: bool = False,
-    *,
-    with_predictions: bool = False,
-) -> dict[str, Any]:
-    """COCO json of the pool's labeled images (latest annotation each), of one ``split``
-    when given. Ids are 1-based; categories follow the pool's class order; each image
-    carries ``alp_image_id`` (the link back) and ``alp_split`` (``train`` or ``val``), and
-    with ``with_author`` ``alp_author`` (API key name or Label Studio user; None unknown).
-    ``with_predictions`` adds the stored on-demand predictions as COCO results
-    (:func:`alp.services.predictions.coco_results`)."""
-    pool = pools.get_pool(db, pool_id)
-    cat_id = {name: i + 1 for i, name in enumerate(pool.classes)}
-    q = select(Image).where(Image.pool_id == pool_id, Image.state == "labeled")
-    if split is not None:
-        q = q.where(Image.split == split)
-    rows = list(db.scalars(q.order_by(Image.id)))
-    latest: dict[int, list[Any]] = {}
-    ids = [r.id for r in rows]
-    boxes_rows = execute_in(
-        db,
-        ids,
-        lambda chunk: (
-            select(Annotation.image_id, Annotation.boxes)
-            .where(Annotation.image_id.in_(chunk))
-            .order_by(Annotation.image_id, Annotation.updated_at.desc(), Annotation.id.desc())
-        ),
-    )
-    for image_id, boxes in boxes_rows:
-        latest.setdefault(image_id, boxes)
-    authors = _authors(db, ids) if with_author else {}
-    images, annotations = [], []
-    for k, img in enumerate(rows, start=1):
-        images.append(
-            dict(id=k, file_name=img.filename, width=img.width, height=img.height,
-                 alp_image_id=img.id, alp_split=img.split)
-        )  # fmt: skip
-        if with_author:
-            images[-1]["alp_author"] = authors.get(img.id)
-        for b in latest.get(img.id, []):
-            if b["label"] not in cat_id:
-                continue
-            w, h = b["x2"] - b["x1"], b["y2"] - b["y1"]
-            annotations.append(
-                dict(id=len(annotations) + 1, image_id=k, category_id=cat_id[b["label"]],
-                     bbox=[b["x1"], b["y1"], w, h], area=w * h, iscrowd=0)
-            )  # fmt: skip
-    out = {
-        "info": {"description": f"alp pool {pool.name}", "date_created": utcnow().isoformat()},
-        "images": images,
-        "annotations": annotations,
-        "categories": [{"id": i, "name": n, "supercategory": ""} for n, i in cat_id.items()],
-    }
-    if with_predictions:
-        out.update(predictions.coco_results(db, pool_id, split, images, cat_id))
-    return out

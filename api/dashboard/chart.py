@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from alp.services.dashboard_views import CurvePoint
@@ -12,11 +12,11 @@ from alp.services.dashboard_views import CurvePoint
 SERIES = (("map50", "AP50"), ("coco_ap", "COCO AP"))
 
 
-@dataclass(frozen=True)
-class Series:
-    key: str
-    name: str
-    points: list[tuple[float, float, str]]  # (x px, y px, tooltip)
+class Polyline:
+    """Mixin of a drawn line with ``points`` (x px, y px, tooltip); ``path`` is their SVG
+    ``points`` attribute."""
+
+    points: list[tuple[float, float, str]]
 
     @property
     def path(self) -> str:
@@ -24,7 +24,16 @@ class Series:
 
 
 @dataclass(frozen=True)
-class Chart:
+class Series(Polyline):
+    key: str
+    name: str
+    points: list[tuple[float, float, str]]  # (x px, y px, tooltip)
+
+
+@dataclass(frozen=True)
+class Plot:
+    """Frame of a chart: size, margins and the ticks as (px, label)."""
+
     width: int
     height: int
     left: int
@@ -33,11 +42,54 @@ class Chart:
     bottom: int
     x_ticks: list[tuple[float, str]] = field(default_factory=list)
     y_ticks: list[tuple[float, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Chart(Plot):
     series: list[Series] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
         return not any(s.points for s in self.series)
+
+
+MARGINS = (48, 16, 12, 40)  # left, right, top, bottom
+
+
+@dataclass(frozen=True)
+class Scales:
+    """Data -> pixel mapping of a chart whose x axis covers ``xs`` and y axis 0..``y_max``."""
+
+    px: Callable[[float], float]
+    py: Callable[[float], float]
+    x_ticks: list[tuple[float, str]]
+    y_ticks: list[tuple[float, str]]
+
+
+def scales(xs: Sequence[float], y_max: float, width: int, height: int) -> Scales:
+    """Round ticks and pixel maps for non-empty ``xs`` (whole numbers: image counts) and
+    y from 0 to ``y_max`` (0..1 when ``y_max <= 0``); a single x gets a padded domain."""
+    left, right, top, bottom = MARGINS
+    x_lo, x_hi = min(xs), max(xs)
+    if x_hi == x_lo:
+        x_lo, x_hi = max(0.0, x_lo - 1), x_hi + 1
+    x_ticks = nice_ticks(x_lo, x_hi, integer=True)
+    y_ticks = nice_ticks(0.0, y_max if y_max > 0 else 1.0)
+    x_lo, x_hi, y_hi = x_ticks[0], x_ticks[-1], y_ticks[-1]
+    pw, ph = width - left - right, height - top - bottom
+
+    def px(x: float) -> float:
+        return left + (x - x_lo) / (x_hi - x_lo) * pw
+
+    def py(y: float) -> float:
+        return top + ph - y / y_hi * ph
+
+    return Scales(
+        px,
+        py,
+        x_ticks=list(zip(map(px, x_ticks), tick_labels(x_ticks), strict=True)),
+        y_ticks=list(zip(map(py, y_ticks), tick_labels(y_ticks), strict=True)),
+    )
 
 
 def nice_ticks(lo: float, hi: float, n: int = 5, integer: bool = False) -> list[float]:
@@ -78,46 +130,22 @@ def learning_curve(points: Sequence[CurvePoint], width: int = 560, height: int =
     Empty ``points`` gives a chart with ``empty`` True. The y axis starts at 0; a single
     point gets a padded x domain so it is drawn in the middle.
     """
-    left, right, top, bottom = 48, 16, 12, 40
-    chart = Chart(width, height, left, right, top, bottom)
+    chart = Chart(width, height, *MARGINS)
     xs = [float(p.train_images) for p in points]
     ys = [v for p in points for v in (p.map50, p.coco_ap) if v is not None]
     if not xs or not ys:
         return chart
-    x_lo, x_hi = min(xs), max(xs)
-    if x_hi == x_lo:
-        x_lo, x_hi = max(0.0, x_lo - 1), x_hi + 1
-    x_ticks = nice_ticks(x_lo, x_hi, integer=True)
-    y_ticks = nice_ticks(0.0, max(ys) if max(ys) > 0 else 1.0)  # all zero: 0..1
-    x_lo, x_hi, y_hi = x_ticks[0], x_ticks[-1], y_ticks[-1]
-    pw, ph = width - left - right, height - top - bottom
-
-    def px(x: float) -> float:
-        return left + (x - x_lo) / (x_hi - x_lo) * pw
-
-    def py(y: float) -> float:
-        return top + ph - y / y_hi * ph
-
+    sc = scales(xs, max(ys), width, height)
     series = []
     for key, name in SERIES:
         pts = [
             (
-                px(p.train_images),
-                py(v),
+                sc.px(p.train_images),
+                sc.py(v),
                 f"cycle #{p.cycle_index}: {p.train_images} labeled training images, {name} {v:.3f}",
             )
             for p in points
             if (v := getattr(p, key)) is not None
         ]
         series.append(Series(key, name, pts))
-    return Chart(
-        width,
-        height,
-        left,
-        right,
-        top,
-        bottom,
-        x_ticks=list(zip(map(px, x_ticks), tick_labels(x_ticks), strict=True)),
-        y_ticks=list(zip(map(py, y_ticks), tick_labels(y_ticks), strict=True)),
-        series=series,
-    )
+    return Chart(width, height, *MARGINS, x_ticks=sc.x_ticks, y_ticks=sc.y_ticks, series=series)

@@ -6,34 +6,31 @@ from typing import Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from alp.errors import Unprocessable
 from alp.schemas_images import CocoImportResult
-from alp.services import audit, coco
-from alp.services.uploads import StagedFiles
+from alp.services import coco
 from api.deps import DB, KEYED, Id, Key, State
-from api.routes.images import MULTIPART_SLACK, SplitParam, form_files, read_form
+from api.forms import (
+    Strict,
+    form_files,
+    import_labels,
+    import_limit,
+    json_download,
+    multipart_body,
+    open_form,
+)
+from api.routes.images import SplitParam
 
 router = APIRouter(tags=["coco"], dependencies=KEYED)
 
-_IMPORT_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["annotations"],
-                    "properties": {
-                        "annotations": {"type": "string", "format": "binary"},
-                        "archive": {"type": "string", "format": "binary"},
-                    },
-                }
-            }
-        },
-    }
-}
+_IMPORT_BODY = multipart_body(
+    {
+        "annotations": {"type": "string", "format": "binary"},
+        "archive": {"type": "string", "format": "binary"},
+    },
+    required=["annotations"],
+)
 
 
 @router.post(
@@ -46,36 +43,23 @@ async def import_coco(
     st: State,
     key: Key,
     add_classes: bool = Query(False, description="Append unknown categories as classes."),
-    strict: bool = Query(True, description="Refuse the whole import on any problem."),
+    strict: Strict = True,
 ) -> CocoImportResult:
     """Label images from a COCO file; images come from ``archive`` (zip) or were uploaded
     before (matched by file base name). All-or-nothing unless ``strict=false``."""
-    form = await read_form(
-        request, st.settings.max_zip_bytes + coco.MAX_JSON_BYTES + MULTIPART_SLACK
-    )
-    try:
+    async with open_form(request, import_limit(st)) as form:
         ann = form_files(form, "annotations")
         archives = form_files(form, "archive", required=False)
         if len(ann) != 1 or len(archives) > 1:
             raise Unprocessable("send exactly one 'annotations' file and at most one 'archive'")
         archive = (archives[0].filename, archives[0].file) if archives else None
-
-        def work() -> CocoImportResult:
-            with StagedFiles(st.storage) as staged:
-                result = coco.import_coco(
-                    db, st.settings, pool_id, ann[0].file, staged, archive,
-                    add_classes=add_classes, strict=strict, author=key.name,
-                )  # fmt: skip
-                audit.record(
-                    db, key.name, "labels.imported", f"pool {pool_id}", format="coco",
-                    images_labeled=result.images_labeled,
-                )  # fmt: skip
-                staged.commit(db)
-            return result
-
-        return await run_in_threadpool(work)
-    finally:
-        await form.close()
+        return await import_labels(
+            db, st, key, pool_id, "coco",
+            lambda staged: coco.import_coco(
+                db, st.settings, pool_id, ann[0].file, staged, archive,
+                add_classes=add_classes, strict=strict, author=key.name,
+            ),
+        )  # fmt: skip
 
 
 @router.get("/pools/{pool_id}/export/coco")
@@ -101,5 +85,4 @@ def export_coco(
     body = coco.export_coco(
         db, pool_id, split, with_author=author, with_predictions=include == "predictions"
     )
-    disposition = f'attachment; filename="pool-{pool_id}-coco.json"'
-    return JSONResponse(body, headers={"Content-Disposition": disposition})
+    return json_download(body, f"pool-{pool_id}-coco.json")

@@ -7,18 +7,26 @@ import os
 from typing import Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
-from starlette.concurrency import run_in_threadpool
 
 from alp.errors import Unprocessable
 from alp.schemas_images import CocoImportResult
-from alp.services import audit, coco, ingest, pools
+from alp.services import ingest, pools
 from alp.services.formats import common, export, labelstudio_json, voc, yolo
 from alp.services.uploads import StagedFiles
 from api.deps import DB, KEYED, Id, Key, State
-from api.routes.images import MULTIPART_SLACK, SplitParam, form_files, read_form
+from api.forms import (
+    Strict,
+    form_files,
+    import_labels,
+    import_limit,
+    json_download,
+    multipart_body,
+    open_form,
+)
+from api.routes.images import SplitParam
 
 router = APIRouter(tags=["formats"], dependencies=KEYED)
 MAX_LOOKUP = 10_000
@@ -42,28 +50,18 @@ def lookup_hashes(pool_id: Id, body: HashLookup, db: DB) -> HashLookupResult:
     return HashLookupResult(known=ingest.existing_ids(db, pool_id, wanted))
 
 
-_IMPORT_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "archive": {
-                            "type": "string", "format": "binary",
-                            "description": "zip: yolo/voc labels (+ images); labelstudio: images",
-                        },
-                        "annotations": {
-                            "type": "string", "format": "binary",
-                            "description": "labelstudio only: the JSON export",
-                        },
-                    },
-                }
-            }
+_IMPORT_BODY = multipart_body(
+    {
+        "archive": {
+            "type": "string", "format": "binary",
+            "description": "zip: yolo/voc labels (+ images); labelstudio: images",
+        },
+        "annotations": {
+            "type": "string", "format": "binary",
+            "description": "labelstudio only: the JSON export",
         },
     }
-}  # fmt: skip
+)  # fmt: skip
 
 
 @router.post(
@@ -77,15 +75,12 @@ async def import_format(
     st: State,
     key: Key,
     add_classes: bool = Query(False, description="Append unknown class names as classes."),
-    strict: bool = Query(True, description="Refuse the whole import on any problem."),
+    strict: Strict = True,
 ) -> CocoImportResult:
     """Label images from a YOLO or VOC zip (labels, optionally with the images) or a Label
     Studio JSON export (+ optional zip of images). Images not in the archive match uploaded
     ones by file name. All-or-nothing unless ``strict=false`` (problems listed)."""
-    form = await read_form(
-        request, st.settings.max_zip_bytes + coco.MAX_JSON_BYTES + MULTIPART_SLACK
-    )
-    try:
+    async with open_form(request, import_limit(st)) as form:
         archives = form_files(form, "archive", required=fmt != "labelstudio")
         ann = form_files(form, "annotations", required=fmt == "labelstudio")
         if len(archives) > 1 or len(ann) > (1 if fmt == "labelstudio" else 0):
@@ -94,27 +89,18 @@ async def import_format(
             )
         archive = (archives[0].filename, archives[0].file) if archives else None
 
-        def work() -> CocoImportResult:
+        def do_import(staged: StagedFiles) -> CocoImportResult:
             if fmt == "labelstudio":
                 parsed = labelstudio_json.parse(ann[0].file)
             else:
                 assert archive is not None
                 parsed = (yolo if fmt == "yolo" else voc).parse(archive[1], st.settings)
-            with StagedFiles(st.storage) as staged:
-                result = common.import_labels(
-                    db, st.settings, pool_id, parsed, staged, archive, fmt=fmt,
-                    add_classes=add_classes, strict=strict, author=key.name,
-                )  # fmt: skip
-                audit.record(
-                    db, key.name, "labels.imported", f"pool {pool_id}", format=fmt,
-                    images_labeled=result.images_labeled,
-                )  # fmt: skip
-                staged.commit(db)
-            return result
+            return common.import_labels(
+                db, st.settings, pool_id, parsed, staged, archive, fmt=fmt,
+                add_classes=add_classes, strict=strict, author=key.name,
+            )  # fmt: skip
 
-        return await run_in_threadpool(work)
-    finally:
-        await form.close()
+        return await import_labels(db, st, key, pool_id, fmt, do_import)
 
 
 @router.get(
@@ -134,8 +120,7 @@ def export_format(
     zip (``Annotations/*.xml``, ``JPEGImages/``) or Label Studio JSON tasks."""
     if fmt == "labelstudio":
         body = export.labelstudio_tasks(db, pool_id, split)
-        disposition = f'attachment; filename="pool-{pool_id}-labelstudio.json"'
-        return JSONResponse(body, headers={"Content-Disposition": disposition})
+        return json_download(body, f"pool-{pool_id}-labelstudio.json")
     path = export.write_zip(
         db, st.storage, pool_id, fmt, split, images, tmp_dir=st.settings.data_dir
     )

@@ -6,77 +6,40 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
-from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData, UploadFile
 
-from alp.errors import PayloadTooLarge, Unprocessable
 from alp.schemas_images import ImageDetail, ImagePage, UploadResult
 from alp.services import audit, deletion, images, ingest, pools, signing
 from alp.services.uploads import StagedFiles
 from api.blobs import blob_response
 from api.deps import DB, KEYED, Bearer, Id, Key, SessionCookie, State, require_key
+from api.forms import (
+    MULTIPART_SLACK,
+    form_choice,
+    form_files,
+    multipart_body,
+    open_form,
+    run_staged,
+)
 
 router = APIRouter(tags=["images"], dependencies=KEYED)
 # Routes with their own authorisation (an API key or a signed URL).
 public = APIRouter(tags=["images"])
 
-MAX_FILES_PER_REQUEST = 1000
-MULTIPART_SLACK = 1024 * 1024  # headers and boundaries on top of the largest allowed payload
 CACHE_CONTROL = "private, max-age=86400, immutable"  # content of an image id never changes
 StateParam = Literal["unlabeled", "queued", "labeled", "skipped"]
 SplitParam = Literal["train", "val"]
 
-_UPLOAD_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["files"],
-                    "properties": {
-                        "files": {
-                            "type": "array",
-                            "items": {"type": "string", "format": "binary"},
-                            "description": "Images (JPEG, PNG, WebP, BMP) and/or .zip archives.",
-                        },
-                        "split": {"type": "string", "enum": ["train", "val"]},
-                    },
-                }
-            }
+_UPLOAD_BODY = multipart_body(
+    {
+        "files": {
+            "type": "array",
+            "items": {"type": "string", "format": "binary"},
+            "description": "Images (JPEG, PNG, WebP, BMP) and/or .zip archives.",
         },
-    }
-}
-
-
-async def read_form(request: Request, max_bytes: int) -> FormData:
-    """Parse the multipart body (files spool to disk, not RAM); called after authentication.
-    A declared ``Content-Length`` above ``max_bytes`` is refused (413) before reading."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise PayloadTooLarge(
-            f"request body is {declared} bytes, above the limit of {max_bytes} bytes; "
-            "send fewer files per request"
-        )
-    return await request.form(max_files=MAX_FILES_PER_REQUEST, max_fields=50)
-
-
-def form_files(form: FormData, field: str, required: bool = True) -> list[UploadFile]:
-    values = form.getlist(field)
-    if not values and required:
-        raise Unprocessable(f"send the files as multipart/form-data field {field!r}")
-    if any(not isinstance(v, UploadFile) for v in values):
-        raise Unprocessable(f"form field {field!r} must contain files, not text")
-    return [v for v in values if isinstance(v, UploadFile)]
-
-
-def form_choice(form: FormData, field: str, choices: tuple[str, ...]) -> str | None:
-    value = form.get(field)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str) or value not in choices:
-        raise Unprocessable(f"{field} must be one of {', '.join(choices)}")
-    return value
+        "split": {"type": "string", "enum": ["train", "val"]},
+    },
+    required=["files"],
+)
 
 
 @router.post(
@@ -93,23 +56,16 @@ def form_choice(form: FormData, field: str, choices: tuple[str, ...]) -> str | N
 async def upload_images(pool_id: Id, request: Request, db: DB, st: State) -> Response:
     """Upload images and/or zips. 201 if any file was stored, 200 if all were duplicates,
     413/422 (with ``detail``) if every file was rejected; per-file outcome in the body."""
-    form = await read_form(request, st.settings.max_zip_bytes + MULTIPART_SLACK)
-    try:
+    async with open_form(request, st.settings.max_zip_bytes + MULTIPART_SLACK) as form:
         files = form_files(form, "files")
         split = form_choice(form, "split", ("train", "val"))
 
-        def work() -> UploadResult:
+        def store(staged: StagedFiles) -> UploadResult:
             pools.get_pool(db, pool_id)
-            with StagedFiles(st.storage) as staged:
-                result = ingest.ingest_uploads(
-                    db, st.settings, pool_id, [(f.filename, f.file) for f in files], staged, split
-                )
-                staged.commit(db)
-            return result
+            uploads = [(f.filename, f.file) for f in files]
+            return ingest.ingest_uploads(db, st.settings, pool_id, uploads, staged, split)
 
-        result = await run_in_threadpool(work)
-    finally:
-        await form.close()
+        result = await run_staged(db, st, store)
     return JSONResponse(result.body(), status_code=result.status_code())
 
 

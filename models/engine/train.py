@@ -7,8 +7,9 @@ e)``), so a run can resume at any iteration with the same batches.
 
 Resumable: ``checkpoint(state)`` is called every ``checkpoint_every`` iterations and/or
 ``checkpoint_every_s`` seconds with the full training state (model, optimizer, LR scheduler,
-grad scaler, iteration, CPU/CUDA RNG states, loss history); ``train(..., resume=state)``
-continues from it. This module never touches files: the caller stores the state.
+grad scaler, iteration, CPU/CUDA RNG states, loss history; :mod:`models.engine.resume_state`);
+``train(..., resume=state)`` continues from it. This module never touches files: the caller
+stores the state.
 """
 
 from __future__ import annotations
@@ -28,10 +29,10 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from models.builders import label_offset
 from models.config import TrainConfig
 from models.data.dataset import DetectionDataset, collate
+from models.engine.resume_state import restore_rng, restore_state, training_state
 
 ProgressFn = Callable[[int, int, dict[str, float]], None]
 CheckpointFn = Callable[[dict[str, Any]], None]
-STATE_VERSION = 2  # 2: the scheduler is a ChainedScheduler (1: LambdaLR)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -184,7 +185,7 @@ def train(
     result = TrainResult(iterations=0, total_iterations=total, stopped=False, seconds=0.0)
     first = 0
     if resume is not None:
-        first = _restore(resume, total, model, optimizer, scheduler, scaler, result)
+        first = restore_state(resume, total, model, optimizer, scheduler, scaler, result)
     loader = training_loader(dataset, config, first, pin_memory=dev.type == "cuda")
     start = time.perf_counter()
     fork_devices = (
@@ -195,7 +196,7 @@ def train(
     with torch.random.fork_rng(devices=fork_devices):
         torch.manual_seed(config.seed)
         if resume is not None:
-            _restore_rng(resume.get("rng") or {}, fork_devices)
+            restore_rng(resume.get("rng") or {}, fork_devices)
         batches = iter(loader)
         last_ckpt_it, last_ckpt_t = first, time.perf_counter()
         for it in range(first, total):
@@ -233,71 +234,10 @@ def train(
             )
             if checkpoint is not None and due and it + 1 < total:
                 checkpoint(
-                    _state(it + 1, total, model, optimizer, scheduler, scaler, result, fork_devices)
+                    training_state(
+                        it + 1, total, model, optimizer, scheduler, scaler, result, fork_devices
+                    )
                 )
                 last_ckpt_it, last_ckpt_t = it + 1, time.perf_counter()
     result.seconds = time.perf_counter() - start
     return result
-
-
-def _state(
-    iteration: int,
-    total: int,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: Any,
-    scaler: Any,
-    result: TrainResult,
-    cuda_devices: list[int],
-) -> dict[str, Any]:
-    """The resumable training state after ``iteration`` iterations (live tensors)."""
-    return {
-        "version": STATE_VERSION,
-        "iteration": iteration,
-        "total": total,
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "scaler": scaler.state_dict(),
-        "rng": {
-            "cpu": torch.get_rng_state(),
-            "cuda": [torch.cuda.get_rng_state(d) for d in cuda_devices],
-        },
-        "loss_history": list(result.loss_history),
-        "final_losses": dict(result.final_losses),
-    }
-
-
-def _restore(
-    state: dict[str, Any],
-    total: int,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: Any,
-    scaler: Any,
-    result: TrainResult,
-) -> int:
-    """Load a :func:`_state` into the run's objects; returns the iteration to start at."""
-    if state.get("version") != STATE_VERSION or int(state.get("total", -1)) != total:
-        raise ValueError(
-            f"resume state is for {state.get('total')} iterations "
-            f"(version {state.get('version')}), this run has {total}"
-        )
-    first = int(state["iteration"])
-    if not 0 <= first <= total:
-        raise ValueError(f"resume iteration {first} outside 0..{total}")
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    scaler.load_state_dict(state["scaler"])
-    result.iterations = result.resumed_from = first
-    result.loss_history = [float(v) for v in state.get("loss_history", [])]
-    result.final_losses = dict(state.get("final_losses") or {})
-    return first
-
-
-def _restore_rng(rng: dict[str, Any], cuda_devices: list[int]) -> None:
-    if rng.get("cpu") is not None:
-        torch.set_rng_state(rng["cpu"].cpu())
-    for device, st in zip(cuda_devices, rng.get("cuda") or [], strict=False):
-        torch.cuda.set_rng_state(st.cpu(), device)

@@ -4,7 +4,7 @@ Training: proposals (+ GT boxes) are matched like torchvision, then sampled by t
 sampler (torchvision's own, Libra or Score-HLR) and scored by :class:`RCNNLoss`.
 Inference: every result dict gets ``probs`` (N, C+1) — the full softmax of the RoI each
 detection came from (CALD's trick, kept aligned through score filtering and NMS) — and, with
-a σ head, ``log_vars`` (N, 4) for the detection's class.
+a σ head, ``log_vars`` (N, 4) for the detection's class (:mod:`models.heads.roi_inference`).
 """
 
 from __future__ import annotations
@@ -12,15 +12,14 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.models.detection._utils import BalancedPositiveNegativeSampler
 from torchvision.models.detection.roi_heads import RoIHeads
 from torchvision.ops import boxes as box_ops
 
 from models.heads.config import HeadConfig
-from models.heads.predictor import select_log_vars
 from models.heads.rcnn_loss import RCNNLoss, RCNNTrainBatch
+from models.heads.roi_inference import detections_with_probs
 from models.samplers import LibraSampler, ScoreHLRSampler
 from models.samplers.base import SampleResult
 
@@ -227,52 +226,6 @@ class AlpRoIHeads(RoIHeads):
             torch.cat(out_w) if any_weights else None,
         )
 
-    # ------------------------------------------------------------------ inference
-    def postprocess_with_probs(
-        self,
-        class_logits: Tensor,
-        box_regression: Tensor,
-        proposals: list[Tensor],
-        image_shapes: list[tuple[int, int]],
-        log_vars: Tensor | None = None,
-    ) -> list[dict[str, Tensor]]:
-        """torchvision's ``postprocess_detections`` that also carries, per kept detection,
-        the RoI's full softmax ``probs`` (N, C+1) and, given ``log_vars``, ``log_vars`` (N, 4).
-        """
-        num_classes = class_logits.shape[-1]
-        counts = [p.shape[0] for p in proposals]
-        pred_boxes = self.box_coder.decode(box_regression, proposals).split(counts, 0)
-        pred_scores = F.softmax(class_logits, -1).split(counts, 0)
-        lv_split = log_vars.split(counts, 0) if log_vars is not None else [None] * len(counts)
-        results = []
-        for boxes, probs, lv, shape in zip(
-            pred_boxes, pred_scores, lv_split, image_shapes, strict=True
-        ):
-            boxes = box_ops.clip_boxes_to_image(boxes, shape)
-            n = probs.shape[0]
-            labels = torch.arange(num_classes, device=probs.device).view(1, -1).expand_as(probs)
-            rows = torch.arange(n, device=probs.device).view(-1, 1).expand_as(probs)
-            boxes = boxes[:, 1:].reshape(-1, 4)
-            scores = probs[:, 1:].reshape(-1)
-            labels, rows = labels[:, 1:].reshape(-1), rows[:, 1:].reshape(-1)
-            inds = torch.where(scores > self.score_thresh)[0]
-            boxes, scores, labels, rows = boxes[inds], scores[inds], labels[inds], rows[inds]
-            keep = box_ops.remove_small_boxes(boxes, min_size=1e-2)
-            boxes, scores, labels, rows = boxes[keep], scores[keep], labels[keep], rows[keep]
-            keep = box_ops.batched_nms(boxes, scores, labels, self.nms_thresh)
-            keep = keep[: self.detections_per_img]
-            rows = rows[keep]
-            det = {
-                "boxes": boxes[keep],
-                "labels": labels[keep],
-                "scores": scores[keep],
-                "probs": probs[rows],
-            }
-            if lv is not None:
-                det["log_vars"] = select_log_vars(lv, rows, det["labels"])
-            results.append(det)
-        return results
-
     # ------------------------------------------------------------------ forward
     def forward(  # type: ignore[override]
         self,
@@ -300,8 +253,8 @@ class AlpRoIHeads(RoIHeads):
         class_logits, box_regression = out[0], out[1]
         log_vars = out[2] if len(out) > 2 else None
         if sampled is None:
-            dets = self.postprocess_with_probs(
-                class_logits, box_regression, proposals, image_shapes, log_vars
+            dets = detections_with_probs(
+                self, class_logits, box_regression, proposals, image_shapes, log_vars
             )
             return dets, {}
         batch = RCNNTrainBatch(

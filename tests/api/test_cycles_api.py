@@ -3,17 +3,10 @@ cancel, retry rules, labeling completion and auto-advance, next-batch."""
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import select
 
 from alp.db import Cycle, Image, Job
-from alp.storage import LocalStorage
 from tests.api.cycle_fixtures import labeling_cycle, make_pool
-
-
-@pytest.fixture
-def storage(settings) -> LocalStorage:
-    return LocalStorage(settings.storage_dir)
 
 
 def test_start_cycle_returns_job_and_second_start_conflicts(client, db, storage) -> None:

@@ -3,25 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
 
 from alp.db import ApiKey, Job, utcnow
-from alp.storage import LocalStorage
 from api.dashboard import session
 from tests.e2e.dashboard_seed import seed_pool
-
-
-@pytest.fixture
-def storage(settings) -> LocalStorage:
-    assert settings.storage_dir is not None
-    return LocalStorage(settings.storage_dir)
-
-
-@pytest.fixture
-def signed_in(anon_client: TestClient, api_key: str) -> TestClient:
-    r = anon_client.post("/login", data={"api_key": api_key}, follow_redirects=False)
-    assert r.status_code == 303
-    return anon_client
 
 
 def test_everything_needs_a_session(anon_client) -> None:

@@ -9,26 +9,11 @@ import io
 import re
 
 import pytest
-from fastapi.testclient import TestClient
 from PIL import Image as PILImage
 
 from alp.db import Cycle, Selection
-from alp.storage import LocalStorage
 from api.dashboard.pages import num
 from tests.e2e.dashboard_seed import seed_pool
-
-
-@pytest.fixture
-def storage(settings) -> LocalStorage:
-    assert settings.storage_dir is not None
-    return LocalStorage(settings.storage_dir)
-
-
-@pytest.fixture
-def signed_in(anon_client: TestClient, api_key: str) -> TestClient:
-    r = anon_client.post("/login", data={"api_key": api_key}, follow_redirects=False)
-    assert r.status_code == 303
-    return anon_client
 
 
 def _texts(html: str, cls: str) -> list[str]:

@@ -4,25 +4,21 @@ dashboard browser tests."""
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy.orm import sessionmaker
 
-from alp import runtime
 from alp.config import Settings
 from alp.db import make_engine, make_sessionmaker
 from alp.db.migrate import upgrade
 from alp.services import keys
 from alp.storage import LocalStorage
 from tests.support.databases import REQUIRE_ENV
-from tests.support.processes import ROOT, stop_process, test_env, wait_for
+from tests.support.processes import ROOT, api_process
 
 CHROMIUM = os.environ.get("ALP_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -39,12 +35,6 @@ class Server:
     log: Path
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def alp_server(data_dir: Path) -> Iterator[Server]:
     """Migrated SQLite installation + ``uvicorn api.main:app`` on a free port."""
@@ -58,32 +48,12 @@ def alp_server(data_dir: Path) -> Iterator[Server]:
     with sessions() as db:
         key = keys.create_key(db, "e2e").key
         db.commit()
-    port = free_port()
     log = data_dir / "api.log"
-    proc = subprocess.Popen(
-        runtime.api_command("127.0.0.1", port),
-        env=test_env(settings),
-        cwd=ROOT,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        if proc.poll() is not None:
-            raise RuntimeError(f"API exited early: {log.read_text()[-2000:]}")
-        try:
-            return httpx.get(f"{base}/login", timeout=5).status_code == 200
-        except httpx.HTTPError:
-            return False
-
     try:
-        wait_for(up, timeout=90, interval=0.2, what="the API server")
-        assert settings.storage_dir is not None
-        yield Server(base, settings, sessions, LocalStorage(settings.storage_dir), key, log)
+        with api_process(settings, log, ("/login", 200)) as (base, _):
+            assert settings.storage_dir is not None
+            yield Server(base, settings, sessions, LocalStorage(settings.storage_dir), key, log)
     finally:
-        stop_process(proc)
         engine.dispose()
 
 

@@ -19,15 +19,9 @@ import psutil
 import pytest
 
 from alp.config import CONFIG_ERROR_EXIT
-from tests.support.processes import ROOT, mentions, stop_tree, wait_for
+from tests.support.processes import ROOT, free_port, mentions, stop_tree, wait_for
 
 KEY_LINE = re.compile(r"admin API key \(shown once\): (alp_[0-9a-f]{12}_[A-Za-z0-9_-]{43})")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _env(**env: str) -> dict[str, str]:
@@ -74,7 +68,7 @@ def _healthy(base: str) -> dict | None:
 
 
 def test_alp_up_serves_and_stops_cleanly(tmp_path: Path) -> None:
-    port, log, data = _free_port(), tmp_path / "up.log", tmp_path / "data"
+    port, log, data = free_port(), tmp_path / "up.log", tmp_path / "data"
     proc = _start(data, port, log)
     try:
         text = wait_for(
@@ -101,7 +95,7 @@ def test_alp_up_serves_and_stops_cleanly(tmp_path: Path) -> None:
 
 def test_second_start_prints_no_new_key_and_bootstrap_key_is_used(tmp_path: Path) -> None:
     boot = "alp_abcdefabcdef_" + "k" * 43
-    port, log = _free_port(), tmp_path / "up.log"
+    port, log = free_port(), tmp_path / "up.log"
     proc = _start(tmp_path / "data", port, log, "--no-worker", ALP_BOOTSTRAP_API_KEY=boot)
     try:
         base = f"http://127.0.0.1:{port}"
@@ -129,7 +123,7 @@ def test_second_start_prints_no_new_key_and_bootstrap_key_is_used(tmp_path: Path
 
 def test_admin_key_is_one_unwrapped_line_when_piped(tmp_path: Path) -> None:
     """Narrow COLUMNS, stdout and stderr piped: the key and URL lines stay whole."""
-    port, data = _free_port(), tmp_path / "data"
+    port, data = free_port(), tmp_path / "data"
     proc = subprocess.Popen(
         [sys.executable, "-m", "alp.cli", "up", "--port", str(port), "--data-dir", str(data),
          "--no-worker"],
@@ -178,7 +172,7 @@ MOMENTS = [
 
 @pytest.mark.parametrize(("moment", "sig"), MOMENTS, ids=[m for m, _ in MOMENTS])
 def test_stopping_at_any_moment_leaves_no_child(tmp_path: Path, moment: str, sig: int) -> None:
-    port, log, data = _free_port(), tmp_path / "up.log", tmp_path / "data"
+    port, log, data = free_port(), tmp_path / "up.log", tmp_path / "data"
     proc = _start(data, port, log)
     try:
         if moment == "migrating":
@@ -205,7 +199,7 @@ def test_stopping_at_any_moment_leaves_no_child(tmp_path: Path, moment: str, sig
 def test_bad_bootstrap_key_is_one_line_and_exit_78(tmp_path: Path) -> None:
     secret = "alp_notavalidkey_" + "s" * 10
     r = subprocess.run(
-        [sys.executable, "-m", "alp.cli", "up", "--port", str(_free_port()), "--data-dir",
+        [sys.executable, "-m", "alp.cli", "up", "--port", str(free_port()), "--data-dir",
          str(tmp_path / "data")],
         cwd=ROOT, env=_env(ALP_BOOTSTRAP_API_KEY=secret), capture_output=True, text=True,
         timeout=60,

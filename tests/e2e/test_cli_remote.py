@@ -20,8 +20,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.e2e.test_alp_up import _free_port, _start
-from tests.support.processes import ROOT, stop_process, wait_for
+from tests.e2e.test_alp_up import _start
+from tests.support.processes import ROOT, free_port, stop_process, wait_for
 
 KEY = "alp_abcdefabcdef_" + "c" * 43
 
@@ -39,7 +39,7 @@ def _images(folder: Path, n: int) -> Path:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("cli-server")
-    port, log = _free_port(), tmp / "up.log"
+    port, log = free_port(), tmp / "up.log"
     proc = _start(tmp / "data", port, log, ALP_BOOTSTRAP_API_KEY=KEY)
     base = f"http://127.0.0.1:{port}"
     try:

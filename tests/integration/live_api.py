@@ -2,51 +2,22 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
-import httpx
 import psutil
 
-from alp import runtime
 from alp.config import Settings
-from tests.support.processes import ROOT, stop_process, test_env, wait_for
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.support.processes import api_process
 
 
 @contextmanager
 def live_api(settings: Settings, **env: str) -> Iterator[tuple[str, subprocess.Popen]]:
     """Start the API on a free port; yield ``(base_url, process)``; stop it on exit."""
-    port = free_port()
-    log_path = settings.data_dir / "api.log"
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(
-            runtime.api_command("127.0.0.1", port), env=test_env(settings, **env), cwd=ROOT,
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        base = f"http://127.0.0.1:{port}"
-
-        def up() -> bool:
-            if proc.poll() is not None:
-                raise RuntimeError(f"API exited: {log_path.read_text()[-3000:]}")
-            try:
-                return httpx.get(f"{base}/api/v1/pools", timeout=5).status_code == 401
-            except httpx.HTTPError:
-                return False
-
-        try:
-            wait_for(up, timeout=90, interval=0.1, what="the API server")
-            yield base, proc
-        finally:
-            stop_process(proc)
+    with api_process(settings, settings.data_dir / "api.log", ("/api/v1/pools", 401), **env) as up:
+        yield up
 
 
 def rss_bytes(pid: int) -> int:

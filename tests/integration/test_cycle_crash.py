@@ -15,16 +15,13 @@ from sqlalchemy import func, select
 from alp import jobs
 from alp.db import Job, ScoreShard
 from alp.services import cycles
-from simulation.synthetic_pool import create_synthetic_pool
 from tests.support.processes import celery_worker, stop_process, wait_for
 from tests.worker.cycle_support import (
-    TINY_TRAIN,
     WORKER_ENV,
     counts,
     engine_settings,
-    pool_settings,
+    entropy_pool,
     sessions_for,
-    storage_for,
     wait_state,
 )
 
@@ -34,13 +31,7 @@ def test_sigkill_during_training_and_scoring(tmp_path: Path, sqlite_url: str) ->
     sessions = sessions_for(s)
     celery = jobs.make_celery(s)
     with sessions() as db:
-        pool = create_synthetic_pool(
-            db, storage_for(s), "crash", n_labeled=8, n_val=0, n_unlabeled=40, size=64,
-            settings=pool_settings(
-                strategy="entropy", train_preset="vanilla",
-                train_overrides={**TINY_TRAIN, "iterations": 30},
-            ),
-        )  # fmt: skip
+        pool = entropy_pool(db, s, "crash", n_labeled=8, n_val=0, n_unlabeled=40, iterations=30)
         cycle, _ = cycles.start_cycle(db, pool.pool_id)
         db.commit()
 

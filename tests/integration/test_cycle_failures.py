@@ -12,14 +12,13 @@ from sqlalchemy import select
 from alp.db import Image, Pool, ScoreShard
 from alp.services import keys
 from api.main import create_app
-from simulation.synthetic_pool import create_synthetic_pool
 from tests.support.processes import celery_worker
 from tests.worker.cycle_support import (
     TINY_TRAIN,
     WORKER_ENV,
     counts,
     engine_settings,
-    pool_settings,
+    entropy_pool,
     sessions_for,
     storage_for,
     wait_state,
@@ -31,16 +30,7 @@ def test_failed_cycle_retry_skips_unreadable_image(tmp_path: Path, sqlite_url: s
     sessions = sessions_for(s)
     storage = storage_for(s)
     with sessions() as db:
-        pool = create_synthetic_pool(
-            db,
-            storage,
-            "fail",
-            n_labeled=6,
-            n_val=2,
-            n_unlabeled=12,
-            size=64,
-            settings=pool_settings(strategy="entropy", train_preset="vanilla"),
-        )
+        pool = entropy_pool(db, s, "fail", n_labeled=6, n_val=2, n_unlabeled=12)
         # settings the API refuses today (e.g. stored by an older alp): training must fail
         row = db.get(Pool, pool.pool_id)
         row.settings = {**row.settings, "train_overrides": {**TINY_TRAIN, "lr": -1.0}}

@@ -12,6 +12,7 @@ from simulation.synthetic_pool import create_synthetic_pool
 from tests.support.processes import celery_worker
 from tests.support.weights import install_fake_weights
 from tests.worker.cycle_support import (
+    FAST_SMALL,
     WORKER_ENV,
     engine_settings,
     pool_settings,
@@ -20,12 +21,6 @@ from tests.worker.cycle_support import (
     wait_state,
 )
 
-FAST_SMALL = {
-    "iterations": 2, "batch_size": 2, "warmup_iters": 0,
-    "detector": {"min_size": 256, "max_size": 256, "rois_per_image": 32,
-                 "rpn_pre_nms_top_n_train": 200, "rpn_post_nms_top_n_train": 100,
-                 "rpn_pre_nms_top_n_test": 100, "rpn_post_nms_top_n_test": 50},
-}  # fmt: skip
 MOBILENET = "fasterrcnn_mobilenet_v3_large_fpn-fb6a3cc7.pth"
 
 

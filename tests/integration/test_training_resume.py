@@ -16,15 +16,13 @@ from sqlalchemy import select
 from alp import jobs
 from alp.db import Job
 from alp.services import cycles
-from simulation.synthetic_pool import create_synthetic_pool
 from tests.support.processes import celery_worker, stop_process, wait_for
 from tests.worker.cycle_support import (
-    TINY_TRAIN,
     WORKER_ENV,
     counts,
     cycle_row,
     engine_settings,
-    pool_settings,
+    entropy_pool,
     sessions_for,
     storage_for,
     wait_state,
@@ -41,13 +39,9 @@ def test_sigkill_mid_training_resumes_from_checkpoint(tmp_path: Path, db_url: st
     celery = jobs.make_celery(s)
     storage = storage_for(s)
     with sessions() as db:
-        pool = create_synthetic_pool(
-            db, storage, "resume", n_labeled=8, n_val=0, n_unlabeled=12, size=64,
-            settings=pool_settings(
-                strategy="entropy", train_preset="vanilla",
-                train_overrides={**TINY_TRAIN, "iterations": ITERATIONS},
-            ),
-        )  # fmt: skip
+        pool = entropy_pool(
+            db, s, "resume", n_labeled=8, n_val=0, n_unlabeled=12, iterations=ITERATIONS
+        )
         cycle, _ = cycles.start_cycle(db, pool.pool_id)
         db.commit()
     ckpt = storage.path(resume_key(pool.pool_id, cycle.id))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TypeVar
 
+import httpx
 import psutil
 
 from alp import runtime
@@ -42,6 +44,43 @@ def test_env(settings: Settings, **extra: str) -> dict[str, str]:
     env.setdefault("OMP_NUM_THREADS", "1")
     env.update(extra)
     return env
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def api_process(
+    settings: Settings, log_path: Path, ready: tuple[str, int], **env: str
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``uvicorn api.main:app`` on a free port, logging to ``log_path``; ready once
+    ``GET base + ready[0]`` answers status ``ready[1]``. Yields ``(base_url, process)``;
+    stops it on exit. Raises if the process exits before it is ready."""
+    port = free_port()
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            runtime.api_command("127.0.0.1", port), env=test_env(settings, **env), cwd=ROOT,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
+
+        def up() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError(f"API exited early: {log_path.read_text()[-3000:]}")
+            try:
+                return httpx.get(base + ready[0], timeout=5).status_code == ready[1]
+            except httpx.HTTPError:
+                return False
+
+        try:
+            wait_for(up, timeout=90, interval=0.1, what="the API server")
+            yield base, proc
+        finally:
+            stop_process(proc)
 
 
 @contextmanager

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.support.processes import wait_for
+from tests.support.processes import free_port, wait_for
 
 S3_ENV = "ALP_TEST_S3_URL"
 CREDENTIALS = {
@@ -32,12 +31,6 @@ def use_test_credentials() -> None:
     """Credentials for the test server (moto accepts any) unless some are configured."""
     for k, v in CREDENTIALS.items():
         os.environ.setdefault(k, v)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _answers(endpoint: str) -> bool:

@@ -8,12 +8,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from alp.config import Settings
 from alp.db import Cycle, Job, Selection, make_engine, make_sessionmaker
 from alp.jobs import make_celery
 from alp.storage import LocalStorage
+from simulation.synthetic_pool import SyntheticPool, create_synthetic_pool
 from tests.conftest import make_settings
 from tests.support import databases
 from tests.support.processes import wait_for
@@ -28,6 +29,14 @@ TINY_TRAIN = {
     "lr": 0.01,
     "detector": {"min_size": 64, "max_size": 64},
 }
+
+# Training of the small pretrained-architecture tests (mobilenet / resnet at 256 px).
+FAST_SMALL = {
+    "iterations": 2, "batch_size": 2, "warmup_iters": 0,
+    "detector": {"min_size": 256, "max_size": 256, "rois_per_image": 32,
+                 "rpn_pre_nms_top_n_train": 200, "rpn_post_nms_top_n_train": 100,
+                 "rpn_pre_nms_top_n_test": 100, "rpn_post_nms_top_n_test": 50},
+}  # fmt: skip
 
 # Env of worker processes under test: fast heartbeat expiry and small shards.
 WORKER_ENV = {"ALP_WORKER_STALE_AFTER_S": "3", "ALP_SCORE_SHARD_SIZE": "4"}
@@ -77,6 +86,28 @@ def pool_settings(**kw: Any) -> dict[str, Any]:
     }
     base.update(kw)
     return base
+
+
+def entropy_pool(
+    db: Session,
+    settings: Settings,
+    name: str,
+    *,
+    n_labeled: int,
+    n_val: int,
+    n_unlabeled: int,
+    iterations: int = TINY_TRAIN["iterations"],
+) -> SyntheticPool:
+    """A synthetic 64 px pool in the settings' storage for real-worker cycle tests:
+    entropy strategy, vanilla preset, tiny detector trained ``iterations`` steps."""
+    return create_synthetic_pool(
+        db, storage_for(settings), name, n_labeled=n_labeled, n_val=n_val,
+        n_unlabeled=n_unlabeled, size=64,
+        settings=pool_settings(
+            strategy="entropy", train_preset="vanilla",
+            train_overrides={**TINY_TRAIN, "iterations": iterations},
+        ),
+    )  # fmt: skip
 
 
 def cycle_row(sessions: sessionmaker, cycle_id: int) -> Cycle:

@@ -14,16 +14,9 @@ from alp.db import Cycle
 from alp.services import cycles
 from simulation.synthetic_pool import create_synthetic_pool
 from tests.support.weights import install_fake_weights
-from tests.worker.cycle_support import engine_settings, pool_settings, storage_for
+from tests.worker.cycle_support import FAST_SMALL, engine_settings, pool_settings, storage_for
 from tests.worker.inprocess import run_stages, use_settings
 from worker.pipeline import modelling
-
-FAST_SMALL = {
-    "iterations": 2, "batch_size": 2, "warmup_iters": 0,
-    "detector": {"min_size": 256, "max_size": 256, "rois_per_image": 32,
-                 "rpn_pre_nms_top_n_train": 200, "rpn_post_nms_top_n_train": 100,
-                 "rpn_pre_nms_top_n_test": 100, "rpn_post_nms_top_n_test": 50},
-}  # fmt: skip
 
 
 @pytest.fixture

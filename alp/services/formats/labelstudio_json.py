@@ -9,17 +9,16 @@ of ``data.image`` (Label Studio's upload prefix ``<8 hex>-`` removed). The lates
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any, BinaryIO
 from urllib.parse import unquote, urlsplit
 
-from alp.errors import PayloadTooLarge, Unprocessable
+from alp.errors import Unprocessable
 from alp.labelstudio import mapping
 from alp.services.formats.common import Boxes, LabelFile, Parsed, basename
+from alp.services.json_files import read_json
 
-MAX_JSON_BYTES = 256 * 1024 * 1024
 _UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")
 
 
@@ -63,15 +62,7 @@ def _converter(result: Any) -> Any:
 
 def parse(fh: BinaryIO) -> Parsed:
     """Read a Label Studio JSON export (list of tasks, or one task)."""
-    fh.seek(0, 2)
-    size = fh.tell()
-    fh.seek(0)
-    if size > MAX_JSON_BYTES:
-        raise PayloadTooLarge(f"annotations file is {size} bytes, above {MAX_JSON_BYTES}")
-    try:
-        raw = json.load(fh)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise Unprocessable(f"annotations is not valid JSON ({exc})") from exc
+    raw = read_json(fh)
     tasks = [raw] if isinstance(raw, dict) else raw
     if not isinstance(tasks, list):
         raise Unprocessable("a Label Studio export is a JSON list of tasks")
