@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import socket
 import urllib.request
 from pathlib import Path
 
@@ -20,13 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from alp import jobs
 from tests.conftest import make_settings
-from tests.support.processes import embedded_workers, wait_for
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.processes import embedded_workers, free_port, wait_for
 
 
 def _scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -45,7 +38,7 @@ def _scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 def test_workers_serve_stage_metrics_and_log_json(tmp_path: Path, sqlite_url: str) -> None:
     s = make_settings(tmp_path / "data", sqlite_url)
-    port = _free_port()
+    port = free_port()
     app = jobs.make_celery(s)
     env = {"ALP_WORKER_METRICS_PORT": str(port), "ALP_LOG_FORMAT": "json"}
     logs_dir = tmp_path / "logs"
