@@ -8,12 +8,10 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from alp.db import make_engine
-from alp.db.migrate import alembic_config
 from tests.support import databases
 
 REVISION = "0004_annotations_unique"
@@ -41,9 +39,7 @@ def _insert(conn, image_id: int, source: str, ext: str | None, boxes: str, ts: s
 
 
 def test_duplicates_are_reduced_to_the_latest_then_refused(url: str) -> None:
-    cfg = alembic_config(url)
-    previous = ScriptDirectory.from_config(cfg).get_revision(REVISION).down_revision
-    command.upgrade(cfg, previous)
+    cfg, _ = databases.upgrade_to_before(url, REVISION)
     engine = make_engine(url)
     with engine.begin() as conn:
         conn.execute(

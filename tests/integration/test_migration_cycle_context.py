@@ -9,11 +9,9 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from alp.db import make_engine
-from alp.db.migrate import alembic_config
 from tests.support import databases
 
 REVISION = "0011_cycle_context"
@@ -42,9 +40,7 @@ def _rows(url: str, with_context: bool) -> dict[int, tuple]:
 
 
 def test_the_context_cache_moves_to_its_column_and_back(url: str) -> None:
-    cfg = alembic_config(url)
-    previous = ScriptDirectory.from_config(cfg).get_revision(REVISION).down_revision
-    command.upgrade(cfg, previous)
+    cfg, previous = databases.upgrade_to_before(url, REVISION)
     engine = make_engine(url)
     with engine.begin() as conn:
         conn.execute(

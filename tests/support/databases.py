@@ -12,10 +12,14 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from alp.db import Base, make_engine
+from alp.db.migrate import alembic_config
 
 PG_ENV = "ALP_TEST_POSTGRES_URL"
 REDIS_ENV = "ALP_TEST_REDIS_URL"
@@ -74,3 +78,13 @@ def truncate_all(url: str) -> None:
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
     engine.dispose()
+
+
+def upgrade_to_before(url: str, revision: str) -> tuple[Config, str]:
+    """Migrate the database at ``url`` to the revision just before ``revision`` (to plant
+    old-shaped rows that ``revision`` must carry over); returns the Alembic config and that
+    previous revision."""
+    cfg = alembic_config(url)
+    previous = ScriptDirectory.from_config(cfg).get_revision(revision).down_revision
+    command.upgrade(cfg, previous)
+    return cfg, previous
